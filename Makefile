@@ -1,0 +1,16 @@
+# Everyday commands.
+.PHONY: install test test-all lint format train bench
+install:
+	pip install torch==2.13.0 && pip install -e ".[test]"
+test:
+	python -m pytest -q
+test-all:
+	python -m pytest -q -m "slow or not slow"
+lint:
+	ruff check . && ruff format --check .
+format:
+	ruff format . && ruff check --fix .
+train:
+	python train.py
+bench:
+	python bench/vs_gensim.py --epochs 1

@@ -1,0 +1,38 @@
+"""Train word vectors: ``python train.py [overrides]``. All the work is in :func:`w2v.trainer.train`."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from w2v.config import register_configs
+from w2v.errors import W2VError
+
+log = logging.getLogger("w2v")
+register_configs()
+OmegaConf.register_new_resolver("w2v_or", lambda first, second: first if first else second, replace=True)
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Run one training job and return the metric a sweeper should maximise."""
+    from w2v.trainer import train
+
+    try:
+        metrics = train(cfg, HydraConfig.get().runtime.output_dir)
+    except W2VError as exc:
+        log.error("%s", exc)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    if "analogy" in metrics:
+        return float(metrics["analogy"])
+    return -float(metrics["final_loss"]) if metrics.get("final_loss") is not None else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Typed configuration schemas (Hydra structured configs) and their validation.
+
+The dataclasses give every key a type, so Hydra rejects an unknown key or a wrong type at
+start-up. Value checks that a type cannot express (``window >= 1``...) live in :func:`validate`.
+Defaults follow gensim's ``Word2Vec`` (sg=1, negative sampling) wherever gensim has one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from w2v.errors import W2VError
+
+
+@dataclass
+class CorpusConfig:
+    """Where tokens come from and how text becomes tokens."""
+
+    kind: str = MISSING  # lee | text | text8 | hf | playlists
+    path: Optional[str] = None  # file, directory, glob, or a datasets name / local path for kind=hf
+    name: Optional[str] = None  # datasets configuration name (wikitext-103-raw-v1, ...)
+    split: str = "train"
+    column: str = "text"
+    streaming: bool = True
+    lowercase: bool = True
+    # Tokens are regex matches; None splits on whitespace only (fast path for text8-style files).
+    token_pattern: Optional[str] = r"\w+(?:[-']\w+)*"
+    wikitext_markup: bool = False  # undo " @-@ " joiners and drop "= Heading =" lines
+    max_sentence_length: int = 10000  # gensim's MAX_WORDS_IN_BATCH: longer lines are cut
+    max_tokens: Optional[int] = None  # stop after this many tokens (quick runs on a prefix)
+
+
+@dataclass
+class EvalConfig:
+    """End-of-run evaluation; filled in by the evaluation module."""
+
+    enabled: bool = True
+    every_epoch: bool = False
+    analogies: Optional[str] = None  # questions-words format; None = gensim's bundled copy
+    restrict_vocab: int = 300000
+    similarity: list[str] = field(default_factory=lambda: ["wordsim353", "simlex999", "men"])
+    glove_path: Optional[str] = "${oc.env:W2V_GLOVE,../shared/data/glove/glove.6B.50d.txt.gz}"
+    queries: Optional[list[str]] = None
+    topk: int = 10
+    plot: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs. Top-level names are gensim's where gensim has one."""
+
+    corpus: CorpusConfig = MISSING
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    window: int = 5
+    shrink_windows: bool = True  # effective window uniform in 1..window (word2vec.c, gensim)
+    negatives: int = 5
+    dim: int = 100
+    epochs: int = 5
+    min_count: int = 5
+    max_vocab: Optional[int] = None  # keep only the most frequent N words (gensim's max_final_vocab)
+    sample: float = 1e-3
+    ns_exponent: float = 0.75
+    lr: float = 0.025
+    min_lr: float = 1e-4
+    optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad
+    batch_size: int = 4096  # (center, context) pairs per update
+    block_tokens: int = 65536  # tokens per stream block: the unit of sharding, shuffling, resume
+    shuffle_pairs: bool = True  # shuffle pairs inside a block so a batch mixes many centers
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # torch intra-op threads; 0 = all cores
+    seed: int = 1
+    workers: int = 0  # DataLoader worker processes making pairs
+    export: str = "in"  # in | in+out (W+C, as GloVe)
+    log_every: int = 50  # batches between progress/TensorBoard updates
+    checkpoint_every_minutes: float = 10.0
+    checkpoint_every_words: Optional[int] = None
+    resume: Optional[str] = None
+    keep_ids_cache: bool = False  # keep the encoded corpus (corpus.ids) in the run dir
+
+
+CORPUS_KINDS = ("lee", "text", "text8", "hf", "playlists")
+OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
+EXPORTS = ("in", "in+out")
+
+
+def register_configs() -> None:
+    """Register the schemas with Hydra's ConfigStore so YAML files are checked against them."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(group="corpus", name="corpus_schema", node=CorpusConfig)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise W2VError(message)
+
+
+def validate(cfg: Any) -> None:
+    """Reject values no run can use, with a one-line message naming the key and the fix."""
+    _check(cfg.corpus.kind in CORPUS_KINDS, f"unknown corpus kind {cfg.corpus.kind!r}: use one of {', '.join(CORPUS_KINDS)}")
+    for key in ("window", "negatives", "dim", "epochs", "min_count", "batch_size", "block_tokens"):
+        _check(cfg[key] >= 1, f"invalid value {key}={cfg[key]}: {key} must be >= 1")
+    _check(cfg.sample >= 0, f"invalid value sample={cfg.sample}: sample must be >= 0 (0 disables subsampling)")
+    _check(cfg.lr > 0, f"invalid value lr={cfg.lr}: lr must be > 0")
+    _check(0 <= cfg.min_lr <= cfg.lr, f"invalid value min_lr={cfg.min_lr}: need 0 <= min_lr <= lr")
+    _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
+    _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
+    _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
+    _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
+    _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
+    _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
+    dev = str(cfg.device)
+    ok_dev = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
+    _check(ok_dev, f"unknown device {dev!r}: use auto, cpu, cuda or cuda:N")

@@ -1,0 +1,219 @@
+"""Corpora: streams of token sentences from the Lee corpus, local text files, text8, or `datasets`.
+
+Every source is read in bounded pieces, so memory does not grow with corpus size or line length:
+a line longer than ``READ_CHUNK`` characters (text8 is one 100 MB line) is read piecewise and cut
+into sentences of at most ``max_sentence_length`` tokens, as gensim does.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import glob
+import gzip
+import logging
+import lzma
+import os
+import re
+import socket
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from w2v.errors import W2VError
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 1 << 20  # characters per read: bounds memory on files with huge lines
+
+# Undecodable bytes become U+FFFD and are counted here, not fatal.
+_undecodable = {"bytes": 0}
+
+
+def _count_and_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
+    _undecodable["bytes"] += exc.end - exc.start
+    return "\ufffd", exc.end
+
+
+codecs.register_error("w2v-count", _count_and_replace)
+
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def undecodable_bytes() -> int:
+    """Bytes replaced so far because they were not valid UTF-8 (process-wide counter)."""
+    return _undecodable["bytes"]
+
+
+def open_text(path: str | os.PathLike) -> Any:
+    """Open a plain, .gz, .bz2 or .xz file as UTF-8 text, replacing (and counting) bad bytes."""
+    opener = _OPENERS.get(Path(path).suffix, open)
+    return opener(path, "rt", encoding="utf-8", errors="w2v-count")
+
+
+def resolve_paths(spec: str | None, what: str = "corpus.path") -> list[Path]:
+    """Expand a file, directory or glob into a sorted list of files, or fail with a clear message."""
+    if not spec:
+        raise W2VError(f"{what} is not set: pass {what}=/path/to/file.txt (plain, .gz, .bz2, .xz; globs allowed)")
+    expanded = os.path.expanduser(spec)
+    if any(ch in expanded for ch in "*?["):
+        files = sorted(Path(p) for p in glob.glob(expanded, recursive=True) if Path(p).is_file())
+        if not files:
+            raise W2VError(f"{what}={spec!r}: the glob matches no files; check the pattern")
+        return files
+    path = Path(expanded)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise W2VError(f"{what}={spec!r} is an empty directory; point it at text files")
+        return files
+    if not path.exists():
+        raise W2VError(f"{what}={spec!r}: no such file; check the path")
+    return [path]
+
+
+class Tokenizer:
+    """Text -> tokens: optional lowercasing, then regex matches (or whitespace split if no pattern)."""
+
+    _WIKITEXT_JOINERS = re.compile(r" @([-.,])@ ")
+
+    def __init__(self, lowercase: bool = True, token_pattern: str | None = r"\w+", wikitext_markup: bool = False):
+        self.lowercase = lowercase
+        self.regex = re.compile(token_pattern) if token_pattern else None
+        self.wikitext_markup = wikitext_markup
+
+    def __call__(self, text: str) -> list[str]:
+        if self.wikitext_markup:
+            # WikiText spaces out joiners ("well @-@ known", "1 @,@ 000"); glue them back.
+            text = self._WIKITEXT_JOINERS.sub(r"\1", text)
+        if self.lowercase:
+            text = text.lower()
+        return self.regex.findall(text) if self.regex else text.split()
+
+
+def _is_wikitext_heading(line: str) -> bool:
+    stripped = line.strip()
+    return len(stripped) > 2 and stripped.startswith("= ") and stripped.endswith(" =")
+
+
+def iter_file_pieces(path: Path) -> Iterator[tuple[str, bool]]:
+    """Yield ``(text, ends_line)`` pieces of at most READ_CHUNK characters, never splitting a token."""
+    carry = ""
+    try:
+        with open_text(path) as f:
+            while True:
+                piece = f.readline(READ_CHUNK)
+                if not piece:
+                    break
+                if piece.endswith("\n"):
+                    yield carry + piece, True
+                    carry = ""
+                    continue
+                # A partial line: keep the trailing (possibly cut) token for the next piece.
+                text = carry + piece
+                cut = max(text.rfind(" "), text.rfind("\t"))
+                if cut < 0:
+                    carry = text if len(text) < 16 * READ_CHUNK else ""
+                    continue
+                yield text[:cut], False
+                carry = text[cut + 1 :]
+    except (OSError, EOFError, lzma.LZMAError) as exc:
+        raise W2VError(f"cannot read corpus file {path}: {exc}; check that it is a readable text file") from None
+    if carry:
+        yield carry, True
+
+
+def chunk_sentences(
+    pieces: Iterable[tuple[str, bool]], tokenize: Tokenizer, max_len: int, skip_headings: bool = False
+) -> Iterator[list[str]]:
+    """Turn text pieces into sentences: one per line, cut every ``max_len`` tokens."""
+    buf: list[str] = []
+    for text, ends_line in pieces:
+        if skip_headings and ends_line and not buf and _is_wikitext_heading(text):
+            continue
+        buf.extend(tokenize(text))
+        while len(buf) >= max_len:
+            yield buf[:max_len]
+            buf = buf[max_len:]
+        if ends_line and buf:
+            yield buf
+            buf = []
+    if buf:
+        yield buf
+
+
+def gensim_datapath(name: str) -> Path:
+    """Path of a file in gensim's bundled test data, without importing gensim (which logs noisily)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
+        raise W2VError(f"gensim is not installed, so its bundled {name} is unavailable: pip install gensim")
+    return Path(list(spec.submodule_search_locations)[0]) / "test" / "test_data" / name
+
+
+def _lee_path() -> Path:
+    return gensim_datapath("lee_background.cor")
+
+
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """Cheap check that the Hugging Face Hub answers, so an offline run fails at once, not after retries."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _iter_hf_texts(ccfg: Any) -> Iterator[tuple[str, bool]]:
+    """Rows of a `datasets` dataset (hub or local) as whole-line pieces."""
+    path = ccfg.path
+    local = path is not None and Path(os.path.expanduser(path)).exists()
+    if path is None:
+        raise W2VError("corpus.path is not set for corpus=hf: pass a dataset name or a local directory")
+    if not local and not hub_reachable() and os.environ.get("HF_DATASETS_OFFLINE") != "1":
+        # Fall back to the local datasets cache; if that misses too, say how to go offline properly.
+        os.environ["HF_HUB_OFFLINE"] = "1"
+        os.environ["HF_DATASETS_OFFLINE"] = "1"
+    import datasets
+
+    try:
+        if local:
+            p = Path(os.path.expanduser(path))
+            if p.is_file():
+                builder = {".txt": "text", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}.get(p.suffix, "text")
+                ds = datasets.load_dataset(builder, data_files=str(p), split=ccfg.split, streaming=ccfg.streaming)
+            else:
+                ds = datasets.load_dataset(str(p), ccfg.name, split=ccfg.split, streaming=ccfg.streaming)
+        else:
+            ds = datasets.load_dataset(path, ccfg.name, split=ccfg.split, streaming=ccfg.streaming)
+    except Exception as exc:  # datasets raises many types; all mean "could not load"
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise W2VError(
+                f"cannot load dataset {path!r} ({ccfg.name}): the Hugging Face Hub is unreachable and it is not cached; "
+                "train from local files instead: corpus=text corpus.path=/path/to/*.txt"
+            ) from None
+        raise W2VError(f"cannot load dataset {path!r} ({ccfg.name}): {str(exc).splitlines()[0]}") from None
+    column = ccfg.column
+    for row in ds:
+        if column not in row:
+            raise W2VError(f"dataset {path!r} has no column {column!r}: set corpus.column to one of {sorted(row)}")
+        yield str(row[column] or ""), True
+
+
+def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
+    """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass."""
+    tokenize = Tokenizer(ccfg.lowercase, ccfg.token_pattern, ccfg.wikitext_markup)
+    kind = ccfg.kind
+    if kind == "playlists":
+        from w2v.songs import iter_playlists
+
+        sentences: Iterable[list[str]] = iter_playlists(ccfg.path)
+    else:
+        if kind == "hf":
+            pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg)
+        else:
+            paths = [_lee_path()] if kind == "lee" and not ccfg.path else resolve_paths(ccfg.path)
+            pieces = (piece for p in paths for piece in iter_file_pieces(p))
+        sentences = chunk_sentences(pieces, tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)
+    yield from sentences

@@ -1,0 +1,176 @@
+"""Skip-gram pairs: a streaming ``IterableDataset`` of (center, context, negatives) batches.
+
+The encoded corpus is read in blocks of ``block_tokens`` ids. Each block is turned into pairs with
+whole-tensor operations (no per-pair Python): drop out-of-vocabulary words, subsample frequent
+words, draw each center's effective window, emit pairs offset by offset, shuffle, cut batches, and
+draw negatives. Each block has its own RNG seeded from ``(seed, epoch, block)``, so the stream is
+deterministic whatever the number of workers, and a run can resume at any (block, batch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import IterableDataset, get_worker_info
+
+from w2v.sampler import AliasSampler
+from w2v.vocab import SENTENCE_END
+
+
+def skipgram_pairs(tokens: torch.Tensor, sentence: torch.Tensor, radius: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """All (center, context) pairs with |offset| <= radius[center], within one sentence.
+
+    tokens, sentence, radius: (N,) tensors of word ids, sentence ids and per-center window sizes.
+    Returns (centers, contexts), each (P,).
+    """
+    centers, contexts = [], []
+    for offset in range(1, min(window, len(tokens) - 1) + 1):
+        same = sentence[:-offset] == sentence[offset:]  # (N - offset,) pair stays in its sentence
+        left, right = tokens[:-offset], tokens[offset:]
+        fwd = same & (radius[:-offset] >= offset)  # center on the left, context to its right
+        bwd = same & (radius[offset:] >= offset)  # center on the right, context to its left
+        centers += [left[fwd], right[bwd]]
+        contexts += [right[fwd], left[bwd]]
+    if not centers:
+        empty = tokens.new_empty(0)
+        return empty, empty
+    return torch.cat(centers), torch.cat(contexts)
+
+
+def block_seed(seed: int, epoch: int, block: int) -> int:
+    """A 63-bit seed for one block of one epoch, independent of worker layout."""
+    return int(np.random.SeedSequence([seed, epoch, block]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+@dataclass
+class PairConfig:
+    """What the pair stream needs from the run config."""
+
+    window: int
+    negatives: int
+    batch_size: int
+    block_tokens: int
+    shrink_windows: bool = True
+    shuffle: bool = True
+    seed: int = 1
+
+
+class SkipGramStream(IterableDataset):
+    """Batches of skip-gram pairs with negatives, streamed block by block from an encoded corpus.
+
+    Each item is a dict: ``centers`` (B,), ``contexts`` (B,), ``negatives`` (B, K) int64, ``words``
+    (corpus words this batch accounts for, for the LR schedule), and its position
+    ``epoch``/``block``/``batch``/``last`` so training can checkpoint and resume exactly.
+    """
+
+    def __init__(
+        self,
+        ids_path: Path,
+        remap: np.ndarray,
+        keep_prob: np.ndarray,
+        noise: np.ndarray,
+        cfg: PairConfig,
+        device: str | torch.device = "cpu",
+    ):
+        super().__init__()
+        self.ids_path = Path(ids_path)
+        self.n_ids = self.ids_path.stat().st_size // 4
+        self.cfg = cfg
+        self.device = torch.device(device)
+        self.remap = torch.from_numpy(remap.astype(np.int64)).to(self.device)
+        self.keep_prob = torch.from_numpy(keep_prob).to(self.device)
+        self.sampler = AliasSampler(noise, self.device)
+        self.epoch = 0
+        self.start: dict[int, tuple[int, int]] = {}  # worker -> (block, batch) to start from
+        # Distributed hook: a rank takes blocks rank, rank + world, ... before worker sharding.
+        self.rank, self.world = 0, 1
+
+    @property
+    def n_blocks(self) -> int:
+        return max(1, math.ceil(self.n_ids / self.cfg.block_tokens))
+
+    def set_epoch(self, epoch: int, start: dict[int, tuple[int, int]] | None = None) -> None:
+        """Select the epoch (new subsampling, windows, negatives) and, per worker, the (block, batch)
+        to start at when resuming."""
+        self.epoch = epoch
+        self.start = dict(start or {})
+
+    @staticmethod
+    def worker() -> tuple[int, int]:
+        """(worker id, number of workers) of the calling DataLoader worker, (0, 1) in the main process."""
+        info = get_worker_info()
+        return (info.id, info.num_workers) if info else (0, 1)
+
+    def my_blocks(self) -> range:
+        """Blocks this rank/worker streams, in order, from the start position on."""
+        wid, nw = self.worker()
+        stride = self.world * nw
+        first = self.rank + self.world * wid
+        start_block = self.start.get(wid, (0, 0))[0]
+        # First block >= start_block congruent to `first` modulo stride.
+        first += max(0, math.ceil((start_block - first) / stride)) * stride
+        return range(first, self.n_blocks, stride)
+
+    def read_block(self, block: int) -> torch.Tensor:
+        """Provisional ids of one block as an int64 tensor on the stream's device."""
+        count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
+        raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
+        return torch.from_numpy(raw.astype(np.int64)).to(self.device)
+
+    def block_pairs(self, raw: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(centers, contexts, words) of one block: the vectorised heart of the data pipeline."""
+        is_end = raw == SENTENCE_END
+        sentence = torch.cumsum(is_end, 0)  # sentence id of every position
+        vocab_id = torch.where(is_end, -1, self.remap[raw.clamp(min=0)])
+        in_vocab = vocab_id >= 0  # drop separators and words below min_count before windowing
+        tokens, sentence = vocab_id[in_vocab], sentence[in_vocab]
+        words = len(tokens)
+        if words:
+            keep = torch.rand(words, generator=gen, device=self.device) < self.keep_prob[tokens]
+            tokens, sentence = tokens[keep], sentence[keep]
+        if self.cfg.shrink_windows:
+            radius = torch.randint(1, self.cfg.window + 1, (len(tokens),), generator=gen, device=self.device)
+        else:
+            radius = torch.full((len(tokens),), self.cfg.window, device=self.device)
+        centers, contexts = skipgram_pairs(tokens, sentence, radius, self.cfg.window)
+        if self.cfg.shuffle and len(centers):
+            perm = torch.randperm(len(centers), generator=gen, device=self.device)
+            centers, contexts = centers[perm], contexts[perm]
+        return centers, contexts, words
+
+    def iter_block(self, block: int, skip_batches: int = 0) -> Iterator[dict]:
+        """Batches of one block, starting at batch ``skip_batches`` (same draws as a full pass)."""
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(block_seed(self.cfg.seed, self.epoch, block))
+        centers, contexts, words = self.block_pairs(self.read_block(block), gen)
+        bs = self.cfg.batch_size
+        n_batches = max(1, math.ceil(len(centers) / bs))
+        # Negatives for the whole block in one draw, so skipping batches on resume draws the same.
+        negatives = self.sampler.sample((len(centers), self.cfg.negatives), gen)
+        for b in range(skip_batches, n_batches):
+            lo, hi = b * bs, min((b + 1) * bs, len(centers))
+            # Spread the block's words over its batches for a smooth LR schedule.
+            w = words * (b + 1) // n_batches - words * b // n_batches
+            yield {
+                "centers": centers[lo:hi],
+                "contexts": contexts[lo:hi],
+                "negatives": negatives[lo:hi],
+                "words": w,
+                "epoch": self.epoch,
+                "block": block,
+                "batch": b,
+                "last": b == n_batches - 1,
+            }
+
+    def __iter__(self) -> Iterator[dict]:
+        wid, _ = self.worker()
+        start_block, start_batch = self.start.get(wid, (0, 0))
+        for block in self.my_blocks():
+            for item in self.iter_block(block, start_batch if block == start_block else 0):
+                item["worker"] = wid
+                yield item

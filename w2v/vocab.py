@@ -1,0 +1,162 @@
+"""Vocabulary: one counting pass that also encodes the corpus, then min_count / max_vocab.
+
+The single pass over the text maps every token to a *provisional* id (order of first occurrence)
+and writes those ids to a binary file, with -1 between sentences. Counting is a ``bincount`` of
+those ids; the final vocabulary is a remapping table, so later epochs never tokenise text again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from w2v.atomic import atomic_open
+from w2v.errors import W2VError
+
+log = logging.getLogger(__name__)
+
+SENTENCE_END = -1  # separator written between sentences in the encoded id file
+_FLUSH_IDS = 1 << 20
+
+
+@dataclass
+class EncodedCorpus:
+    """Result of the counting pass: provisional words and counts, and the id file's size."""
+
+    path: Path
+    words: list[str]
+    counts: np.ndarray  # int64, by provisional id
+    n_tokens: int
+    n_sentences: int
+    seconds: float
+
+
+def encode_corpus(sentences: Iterable[list[str]], path: Path, max_tokens: int | None = None) -> EncodedCorpus:
+    """Count tokens and write provisional ids (int32, -1 between sentences) to ``path`` atomically."""
+    start = time.perf_counter()
+    index: defaultdict[str, int] = defaultdict()
+    index.default_factory = index.__len__  # unseen word -> next id, all in C
+    counts = np.zeros(0, dtype=np.int64)
+    buf: list[int] = []
+    n_tokens = n_sentences = 0
+
+    def flush(f) -> None:
+        nonlocal counts
+        arr = np.asarray(buf, dtype=np.int32)
+        arr.tofile(f)
+        ids = arr[arr >= 0]
+        counts = np.pad(counts, (0, len(index) - len(counts)))
+        counts += np.bincount(ids, minlength=len(index))
+        buf.clear()
+
+    with atomic_open(path, "wb") as f:
+        for sentence in sentences:
+            if max_tokens is not None and n_tokens + len(sentence) > max_tokens:
+                sentence = sentence[: max_tokens - n_tokens]
+            if not sentence:
+                if max_tokens is not None and n_tokens >= max_tokens:
+                    break
+                continue
+            buf.extend(map(index.__getitem__, sentence))
+            buf.append(SENTENCE_END)
+            n_tokens += len(sentence)
+            n_sentences += 1
+            if len(buf) >= _FLUSH_IDS:
+                flush(f)
+        flush(f)
+    seconds = time.perf_counter() - start
+    log.info(
+        "counted %d tokens in %d sentences, %d distinct words, in %.1fs (%.2fM tokens/s)",
+        n_tokens,
+        n_sentences,
+        len(index),
+        seconds,
+        n_tokens / max(seconds, 1e-9) / 1e6,
+    )
+    return EncodedCorpus(path, list(index), counts, n_tokens, n_sentences, seconds)
+
+
+@dataclass
+class Vocab:
+    """Kept words sorted by descending count; ``remap`` turns provisional ids into vocab ids (-1 = dropped)."""
+
+    words: list[str]
+    counts: np.ndarray  # int64, descending
+    remap: np.ndarray | None = None  # int32 provisional id -> vocab id or -1
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    @property
+    def total(self) -> int:
+        """Corpus tokens that are in the vocabulary (the words the LR schedule counts)."""
+        return int(self.counts.sum())
+
+    def keep_probs(self, sample: float) -> np.ndarray:
+        """word2vec's subsampling keep-probability ``sqrt(t/f) + t/f`` per word (1.0 when sample=0)."""
+        if sample <= 0:
+            return np.ones(len(self), dtype=np.float32)
+        freq = self.counts / self.total
+        prob = np.sqrt(sample / freq) + sample / freq
+        return np.minimum(prob, 1.0).astype(np.float32)
+
+    def noise_weights(self, ns_exponent: float) -> np.ndarray:
+        """Unnormalised noise distribution ``count ** ns_exponent`` (negative exponents allowed)."""
+        return np.power(self.counts.astype(np.float64), ns_exponent)
+
+    def save_tsv(self, path: Path) -> None:
+        """Write ``word \\t count`` lines in vocab order, atomically."""
+        with atomic_open(path, "w") as f:
+            for word, count in zip(self.words, self.counts.tolist()):
+                f.write(f"{word}\t{count}\n")
+
+    @classmethod
+    def load_tsv(cls, path: Path) -> Vocab:
+        """Read a ``vocab.tsv`` written by :meth:`save_tsv`."""
+        words, counts = [], []
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                word, sep, count = line.rstrip("\n").rpartition("\t")
+                if not sep or not count.isdigit():
+                    raise W2VError(f"{path}:{lineno}: malformed vocab line {line!r}; expected 'word<TAB>count'")
+                words.append(word)
+                counts.append(int(count))
+        return cls(words, np.asarray(counts, dtype=np.int64))
+
+
+def build_vocab(encoded: EncodedCorpus, min_count: int, max_vocab: int | None = None) -> Vocab:
+    """Keep words with count >= min_count (then the top ``max_vocab``), sorted by count, and report it."""
+    if encoded.n_tokens == 0:
+        raise W2VError("the corpus has no tokens: check corpus.path and that the files are not empty")
+    counts = encoded.counts
+    order = np.argsort(-counts, kind="stable")  # ties keep first-occurrence order
+    order = order[counts[order] >= min_count]
+    if max_vocab is not None:
+        order = order[:max_vocab]
+    if len(order) == 0:
+        raise W2VError(
+            f"no word occurs at least min_count={min_count} times ({len(counts)} distinct words, "
+            f"max count {int(counts.max())}): lower min_count or use a larger corpus"
+        )
+    remap = np.full(len(counts), -1, dtype=np.int32)
+    remap[order] = np.arange(len(order), dtype=np.int32)
+    vocab = Vocab([encoded.words[i] for i in order.tolist()], counts[order].copy(), remap)
+    kept_tokens = vocab.total
+    log.info(
+        "vocab: kept %d of %d unique words (%.2f%%) with min_count=%d%s, covering %d of %d tokens (%.2f%%)",
+        len(vocab),
+        len(counts),
+        100 * len(vocab) / len(counts),
+        min_count,
+        f", max_vocab={max_vocab}" if max_vocab else "",
+        kept_tokens,
+        encoded.n_tokens,
+        100 * kept_tokens / encoded.n_tokens,
+    )
+    return vocab
