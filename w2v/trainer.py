@@ -340,6 +340,8 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
                 lr_at(cfg, progress.words_done, total_words),
             )
             tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
+            if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
+                _evaluate(cfg, run_dir, vocab, model.vectors(cfg.export).float().cpu().numpy(), tb, progress.epoch + 1, final=False)
             progress.epoch += 1
             progress.start, progress.epoch_loss, progress.epoch_pairs = {}, 0.0, 0
             if progress.epoch < cfg.epochs:
@@ -378,13 +380,22 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
     return metrics
 
 
-def _evaluate(cfg: Any, run_dir: Path, vocab: Vocab, vectors: np.ndarray, tb: MetricLogger, step: int) -> dict[str, Any]:
-    """End-of-run evaluation hook (analogies, similarity, GloVe neighbours) when enabled."""
+def _evaluate(
+    cfg: Any, run_dir: Path, vocab: Vocab, vectors: np.ndarray, tb: MetricLogger, step: int, final: bool = True
+) -> dict[str, Any]:
+    """Evaluation hook: song next-track metrics for playlists, word benchmarks otherwise.
+
+    ``final`` is False for the per-epoch evaluations (``eval.every_epoch=true``), which only log.
+    """
     if not cfg.eval.enabled:
         return {}
+    if cfg.corpus.kind == "playlists":
+        from w2v.songs import evaluate_songs
+
+        return evaluate_songs(run_dir, vocab.words, vectors, cfg, tb, step, final=final)
     from w2v.evaluation.run import evaluate_run
 
-    return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step)
+    return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final)
 
 
 def _fold_loss(progress: Progress, loss_acc: torch.Tensor) -> None:
