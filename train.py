@@ -7,14 +7,13 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from w2v.config import register_configs
 from w2v.errors import W2VError
 
 log = logging.getLogger("w2v")
 register_configs()
-OmegaConf.register_new_resolver("w2v_or", lambda first, second: first if first else second, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -29,8 +28,9 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
-    if "analogy" in metrics:
-        return float(metrics["analogy"])
+    for objective in ("hr@10", "analogy"):  # song runs: next-song hit rate; word runs: analogies
+        if objective in metrics:
+            return float(metrics[objective])
     return -float(metrics["final_loss"]) if metrics.get("final_loss") is not None else None
 
 

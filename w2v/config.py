@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 from w2v.errors import W2VError
 
@@ -32,21 +32,38 @@ class CorpusConfig:
     wikitext_markup: bool = False  # undo " @-@ " joiners and drop "= Heading =" lines
     max_sentence_length: int = 10000  # gensim's MAX_WORDS_IN_BATCH: longer lines are cut
     max_tokens: Optional[int] = None  # stop after this many tokens (quick runs on a prefix)
+    # kind=playlists: the last song of a seeded `holdout` fraction of playlists is kept out of
+    # training for next-song evaluation; path=None downloads `url`/train.txt once into `cache_dir`.
+    holdout: float = 0.1
+    holdout_seed: int = 0
+    metadata: Optional[str] = None  # song_hash.txt[.gz]; None = beside the playlists
+    url: str = "https://storage.googleapis.com/maps-premium/dataset/yes_complete"
+    cache_dir: str = "~/.cache/w2v/playlists"
+    compare_gensim: bool = False  # also train gensim (tutorial settings) on the split and report it
 
 
 @dataclass
 class EvalConfig:
-    """End-of-run evaluation; filled in by the evaluation module."""
+    """Word-vector evaluation (w2v.evaluation): at the end of training, per epoch, and in evaluate.py."""
 
     enabled: bool = True
     every_epoch: bool = False
     analogies: Optional[str] = None  # questions-words format; None = gensim's bundled copy
-    restrict_vocab: int = 300000
-    similarity: list[str] = field(default_factory=lambda: ["wordsim353", "simlex999", "men"])
-    glove_path: Optional[str] = "${oc.env:W2V_GLOVE,../shared/data/glove/glove.6B.50d.txt.gz}"
-    queries: Optional[list[str]] = None
+    restrict_vocab: int = 300000  # only the first N (most frequent) words count, as gensim
+    cosmul: bool = True  # score 3CosMul beside 3CosAdd (3CosAdd is the headline `analogy` metric)
+    similarity: list[str] = field(default_factory=lambda: ["wordsim353", "simlex999", "men"])  # names or file paths
+    glove_path: Optional[str] = "${oc.env:W2V_GLOVE,../shared/data/glove/glove.6B.50d.txt.gz}"  # null: no GloVe comparison
+    glove_limit: Optional[int] = None  # load only GloVe's first N words (None = all)
+    queries: Optional[list[str]] = None  # neighbour query words; None = a built-in list
     topk: int = 10
+    sample_words: int = 1000  # frequent shared words sampled for overlap@k
+    sample_pairs: int = 10000  # shared word pairs sampled for the cosine Spearman
+    frequent: int = 10000  # samples come from this many most frequent shared words
+    seed: int = 0
     plot: bool = True
+    plot_words: Optional[list[str]] = None  # None = the query words and their nearest neighbours
+    projection: str = "pca"  # pca | tsne (needs scikit-learn)
+    cache_dir: Optional[str] = "~/.cache/w2v"  # parsed copies of big text vector files (GloVe); null = none
 
 
 @dataclass
@@ -69,7 +86,12 @@ class TrainConfig:
     optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad
     batch_size: int = 4096  # (center, context) pairs per update
     block_tokens: int = 65536  # tokens per stream block: the unit of sharding, shuffling, resume
-    shuffle_pairs: bool = True  # shuffle pairs inside a block so a batch mixes many centers
+    # Update engine: numba = word2vec's per-pair SGD compiled for CPU threads (Hogwild); torch = the
+    # batched tensor update (CPU or CUDA); auto = numba on CPU with optim=sgd, else torch.
+    engine: str = "auto"
+    # Shuffle pairs inside a block so a batch mixes many centers; null = only for the torch engine
+    # (the per-pair kernel prefers word2vec's center-by-center order, which keeps rows in cache).
+    shuffle_pairs: Optional[bool] = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # torch intra-op threads; 0 = all cores
     seed: int = 1
@@ -84,11 +106,15 @@ class TrainConfig:
 
 CORPUS_KINDS = ("lee", "text", "text8", "hf", "playlists")
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
+ENGINES = ("auto", "torch", "numba")
 EXPORTS = ("in", "in+out")
 
 
 def register_configs() -> None:
-    """Register the schemas with Hydra's ConfigStore so YAML files are checked against them."""
+    """Register the schemas with Hydra's ConfigStore so YAML files are checked against them, and the
+    ``w2v_or`` resolver (first value unless empty) that lets a resumed run reuse its directory."""
+    if not OmegaConf.has_resolver("w2v_or"):
+        OmegaConf.register_new_resolver("w2v_or", lambda first, second: first if first else second)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="corpus", name="corpus_schema", node=CorpusConfig)
@@ -111,6 +137,8 @@ def validate(cfg: Any) -> None:
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
+    _check(cfg.engine in ENGINES, f"unknown engine {cfg.engine!r}: use one of {', '.join(ENGINES)}")
+    _check(cfg.engine != "numba" or cfg.optim == "sgd", "engine=numba implements optim=sgd only: use engine=torch for other optimizers")
     _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     dev = str(cfg.device)

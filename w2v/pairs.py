@@ -22,24 +22,31 @@ from w2v.sampler import AliasSampler
 from w2v.vocab import SENTENCE_END
 
 
-def skipgram_pairs(tokens: torch.Tensor, sentence: torch.Tensor, radius: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All (center, context) pairs with |offset| <= radius[center], within one sentence.
+def skipgram_pairs(
+    tokens: torch.Tensor, sentence: torch.Tensor, radius: torch.Tensor, window: int, center_order: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """All (center, context) pairs with 0 < |offset| <= radius[center], within one sentence.
 
     tokens, sentence, radius: (N,) tensors of word ids, sentence ids and per-center window sizes.
-    Returns (centers, contexts), each (P,).
+    Returns (centers, contexts), each (P,), grouped by offset; with ``center_order`` sorted center by
+    center and left to right within a center, as word2vec.c visits them (a center's row stays in
+    cache for the per-pair CPU kernel).
     """
-    centers, contexts = [], []
+    center_pos, context_pos = [], []
     for offset in range(1, min(window, len(tokens) - 1) + 1):
         same = sentence[:-offset] == sentence[offset:]  # (N - offset,) pair stays in its sentence
-        left, right = tokens[:-offset], tokens[offset:]
-        fwd = same & (radius[:-offset] >= offset)  # center on the left, context to its right
-        bwd = same & (radius[offset:] >= offset)  # center on the right, context to its left
-        centers += [left[fwd], right[bwd]]
-        contexts += [right[fwd], left[bwd]]
-    if not centers:
+        left = (same & (radius[:-offset] >= offset)).nonzero().squeeze(1)  # center left, context right
+        right = (same & (radius[offset:] >= offset)).nonzero().squeeze(1)  # center right, context left
+        center_pos += [left, right + offset]
+        context_pos += [left + offset, right]
+    if not center_pos:
         empty = tokens.new_empty(0)
         return empty, empty
-    return torch.cat(centers), torch.cat(contexts)
+    centers, contexts = torch.cat(center_pos), torch.cat(context_pos)
+    if center_order:
+        order = torch.argsort(centers * (2 * window + 1) + (contexts - centers + window))
+        centers, contexts = centers[order], contexts[order]
+    return tokens[centers], tokens[contexts]
 
 
 def block_seed(seed: int, epoch: int, block: int) -> int:
@@ -137,7 +144,7 @@ class SkipGramStream(IterableDataset):
             radius = torch.randint(1, self.cfg.window + 1, (len(tokens),), generator=gen, device=self.device)
         else:
             radius = torch.full((len(tokens),), self.cfg.window, device=self.device)
-        centers, contexts = skipgram_pairs(tokens, sentence, radius, self.cfg.window)
+        centers, contexts = skipgram_pairs(tokens, sentence, radius, self.cfg.window, center_order=not self.cfg.shuffle)
         if self.cfg.shuffle and len(centers):
             perm = torch.randperm(len(centers), generator=gen, device=self.device)
             centers, contexts = centers[perm], contexts[perm]

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from w2v import cpu_kernel
 from w2v.atomic import atomic_write_text
 from w2v.checkpoint import load_checkpoint, save_checkpoint
 from w2v.config import validate
@@ -57,6 +58,32 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise W2VError(f"device={name} but CUDA is not available here: use device=cpu or device=auto")
     return torch.device(name)
+
+
+def choose_engine(cfg: Any, device: torch.device) -> str:
+    """``numba`` (per-pair CPU kernel) or ``torch`` (batched tensor update, any device)."""
+    if cfg.engine == "numba":
+        if device.type != "cpu":
+            raise W2VError(f"engine=numba runs on the CPU but device={device}: use engine=torch or device=cpu")
+        if not cpu_kernel.available():
+            raise W2VError("engine=numba needs numba: pip install numba, or use engine=torch")
+        return "numba"
+    if cfg.engine == "auto" and device.type == "cpu" and cfg.optim == "sgd" and cpu_kernel.available():
+        return "numba"
+    return "torch"
+
+
+def rss_mb() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in MB (Linux /proc; peak from getrusage)."""
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        with open("/proc/self/statm") as f:
+            current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        current = float("nan")
+    return current, peak
 
 
 def lr_at(cfg: Any, words_done: int, total_words: int) -> float:
@@ -187,6 +214,12 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     handler = _setup_file_log(run_dir)
     try:
         return _train(cfg, run_dir, resume_state)
+    except OSError as exc:  # disk full, permissions, ...: atomic writes left every earlier file intact
+        where = exc.filename or run_dir
+        raise W2VError(
+            f"cannot write {where}: {exc.strerror or exc}; free disk space or choose another hydra.run.dir "
+            f"(finished files and the last checkpoint in {run_dir} are intact)"
+        ) from None
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
@@ -207,7 +240,13 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any]) -> DictConfig:
 def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict[str, Any]:
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    threads = cfg.threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    engine = choose_engine(cfg, device)
+    if engine == "numba":
+        cpu_kernel.set_threads(threads)
+    step_fn = cpu_kernel.sgns_sgd_step_cpu if engine == "numba" else sgns_sgd_step
+    shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else engine == "torch"
     if resume_state is None:
         encoded, vocab = _prepare_data(cfg, run_dir)
         remap = vocab.remap
@@ -237,7 +276,7 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
         remap,
         vocab.keep_probs(cfg.sample),
         vocab.noise_weights(cfg.ns_exponent),
-        PairConfig(cfg.window, cfg.negatives, cfg.batch_size, cfg.block_tokens, cfg.shrink_windows, cfg.shuffle_pairs, cfg.seed),
+        PairConfig(cfg.window, cfg.negatives, cfg.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed),
         stream_device,
     )
     loader = DataLoader(
@@ -260,7 +299,7 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
         "metrics": {"vocab_seconds": vocab_seconds, "corpus_tokens": n_tokens},
     }
     log.info(
-        "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s",
+        "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
         cfg.epochs,
         device,
         vocab.total,
@@ -270,6 +309,7 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
         cfg.negatives,
         cfg.batch_size,
         cfg.optim,
+        engine,
     )
 
     words_this_run, t_train = 0, time.perf_counter()
@@ -289,7 +329,7 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
                     contexts = batch["contexts"].to(device, non_blocking=True)
                     negatives = batch["negatives"].to(device, non_blocking=True)
                     if optimizer is None:
-                        loss = sgns_sgd_step(in_w, out_w, centers, contexts, negatives, lr)
+                        loss = step_fn(in_w, out_w, centers, contexts, negatives, lr)
                     else:
                         for group in optimizer.param_groups:
                             group["lr"] = lr
@@ -340,6 +380,7 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
                 lr_at(cfg, progress.words_done, total_words),
             )
             tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
+            log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
             if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
                 _evaluate(cfg, run_dir, vocab, model.vectors(cfg.export).float().cpu().numpy(), tb, progress.epoch + 1, final=False)
             progress.epoch += 1
@@ -361,6 +402,8 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
         "vocab_size": len(vocab),
         "corpus_tokens": n_tokens,
         "train_words": vocab.total,
+        "words_done": progress.words_done,
+        "peak_rss_mb": rss_mb()[1],
         "epochs": cfg.epochs,
         "vocab_seconds": vocab_seconds,
         "train_seconds": train_seconds,

@@ -1,0 +1,173 @@
+"""w2v against gensim's Word2Vec (sg=1, negative sampling) in one run, same corpus and settings.
+
+    python bench/vs_gensim.py --epochs 1                       # wiki8, 2 threads
+    python bench/vs_gensim.py --epochs 1 --max-tokens 5000000  # a quick prefix
+
+Each system trains in its own subprocess (so peak RSS is its own), on the same token stream
+(w2v's reader and tokenizer feed gensim too), with the same hyperparameters and threads. Both
+vector sets are then scored by the same evaluator (gensim's ``evaluate_word_analogies`` and
+``evaluate_word_pairs``), and one table is printed with a row per system and a ratio row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
+MEN = ROOT.parent / "shared" / "data" / "benchmarks" / "EN-MEN-TR-3k.txt"
+
+
+def corpus_cfg(args: argparse.Namespace):
+    from omegaconf import OmegaConf
+
+    from w2v.config import CorpusConfig
+
+    cfg = OmegaConf.structured(CorpusConfig(kind="text8", path=str(args.corpus), lowercase=False, token_pattern=None))
+    cfg.max_tokens = args.max_tokens
+    return cfg
+
+
+def run_w2v(args: argparse.Namespace, out: Path) -> dict:
+    from hydra import compose, initialize_config_dir
+
+    from w2v.config import register_configs
+    from w2v.trainer import train
+
+    register_configs()
+    overrides = [
+        "corpus=text8", f"corpus.path={args.corpus}", f"epochs={args.epochs}", f"dim={args.dim}", f"window={args.window}",
+        f"negatives={args.negatives}", f"sample={args.sample}", f"min_count={args.min_count}", f"threads={args.threads}",
+        "eval=none", "device=cpu", f"engine={args.engine}", f"batch_size={args.batch_size}", "checkpoint_every_minutes=0",
+    ]
+    if args.max_tokens:
+        overrides.append(f"corpus.max_tokens={args.max_tokens}")
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    t0 = time.perf_counter()
+    metrics = train(cfg, out / "w2v_run")
+    total = time.perf_counter() - t0
+    words = metrics["corpus_tokens"] * args.epochs
+    return {"train_wps": metrics["words_per_sec"], "e2e_wps": words / total, "seconds": total,
+            "vectors": str(out / "w2v_run" / "vectors.bin")}
+
+
+class _Sentences:
+    """A restartable iterable of token lists for gensim, from w2v's own reader."""
+
+    def __init__(self, ccfg):
+        self.ccfg = ccfg
+
+    def __iter__(self):
+        from w2v.corpus import iter_sentences
+
+        n = 0
+        for sentence in iter_sentences(self.ccfg):
+            if self.ccfg.max_tokens is not None and n + len(sentence) > self.ccfg.max_tokens:
+                sentence = sentence[: self.ccfg.max_tokens - n]
+            if not sentence:
+                break
+            n += len(sentence)
+            yield sentence
+
+
+def run_gensim(args: argparse.Namespace, out: Path) -> dict:
+    from gensim.models import Word2Vec
+
+    sentences = _Sentences(corpus_cfg(args))
+    t0 = time.perf_counter()
+    model = Word2Vec(vector_size=args.dim, window=args.window, negative=args.negatives, sample=args.sample,
+                     min_count=args.min_count, sg=1, hs=0, workers=args.threads, alpha=0.025, min_alpha=1e-4, seed=1)
+    model.build_vocab(sentences)
+    t1 = time.perf_counter()
+    model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
+    t2 = time.perf_counter()
+    path = out / "gensim.bin"
+    model.wv.save_word2vec_format(str(path), binary=True)
+    words = model.corpus_total_words * args.epochs
+    return {"train_wps": words / (t2 - t1), "e2e_wps": words / (t2 - t0), "seconds": t2 - t0, "vectors": str(path)}
+
+
+def evaluate(path: str) -> dict:
+    """Score one vector file with gensim's evaluators (the same code for both systems)."""
+    import logging
+
+    from gensim.models import KeyedVectors
+    from gensim.test.utils import datapath
+
+    logging.getLogger("gensim").setLevel(logging.ERROR)
+    kv = KeyedVectors.load_word2vec_format(path, binary=True)
+    res = {}
+    for cut in (30000, 300000):
+        res[f"analogy@{cut // 1000}k"], _ = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=cut)
+    res["ws353"] = kv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1].statistic
+    res["simlex"] = kv.evaluate_word_pairs(datapath("simlex999.txt"))[1].statistic
+    res["men"] = kv.evaluate_word_pairs(str(MEN))[1].statistic if MEN.exists() else float("nan")
+    return res
+
+
+def worker(system: str, args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    result = run_w2v(args, out) if system == "w2v" else run_gensim(args, out)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, default=None)
+    parser.add_argument("--dim", type=int, default=100)
+    parser.add_argument("--window", type=int, default=5)
+    parser.add_argument("--negatives", type=int, default=5)
+    parser.add_argument("--sample", type=float, default=1e-3)
+    parser.add_argument("--min-count", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", default="auto", help="w2v engine: auto, numba or torch")
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--systems", default="w2v,gensim")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--out", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args)
+    if not args.corpus.exists():
+        sys.exit(f"error: corpus {args.corpus} not found; pass --corpus /path/to/text8-style.txt(.gz)")
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for system in args.systems.split(","):
+            cmd = [sys.executable, __file__, "--worker", system, "--out", tmp] + sys.argv[1:]
+            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode or not line:
+                sys.exit(f"error: {system} run failed:\n{proc.stderr[-3000:]}")
+            rows[system] = json.loads(line[0][7:])
+            rows[system].update(evaluate(rows[system]["vectors"]))
+    print_table(rows, args)
+
+
+def print_table(rows: dict, args: argparse.Namespace) -> None:
+    cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
+    fmt = {"train_wps": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
+    print(f"\ncorpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
+          f"negatives {args.negatives}, sample {args.sample}, min_count {args.min_count}, threads {args.threads}")
+    print("| system | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for name, r in rows.items():
+        print(f"| {name} | " + " | ".join(fmt.get(c, "{:.3f}").format(r[c]) for c in cols) + " |")
+    if "w2v" in rows and "gensim" in rows:
+        a, b = rows["w2v"], rows["gensim"]
+        cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
+        print("| w2v vs gensim | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
