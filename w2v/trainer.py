@@ -42,7 +42,6 @@ RESUME_MAY_CHANGE = (
     "resume",
     "device",
     "threads",
-    "workers",
     "log_every",
     "eval",
     "checkpoint_every_minutes",

@@ -1,0 +1,171 @@
+"""Reliability: interrupt (SIGINT, SIGKILL after a periodic checkpoint), resume, compare; corrupt files."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import TRAIN_PY, compose_train_cfg, make_synthetic_text, write_text_file
+
+from w2v.checkpoint import load_checkpoint
+from w2v.errors import W2VError
+from w2v.trainer import train
+
+# Deterministic setting: one kernel thread, no workers; small blocks and batches so a run has many
+# stop points; a periodic checkpoint every 3,000 words. About 2-4 s of training per run.
+RUN_ARGS = [
+    "eval=none",
+    "corpus=text",
+    "min_count=2",
+    "dim=16",
+    "epochs=4",
+    "threads=1",
+    "workers=0",
+    "block_tokens=2000",
+    "batch_size=256",
+    "checkpoint_every_minutes=0",
+    "checkpoint_every_words=2000",
+    "log_every=1",
+    "seed=7",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    text = make_synthetic_text(n_sentences=800, n_words=300, length=20, seed=1)
+    return write_text_file(tmp_path_factory.mktemp("corpus") / "c.txt", text)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, corpus) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("ref")
+    metrics = train(compose_train_cfg(RUN_ARGS + [f"corpus.path={corpus}"]), run_dir)
+    return run_dir, metrics
+
+
+def _vectors(run_dir: Path) -> np.ndarray:
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    return state["model"]["in_embed.weight"].numpy()
+
+
+def _start(run_dir: Path, corpus: Path, extra: list[str] = ()) -> subprocess.Popen:
+    args = [sys.executable, str(TRAIN_PY), *RUN_ARGS, f"corpus.path={corpus}", f"hydra.run.dir={run_dir}", *extra]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "checkpoint.pt").exists():
+        assert proc.poll() is None, f"run ended before its first checkpoint: {proc.communicate()[1][-2000:]}"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+
+
+def _resume(run_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TRAIN_PY), f"resume={run_dir}"], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, reference, sig):
+    run_dir = tmp_path / "run"
+    proc = _start(run_dir, corpus)
+    _wait_for_checkpoint(proc, run_dir)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    state = load_checkpoint(run_dir)
+    assert not state["progress"]["done"], "the run finished before it was interrupted: the test proved nothing"
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert f"resume with: python train.py resume={run_dir}" in err
+        assert "Traceback" not in err
+    assert not (run_dir / "vectors.txt").exists(), "an interrupted run must not leave outputs that look complete"
+
+    done = _resume(run_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ref_dir, ref_metrics = reference
+    # Exact: same words in the same order with the same draws, so the tables are bitwise equal.
+    assert np.array_equal(_vectors(run_dir), _vectors(ref_dir))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["words_done"] == ref_metrics["words_done"] == 4 * ref_metrics["train_words"]
+    assert metrics["epoch_loss"] == pytest.approx(ref_metrics["epoch_loss"], rel=1e-9)
+
+
+def test_workers_train_every_word_exactly_once_across_resume(tmp_path, corpus):
+    run_dir = tmp_path / "run"
+    proc = _start(run_dir, corpus, ["workers=2"])
+    _wait_for_checkpoint(proc, run_dir)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    state = load_checkpoint(run_dir)
+    assert not state["progress"]["done"]
+    assert _resume(run_dir).returncode == 0
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["words_done"] == 4 * metrics["train_words"]
+
+
+def test_nan_loss_stops_with_message_and_keeps_checkpoint(tmp_path, corpus):
+    cfg = compose_train_cfg(RUN_ARGS + [f"corpus.path={corpus}", "lr=1e12", "min_lr=0", "checkpoint_every_words=100000000"])
+    with pytest.raises(W2VError, match="diverged"):
+        train(cfg, tmp_path)
+    assert not (tmp_path / "vectors.txt").exists()
+
+
+def test_truncated_checkpoint_is_a_clear_error(tmp_path, reference):
+    ref_dir, _ = reference
+    data = (ref_dir / "checkpoint.pt").read_bytes()
+    (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(W2VError, match="corrupt or not a w2v checkpoint"):
+        load_checkpoint(tmp_path)
+    proc = _resume(tmp_path)
+    assert proc.returncode == 2 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_foreign_pickle_is_refused_without_running_it(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (Path(tmp_path / "pwned").touch, ())
+
+    (tmp_path / "checkpoint.pt").write_bytes(pickle.dumps(Evil()))
+    with pytest.raises(W2VError):
+        load_checkpoint(tmp_path)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_checkpoint_of_another_vocabulary_or_dim_is_refused(tmp_path, corpus, reference):
+    ref_dir, _ = reference
+    state = torch.load(ref_dir / "checkpoint.pt", weights_only=True)
+    state["model"]["in_embed.weight"] = torch.zeros(5, 16)
+    torch.save(state, tmp_path / "checkpoint.pt")
+    (tmp_path / "corpus.ids").write_bytes(b"")
+    with pytest.raises(W2VError, match="different vocabulary or dim"):
+        train(compose_train_cfg([f"resume={tmp_path}"]), tmp_path)
+
+
+def test_disk_full_on_export_keeps_previous_files(tmp_path, corpus, monkeypatch):
+    import errno
+
+    import w2v.atomic
+
+    (tmp_path / "vectors.txt").write_text("previous good file\n")
+    real_fsync = w2v.atomic.os.fsync
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    cfg = compose_train_cfg(RUN_ARGS + [f"corpus.path={corpus}", "epochs=1", "checkpoint_every_words=100000000"])
+    monkeypatch.setattr(w2v.atomic.os, "fsync", full_disk)
+    with pytest.raises(W2VError, match="No space left on device"):
+        train(cfg, tmp_path)
+    monkeypatch.setattr(w2v.atomic.os, "fsync", real_fsync)
+    assert (tmp_path / "vectors.txt").read_text() == "previous good file\n"
+    assert not list(tmp_path.glob(".*.tmp")), "temporary files must be cleaned up"
+    assert not (tmp_path / "metrics.json").exists()
