@@ -27,7 +27,10 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 if HAVE_NUMBA:
 
-    @njit(parallel=True, fastmath=True, cache=True, nogil=True)
+    # Fast-math without the no-NaN/no-inf assumptions, so a diverging run still reports inf/NaN loss.
+    _FASTMATH = {"contract", "reassoc", "arcp", "nsz", "afn"}
+
+    @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
     def _sgns_hogwild(in_w, out_w, centers, contexts, negatives, lr, n_slices):  # pragma: no cover - compiled
         n_pairs, dim = centers.shape[0], in_w.shape[1]
         n_neg = negatives.shape[1]
@@ -55,10 +58,10 @@ if HAVE_NUMBA:
                     f = np.float32(0.0)  # float32 accumulator keeps the loop in SIMD registers
                     for d in range(dim):
                         f += h[d] * u[d]
-                    # log σ(±f) computed stably: -log(1 + exp(-|x|)) + min(x, 0)
-                    x = f if label == 1.0 else -f
-                    loss += math.log1p(math.exp(-abs(x))) - min(x, 0.0)
-                    g = np.float32((label - 1.0 / (1.0 + math.exp(-f))) * lr)
+                    # One exp serves both: σ(f) = 1/(1+e) and -log σ(±f) = log(1+e) + (1-y)·f, e = exp(-f).
+                    e = math.exp(-f)  # float64: overflows only past |f| > 709, i.e. on real divergence
+                    loss += math.log1p(e) + (1.0 - label) * f
+                    g = np.float32((label - 1.0 / (1.0 + e)) * lr)
                     for d in range(dim):
                         neu1e[d] += g * u[d]
                         u[d] += g * h[d]
@@ -86,3 +89,31 @@ def sgns_sgd_step_cpu(
     n_slices = numba.get_num_threads() if len(centers) >= 1024 else 1
     loss = _sgns_hogwild(in_w.numpy(), out_w.numpy(), centers.numpy(), contexts.numpy(), negatives.numpy(), float(lr), n_slices)
     return torch.tensor(loss, dtype=torch.float64)
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _window_pairs(tokens, sentence, radius, out_centers, out_contexts):  # pragma: no cover - compiled
+        n, p = tokens.shape[0], 0
+        for i in range(n):
+            lo, hi = max(0, i - radius[i]), min(n - 1, i + radius[i])
+            for j in range(lo, hi + 1):
+                if j != i and sentence[j] == sentence[i]:
+                    out_centers[p] = tokens[i]
+                    out_contexts[p] = tokens[j]
+                    p += 1
+        return p
+
+
+def window_pairs_cpu(tokens: torch.Tensor, sentence: torch.Tensor, radius: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Skip-gram pairs of CPU tensors in word2vec's center-by-center order, in one compiled pass.
+
+    Same pairs and order as ``w2v.pairs.skipgram_pairs(..., center_order=True)``, without
+    materialising a mask per offset or sorting.
+    """
+    bound = int(2 * radius.sum()) if len(radius) else 0
+    centers = torch.empty(bound, dtype=torch.int64)
+    contexts = torch.empty(bound, dtype=torch.int64)
+    n = _window_pairs(tokens.numpy(), sentence.numpy(), radius.numpy(), centers.numpy(), contexts.numpy())
+    return centers[:n], contexts[:n]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from w2v import cpu_kernel
 from w2v.sampler import AliasSampler
 from w2v.vocab import SENTENCE_END
 
@@ -144,7 +145,10 @@ class SkipGramStream(IterableDataset):
             radius = torch.randint(1, self.cfg.window + 1, (len(tokens),), generator=gen, device=self.device)
         else:
             radius = torch.full((len(tokens),), self.cfg.window, device=self.device)
-        centers, contexts = skipgram_pairs(tokens, sentence, radius, self.cfg.window, center_order=not self.cfg.shuffle)
+        if self.device.type == "cpu" and cpu_kernel.available():
+            centers, contexts = cpu_kernel.window_pairs_cpu(tokens, sentence, radius)
+        else:
+            centers, contexts = skipgram_pairs(tokens, sentence, radius, self.cfg.window, center_order=not self.cfg.shuffle)
         if self.cfg.shuffle and len(centers):
             perm = torch.randperm(len(centers), generator=gen, device=self.device)
             centers, contexts = centers[perm], contexts[perm]
