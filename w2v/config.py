@@ -40,6 +40,7 @@ class CorpusConfig:
     url: str = "https://storage.googleapis.com/maps-premium/dataset/yes_complete"
     cache_dir: str = "~/.cache/w2v/playlists"
     compare_gensim: bool = False  # also train gensim (tutorial settings) on the split and report it
+    gensim_sg: int = 1  # the comparison's gensim sg: 1 skip-gram (like w2v), 0 CBOW (the tutorial's gensim default)
 
 
 @dataclass
@@ -85,6 +86,9 @@ class TrainConfig:
     min_lr: float = 1e-4
     optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad
     batch_size: int = 4096  # (center, context) pairs per update
+    # torch engine: cap on how many summed updates a row takes per batch (0 = no cap); for large
+    # GPU batches, where a frequent word's thousands of summed updates would overshoot.
+    max_row_updates: int = 0
     block_tokens: int = 65536  # tokens per stream block: the unit of sharding, shuffling, resume
     # Update engine: numba = word2vec's per-pair SGD compiled for CPU threads (Hogwild); torch = the
     # batched tensor update (CPU or CUDA); auto = numba on CPU with optim=sgd, else torch.
@@ -134,6 +138,7 @@ def validate(cfg: Any) -> None:
     _check(cfg.lr > 0, f"invalid value lr={cfg.lr}: lr must be > 0")
     _check(0 <= cfg.min_lr <= cfg.lr, f"invalid value min_lr={cfg.min_lr}: need 0 <= min_lr <= lr")
     _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
+    _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
@@ -141,6 +146,8 @@ def validate(cfg: Any) -> None:
     _check(cfg.engine != "numba" or cfg.optim == "sgd", "engine=numba implements optim=sgd only: use engine=torch for other optimizers")
     _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
+    max_tokens = cfg.corpus.max_tokens
+    _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
     dev = str(cfg.device)
     ok_dev = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
     _check(ok_dev, f"unknown device {dev!r}: use auto, cpu, cuda or cuda:N")

@@ -57,12 +57,18 @@ def sgns_sgd_step(
     contexts: torch.Tensor,
     negatives: torch.Tensor,
     lr: float | torch.Tensor,
+    max_row_updates: int = 0,
 ) -> torch.Tensor:
     """One SGD step of word2vec's SGNS on a batch, in place; returns the summed loss before the step.
 
     For a center c with input vector h and target t with output vector u and label y (1 for the
     context, 0 for a negative): g = y - σ(u·h); u += lr·g·h; h += lr·Σ_t g·u (word2vec.c's neu1e,
     computed from the old u). Rows repeated in the batch get the sum of their updates.
+
+    ``max_row_updates`` > 0 caps that sum for rows used more often in the batch: their update is
+    scaled by ``max_row_updates / count``. word2vec applies such updates one after another, each
+    seeing the last; summed at once, the thousands of updates a frequent word gets in a large
+    (GPU-sized) batch overshoot. 0 keeps the plain sum.
     """
     batch, dim = centers.shape[0], in_w.shape[1]
     targets = torch.cat([contexts.unsqueeze(1), negatives], 1)  # (B, K+1)
@@ -76,6 +82,16 @@ def sgns_sgd_step(
     loss = sgns_loss(scores, valid[:, 1:] > 0)
     g = (label - torch.sigmoid(scores)) * valid * lr  # (B, K+1), already scaled by the step size
     grad_h = torch.bmm(g.unsqueeze(1), u).squeeze(1)  # (B, D)
-    out_w.index_add_(0, targets.view(-1), (g.unsqueeze(2) * h.unsqueeze(1)).view(-1, dim))
+    g_out = g
+    if max_row_updates > 0:
+        g_out = g * _row_scale(targets, out_w.shape[0], max_row_updates)
+        grad_h = grad_h * _row_scale(centers, in_w.shape[0], max_row_updates).unsqueeze(1)
+    out_w.index_add_(0, targets.view(-1), (g_out.unsqueeze(2) * h.unsqueeze(1)).view(-1, dim))
     in_w.index_add_(0, centers, grad_h)
     return loss
+
+
+def _row_scale(rows: torch.Tensor, n_rows: int, cap: int) -> torch.Tensor:
+    """Per-entry factor ``min(1, cap / count(row))`` with counts taken over this batch; rows' shape."""
+    counts = torch.bincount(rows.reshape(-1), minlength=n_rows).to(torch.float32)
+    return (cap / counts.clamp(min=cap))[rows]

@@ -7,6 +7,7 @@ like word2vec.c and gensim: the learning rate decays linearly with words process
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -244,7 +245,10 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
     engine = choose_engine(cfg, device)
     if engine == "numba":
         cpu_kernel.set_threads(threads)
-    step_fn = cpu_kernel.sgns_sgd_step_cpu if engine == "numba" else sgns_sgd_step
+    if engine == "numba":
+        step_fn = cpu_kernel.sgns_sgd_step_cpu
+    else:
+        step_fn = functools.partial(sgns_sgd_step, max_row_updates=cfg.max_row_updates)
     shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else engine == "torch"
     if resume_state is None:
         encoded, vocab = _prepare_data(cfg, run_dir)
