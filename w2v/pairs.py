@@ -50,9 +50,10 @@ def skipgram_pairs(
     return tokens[centers], tokens[contexts]
 
 
-def block_seed(seed: int, epoch: int, block: int) -> int:
-    """A 63-bit seed for one block of one epoch, independent of worker layout."""
-    return int(np.random.SeedSequence([seed, epoch, block]).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
+def block_seed(seed: int, epoch: int, block: int, batch: int = -1) -> int:
+    """A 63-bit seed for one block of one epoch (or one batch of it), independent of worker layout."""
+    key = [seed, epoch, block] if batch < 0 else [seed, epoch, block, batch]
+    return int(np.random.SeedSequence(key).generate_state(2, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 @dataclass
@@ -161,16 +162,18 @@ class SkipGramStream(IterableDataset):
         centers, contexts, words = self.block_pairs(self.read_block(block), gen)
         bs = self.cfg.batch_size
         n_batches = max(1, math.ceil(len(centers) / bs))
-        # Negatives for the whole block in one draw, so skipping batches on resume draws the same.
-        negatives = self.sampler.sample((len(centers), self.cfg.negatives), gen)
         for b in range(skip_batches, n_batches):
             lo, hi = b * bs, min((b + 1) * bs, len(centers))
+            # Each batch draws its negatives from its own seed: memory stays at one batch's worth
+            # (negatives=50 would need GBs per block), and a resume that skips batches draws the same.
+            gen.manual_seed(block_seed(self.cfg.seed, self.epoch, block, b))
+            negatives = self.sampler.sample((hi - lo, self.cfg.negatives), gen)
             # Spread the block's words over its batches for a smooth LR schedule.
             w = words * (b + 1) // n_batches - words * b // n_batches
             yield {
                 "centers": centers[lo:hi],
                 "contexts": contexts[lo:hi],
-                "negatives": negatives[lo:hi],
+                "negatives": negatives,
                 "words": w,
                 "epoch": self.epoch,
                 "block": block,
