@@ -238,192 +238,223 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any]) -> DictConfig:
 
 
 def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict[str, Any]:
-    t_start = time.perf_counter()
-    device = resolve_device(cfg.device)
-    threads = cfg.threads or os.cpu_count() or 1
-    torch.set_num_threads(threads)
-    engine = choose_engine(cfg, device)
-    if engine == "numba":
-        cpu_kernel.set_threads(threads)
-    if engine == "numba":
-        step_fn = cpu_kernel.sgns_sgd_step_cpu
-    else:
-        step_fn = functools.partial(sgns_sgd_step, max_row_updates=cfg.max_row_updates)
-    shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else engine == "torch"
-    if resume_state is None:
-        encoded, vocab = _prepare_data(cfg, run_dir)
-        remap = vocab.remap
-        progress = Progress()
-        vocab_seconds = encoded.seconds
-        n_tokens = encoded.n_tokens
-    else:
+    trainer = Trainer(cfg, run_dir, resume_state)
+    trainer.fit()
+    return trainer.finish()
+
+
+class Trainer:
+    """One training run: the tables, the pair stream, the schedule, logging and checkpoints."""
+
+    def __init__(self, cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None):
+        self.t_start = time.perf_counter()
+        self.cfg, self.run_dir = cfg, run_dir
+        self.device = resolve_device(cfg.device)
+        threads = cfg.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
+        self.engine = choose_engine(cfg, self.device)
+        if self.engine == "numba":
+            cpu_kernel.set_threads(threads)
+            self.step_fn = cpu_kernel.sgns_sgd_step_cpu
+        else:
+            self.step_fn = functools.partial(sgns_sgd_step, max_row_updates=cfg.max_row_updates)
+        self._load_data(resume_state)
+        self.model = SkipGramModel(len(self.vocab), cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
+        self.model.to(self.device)
+        self.optimizer = _make_optimizer(cfg, self.model)
+        if resume_state is not None:
+            _restore_model(self.model, self.optimizer, resume_state)
+        self.loader, self.stream = self._make_loader()
+        self.total_words = cfg.epochs * self.vocab.total
+        self.tb = MetricLogger(run_dir / "tb")
+        log.info(
+            "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
+            cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives, cfg.batch_size,
+            cfg.optim, self.engine,
+        )  # fmt: skip
+
+    def _load_data(self, resume_state: dict[str, Any] | None) -> None:
+        """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
+        if resume_state is None:
+            encoded, self.vocab = _prepare_data(self.cfg, self.run_dir)
+            self.remap, self.progress = self.vocab.remap, Progress()
+            self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
+            return
         vs = resume_state["vocab"]
-        vocab = Vocab(list(vs["words"]), vs["counts"].numpy())
-        remap = resume_state["remap"].numpy()
-        progress = Progress.from_state(resume_state["progress"])
-        vocab_seconds = resume_state["metrics"].get("vocab_seconds", 0.0)
-        n_tokens = resume_state["metrics"].get("corpus_tokens", 0)
-        if not (run_dir / "corpus.ids").is_file():
-            raise W2VError(f"{run_dir}/corpus.ids is missing, so the stream position cannot be restored; start a new run")
-        log.info("resuming %s at epoch %d, %d words done", run_dir, progress.epoch + 1, progress.words_done)
+        self.vocab = Vocab(list(vs["words"]), vs["counts"].numpy())
+        self.remap = resume_state["remap"].numpy()
+        self.progress = Progress.from_state(resume_state["progress"])
+        saved = resume_state["metrics"]
+        self.data_metrics = {"vocab_seconds": saved.get("vocab_seconds", 0.0), "corpus_tokens": saved.get("corpus_tokens", 0)}
+        if not (self.run_dir / "corpus.ids").is_file():
+            raise W2VError(f"{self.run_dir}/corpus.ids is missing, so the stream position cannot be restored; start a new run")
+        log.info("resuming %s at epoch %d, %d words done", self.run_dir, self.progress.epoch + 1, self.progress.words_done)
 
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = SkipGramModel(len(vocab), cfg.dim, sparse=True, generator=gen).to(device)
-    optimizer = _make_optimizer(cfg, model)
-    if resume_state is not None:
-        _restore_model(model, optimizer, resume_state, cfg)
+    def _make_loader(self) -> tuple[DataLoader, SkipGramStream]:
+        cfg = self.cfg
+        # The stream makes pairs where they are used: on the GPU itself unless workers are asked for.
+        stream_device = self.device if cfg.workers == 0 else torch.device("cpu")
+        shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else self.engine == "torch"
+        pair_cfg = PairConfig(cfg.window, cfg.negatives, cfg.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed)
+        stream = SkipGramStream(
+            self.run_dir / "corpus.ids", self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
+            pair_cfg, stream_device,
+        )  # fmt: skip
+        loader = DataLoader(
+            stream, batch_size=None, num_workers=cfg.workers, pin_memory=self.device.type == "cuda" and cfg.workers > 0,
+            worker_init_fn=_ignore_sigint if cfg.workers else None,
+        )  # fmt: skip
+        return loader, stream
 
-    stream_device = device if cfg.workers == 0 else torch.device("cpu")
-    stream = SkipGramStream(
-        run_dir / "corpus.ids",
-        remap,
-        vocab.keep_probs(cfg.sample),
-        vocab.noise_weights(cfg.ns_exponent),
-        PairConfig(cfg.window, cfg.negatives, cfg.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed),
-        stream_device,
-    )
-    loader = DataLoader(
-        stream,
-        batch_size=None,
-        num_workers=cfg.workers,
-        pin_memory=device.type == "cuda" and cfg.workers > 0,
-        worker_init_fn=_ignore_sigint if cfg.workers else None,
-        persistent_workers=False,
-    )
-    total_words = cfg.epochs * vocab.total
-    tb = MetricLogger(run_dir / "tb")
-    state = {
-        "cfg": cfg,
-        "model": model,
-        "optimizer": optimizer,
-        "vocab": vocab,
-        "remap": remap,
-        "progress": progress,
-        "metrics": {"vocab_seconds": vocab_seconds, "corpus_tokens": n_tokens},
-    }
-    log.info(
-        "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
-        cfg.epochs,
-        device,
-        vocab.total,
-        len(vocab),
-        cfg.dim,
-        cfg.window,
-        cfg.negatives,
-        cfg.batch_size,
-        cfg.optim,
-        engine,
-    )
-
-    words_this_run, t_train = 0, time.perf_counter()
-    last_ckpt_time, last_ckpt_words = time.monotonic(), progress.words_done
-    bar = tqdm(total=total_words, initial=progress.words_done, unit="w", unit_scale=True, dynamic_ncols=True, disable=None, desc="train")
-    in_w, out_w = model.in_embed.weight.data, model.out_embed.weight.data
-    with _Interrupt() as interrupt:
-        while progress.epoch < cfg.epochs:
-            stream.set_epoch(progress.epoch, progress.start)
-            loss_acc = torch.zeros((), dtype=torch.float64, device=device)
-            step = 0
-            for batch in loader:
-                centers = batch["centers"].to(device, non_blocking=True)
-                n = centers.shape[0]
-                lr = lr_at(cfg, progress.words_done, total_words)
-                if n:
-                    contexts = batch["contexts"].to(device, non_blocking=True)
-                    negatives = batch["negatives"].to(device, non_blocking=True)
-                    if optimizer is None:
-                        loss = step_fn(in_w, out_w, centers, contexts, negatives, lr)
-                    else:
-                        for group in optimizer.param_groups:
-                            group["lr"] = lr
-                        optimizer.zero_grad(set_to_none=True)
-                        loss = model(centers, contexts, negatives)
-                        loss.backward()
-                        optimizer.step()
-                        loss = loss.detach()
-                    loss_acc += loss
-                progress.epoch_pairs += n
-                progress.pairs_total += n
-                progress.words_done += batch["words"]
-                words_this_run += batch["words"]
-                # The next batch of this worker is where a resume would start.
-                nxt = (batch["block"] + 1, 0) if batch["last"] else (batch["block"], batch["batch"] + 1)
-                progress.start[batch.get("worker", 0)] = nxt
-                bar.update(batch["words"])
-                step += 1
-                if step % cfg.log_every == 0:
-                    _log_step(cfg, tb, bar, progress, loss_acc, lr, words_this_run, t_train, state, run_dir)
+    def fit(self) -> None:
+        """Train the remaining epochs; on Ctrl-C/SIGTERM save a checkpoint and raise KeyboardInterrupt."""
+        cfg, progress = self.cfg, self.progress
+        self.words_this_run, self.t_train = 0, time.perf_counter()
+        self.last_ckpt = (time.monotonic(), progress.words_done)
+        self.bar = tqdm(total=self.total_words, initial=progress.words_done, unit="w", unit_scale=True, dynamic_ncols=True,
+                        disable=None, desc="train")  # fmt: skip
+        with _Interrupt() as interrupt:
+            while progress.epoch < cfg.epochs:
+                self._run_epoch(interrupt)
                 if interrupt.hit:
-                    break
-                if _checkpoint_due(cfg, last_ckpt_time, last_ckpt_words, progress.words_done):
-                    _fold_loss(progress, loss_acc)
-                    _save(run_dir, state, progress, t_train, words_this_run)
-                    last_ckpt_time, last_ckpt_words = time.monotonic(), progress.words_done
-            _fold_loss(progress, loss_acc)
+                    self._save()
+                    self.bar.close()
+                    self.tb.close()
+                    log.warning("interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
+                                progress.epoch + 1, progress.words_done, self.run_dir)  # fmt: skip
+                    raise KeyboardInterrupt
+                self._end_epoch()
+        self.bar.close()
+
+    def _run_epoch(self, interrupt: _Interrupt) -> None:
+        progress = self.progress
+        self.stream.set_epoch(progress.epoch, progress.start)
+        self.loss_acc = torch.zeros((), dtype=torch.float64, device=self.device)  # summed on device: no sync per step
+        for step, batch in enumerate(self.loader, 1):
+            lr = lr_at(self.cfg, progress.words_done, self.total_words)
+            self._apply(batch, lr)
+            if step % self.cfg.log_every == 0:
+                self._log_step(lr)
             if interrupt.hit:
-                _save(run_dir, state, progress, t_train, words_this_run)
-                bar.close()
-                log.warning(
-                    "interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
-                    progress.epoch + 1,
-                    progress.words_done,
-                    run_dir,
-                )
-                tb.close()
-                raise KeyboardInterrupt
-            _check_finite(progress.epoch_loss, run_dir)
-            avg = progress.epoch_loss / max(1, progress.epoch_pairs)
-            progress.epoch_losses.append(avg)
-            log.info(
-                "epoch %d/%d: average loss %.6f over %d pairs, lr %.6f",
-                progress.epoch + 1,
-                cfg.epochs,
-                avg,
-                progress.epoch_pairs,
-                lr_at(cfg, progress.words_done, total_words),
-            )
-            tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
-            log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
-            if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
-                _evaluate(cfg, run_dir, vocab, model.vectors(cfg.export).float().cpu().numpy(), tb, progress.epoch + 1, final=False)
-            progress.epoch += 1
-            progress.start, progress.epoch_loss, progress.epoch_pairs = {}, 0.0, 0
-            if progress.epoch < cfg.epochs:
-                _save(run_dir, state, progress, t_train, words_this_run)
-    bar.close()
-    progress.done = True
-    train_seconds = progress.train_seconds + time.perf_counter() - t_train
-    words_per_sec = words_this_run / max(1e-9, time.perf_counter() - t_train)
-    vectors = model.vectors(cfg.export).float().cpu().numpy()
-    save_word2vec(run_dir / "vectors.txt", vocab.words, vectors, binary=False)
-    save_word2vec(run_dir / "vectors.bin", vocab.words, vectors, binary=True)
-    metrics = {
-        "epoch_loss": progress.epoch_losses,
-        "final_loss": progress.epoch_losses[-1] if progress.epoch_losses else None,
-        "words_per_sec": words_per_sec,
-        "pairs_per_sec": progress.pairs_total / max(1e-9, train_seconds),
-        "vocab_size": len(vocab),
-        "corpus_tokens": n_tokens,
-        "train_words": vocab.total,
-        "words_done": progress.words_done,
-        "peak_rss_mb": rss_mb()[1],
-        "epochs": cfg.epochs,
-        "vocab_seconds": vocab_seconds,
-        "train_seconds": train_seconds,
-        "total_seconds": time.perf_counter() - t_start,
-        "device": str(device),
-    }
-    state["metrics"] = metrics
-    progress.train_seconds = train_seconds
-    _save(run_dir, state, progress, t_train, 0, keep_time=True)
-    metrics.update(_evaluate(cfg, run_dir, vocab, vectors, tb, cfg.epochs))
-    atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
-    tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
-    tb.close()
-    if not cfg.keep_ids_cache:
-        (run_dir / "corpus.ids").unlink(missing_ok=True)
-    log.info("done in %.1fs: %.0f words/s; vectors in %s", metrics["total_seconds"], words_per_sec, run_dir)
-    return metrics
+                break
+            if _checkpoint_due(self.cfg, *self.last_ckpt, progress.words_done):
+                self._save()
+                self.last_ckpt = (time.monotonic(), progress.words_done)
+        self._fold_loss()
+
+    def _apply(self, batch: dict, lr: float) -> None:
+        """One update on one batch, then advance the stream position and the word count."""
+        progress, dev = self.progress, self.device
+        centers = batch["centers"].to(dev, non_blocking=True)
+        n = centers.shape[0]
+        if n:
+            contexts = batch["contexts"].to(dev, non_blocking=True)
+            negatives = batch["negatives"].to(dev, non_blocking=True)
+            if self.optimizer is None:
+                loss = self.step_fn(self.model.in_embed.weight.data, self.model.out_embed.weight.data, centers, contexts, negatives, lr)
+            else:
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self.model(centers, contexts, negatives)
+                loss.backward()
+                self.optimizer.step()
+                loss = loss.detach()
+            self.loss_acc += loss
+        progress.epoch_pairs += n
+        progress.pairs_total += n
+        progress.words_done += batch["words"]
+        self.words_this_run += batch["words"]
+        # The next batch of this worker is where a resume would start.
+        progress.start[batch.get("worker", 0)] = (batch["block"] + 1, 0) if batch["last"] else (batch["block"], batch["batch"] + 1)
+        self.bar.update(batch["words"])
+
+    def _end_epoch(self) -> None:
+        cfg, progress = self.cfg, self.progress
+        _check_finite(progress.epoch_loss, self.run_dir)
+        avg = progress.epoch_loss / max(1, progress.epoch_pairs)
+        progress.epoch_losses.append(avg)
+        log.info("epoch %d/%d: average loss %.6f over %d pairs, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
+                 lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
+        self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
+        log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
+        if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
+            _evaluate(cfg, self.run_dir, self.vocab, self.vectors(), self.tb, progress.epoch + 1, final=False)
+        progress.epoch += 1
+        progress.start, progress.epoch_loss, progress.epoch_pairs = {}, 0.0, 0
+        if progress.epoch < cfg.epochs:
+            self._save()
+
+    def vectors(self) -> np.ndarray:
+        """The vectors to export, as a float32 CPU array."""
+        return self.model.vectors(self.cfg.export).float().cpu().numpy()
+
+    def finish(self) -> dict[str, Any]:
+        """Export vectors, write the final checkpoint, evaluate, and write metrics.json last."""
+        cfg, progress, run_dir = self.cfg, self.progress, self.run_dir
+        progress.done = True
+        elapsed = time.perf_counter() - self.t_train
+        progress.train_seconds += elapsed
+        vectors = self.vectors()
+        save_word2vec(run_dir / "vectors.txt", self.vocab.words, vectors, binary=False)
+        save_word2vec(run_dir / "vectors.bin", self.vocab.words, vectors, binary=True)
+        metrics = {
+            "epoch_loss": progress.epoch_losses,
+            "final_loss": progress.epoch_losses[-1] if progress.epoch_losses else None,
+            "words_per_sec": self.words_this_run / max(1e-9, elapsed),  # this process only: not inflated by a resume
+            "pairs_per_sec": progress.pairs_total / max(1e-9, progress.train_seconds),
+            "vocab_size": len(self.vocab),
+            **self.data_metrics,
+            "train_words": self.vocab.total,
+            "words_done": progress.words_done,
+            "peak_rss_mb": rss_mb()[1],
+            "epochs": cfg.epochs,
+            "train_seconds": progress.train_seconds,
+            "total_seconds": time.perf_counter() - self.t_start,
+            "device": str(self.device),
+            "engine": self.engine,
+        }
+        self._save(metrics, elapsed_counted=True)
+        metrics.update(_evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs))
+        atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
+        self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
+        self.tb.close()
+        if not cfg.keep_ids_cache:
+            (run_dir / "corpus.ids").unlink(missing_ok=True)
+        log.info("done in %.1fs: %.0f words/s; vectors in %s", metrics["total_seconds"], metrics["words_per_sec"], run_dir)
+        return metrics
+
+    def _fold_loss(self) -> None:
+        """Move the device-side loss sum into the progress record (one sync)."""
+        self.progress.epoch_loss += float(self.loss_acc.item())
+        self.loss_acc.zero_()
+
+    def _log_step(self, lr: float) -> None:
+        progress = self.progress
+        loss = (progress.epoch_loss + float(self.loss_acc.item())) / max(1, progress.epoch_pairs)
+        _check_finite(loss, self.run_dir)
+        wps = self.words_this_run / max(1e-9, time.perf_counter() - self.t_train)
+        self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", wps=f"{wps / 1e3:.0f}k", refresh=False)
+        self.tb.scalars({"train/loss": loss, "train/lr": lr, "train/words_per_sec": wps}, progress.words_done)
+
+    def _save(self, metrics: dict[str, Any] | None = None, elapsed_counted: bool = False) -> None:
+        """Write checkpoint.pt: tables, optimizer, vocab, id mapping, config, position, metrics."""
+        if hasattr(self, "loss_acc"):
+            self._fold_loss()
+        progress = self.progress
+        _check_finite(progress.epoch_loss, self.run_dir)  # never overwrite a good checkpoint with a diverged one
+        snapshot = Progress(**progress.__dict__)
+        if not elapsed_counted:
+            snapshot.train_seconds += time.perf_counter() - self.t_train
+        save_checkpoint(self.run_dir / "checkpoint.pt", {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+            "vocab": {"words": self.vocab.words, "counts": torch.from_numpy(self.vocab.counts)},
+            "remap": torch.from_numpy(np.asarray(self.remap, dtype=np.int32)),
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+            "progress": snapshot.state(),
+            "metrics": metrics or self.data_metrics,
+        })  # fmt: skip
 
 
 def _evaluate(
@@ -444,12 +475,6 @@ def _evaluate(
     return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final)
 
 
-def _fold_loss(progress: Progress, loss_acc: torch.Tensor) -> None:
-    """Move the device-side loss sum into the progress record (one sync)."""
-    progress.epoch_loss += float(loss_acc.item())
-    loss_acc.zero_()
-
-
 def _check_finite(loss_sum: float, run_dir: Path) -> None:
     if not math.isfinite(loss_sum):
         raise W2VError(f"the loss became {loss_sum} (training diverged): lower lr; the last good checkpoint in {run_dir} is kept")
@@ -461,51 +486,11 @@ def _checkpoint_due(cfg: Any, last_time: float, last_words: int, words_done: int
     return bool(cfg.checkpoint_every_minutes) and time.monotonic() - last_time >= 60 * cfg.checkpoint_every_minutes
 
 
-def _log_step(
-    cfg: Any,
-    tb: MetricLogger,
-    bar: tqdm,
-    progress: Progress,
-    loss_acc: torch.Tensor,
-    lr: float,
-    words_this_run: int,
-    t_train: float,
-    state: dict,
-    run_dir: Path,
-) -> None:
-    loss = (progress.epoch_loss + float(loss_acc.item())) / max(1, progress.epoch_pairs)
-    _check_finite(loss, run_dir)
-    wps = words_this_run / max(1e-9, time.perf_counter() - t_train)
-    bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", wps=f"{wps / 1e3:.0f}k", refresh=False)
-    tb.scalars({"train/loss": loss, "train/lr": lr, "train/words_per_sec": wps}, progress.words_done)
-
-
-def _save(run_dir: Path, state: dict, progress: Progress, t_train: float, words_this_run: int, keep_time: bool = False) -> None:
-    cfg, model, optimizer, vocab = state["cfg"], state["model"], state["optimizer"], state["vocab"]
-    if not math.isfinite(progress.epoch_loss):
-        _check_finite(progress.epoch_loss, run_dir)  # never overwrite a good checkpoint with a diverged one
-    prog = Progress(**{**progress.__dict__})
-    if not keep_time:
-        prog.train_seconds = progress.train_seconds + time.perf_counter() - t_train
-    save_checkpoint(
-        run_dir / "checkpoint.pt",
-        {
-            "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-            "optimizer": optimizer.state_dict() if optimizer is not None else {},
-            "vocab": {"words": vocab.words, "counts": torch.from_numpy(vocab.counts)},
-            "remap": torch.from_numpy(np.asarray(state["remap"], dtype=np.int32)),
-            "config": OmegaConf.to_container(cfg, resolve=True),
-            "progress": prog.state(),
-            "metrics": state["metrics"],
-        },
-    )
-
-
-def _restore_model(model: SkipGramModel, optimizer: torch.optim.Optimizer | None, state: dict[str, Any], cfg: Any) -> None:
+def _restore_model(model: SkipGramModel, optimizer: torch.optim.Optimizer | None, state: dict[str, Any]) -> None:
     weights = state["model"]
-    want = model.in_embed.weight.shape
+    want = tuple(model.in_embed.weight.shape)
     got = tuple(weights["in_embed.weight"].shape)
-    if got != tuple(want):
+    if got != want:
         raise W2VError(
             f"checkpoint tables are {got[0]}x{got[1]} but the run needs {want[0]}x{want[1]}: it belongs to a different vocabulary or dim"
         )
