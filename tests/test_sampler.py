@@ -46,13 +46,15 @@ def test_alias_table_reconstructs_the_target_exactly(weights):
     np.testing.assert_allclose(table_distribution(prob, alias), weights / weights.sum(), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("seed", [None, 99], ids=["torch-draw", "compiled-draw"])
 @pytest.mark.parametrize("exponent", [0.75, -0.5])
-def test_draws_follow_count_to_the_exponent(exponent):
+def test_draws_follow_count_to_the_exponent(exponent, seed):
+    """Both draw paths: torch ops with a Generator, and the compiled CPU draw used in training."""
     counts = zipf_counts()
     target = counts.astype(np.float64) ** exponent
     sampler = AliasSampler(target)
     gen = torch.Generator().manual_seed(123)
-    draws = sampler.sample((N_DRAWS // 4, 4), gen)
+    draws = sampler.sample((N_DRAWS // 4, 4), gen, seed=seed)
     assert draws.dtype == torch.int64 and draws.shape == (N_DRAWS // 4, 4)
     empirical = np.bincount(draws.flatten().numpy(), minlength=len(counts)).astype(np.float64)
     assert total_variation(empirical, target) < TV_TOLERANCE
@@ -65,4 +67,11 @@ def test_same_generator_seed_gives_same_draws():
     a = sampler.sample((1000,), torch.Generator().manual_seed(7))
     b = sampler.sample((1000,), torch.Generator().manual_seed(7))
     c = sampler.sample((1000,), torch.Generator().manual_seed(8))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_compiled_draw_is_reproducible_from_its_seed():
+    sampler = AliasSampler(zipf_counts(50) ** 0.75)
+    gen = torch.Generator()
+    a, b, c = (sampler.sample((1000,), gen, seed=s) for s in (7, 7, 8))
     assert torch.equal(a, b) and not torch.equal(a, c)

@@ -117,3 +117,29 @@ def window_pairs_cpu(tokens: torch.Tensor, sentence: torch.Tensor, radius: torch
     contexts = torch.empty(bound, dtype=torch.int64)
     n = _window_pairs(tokens.numpy(), sentence.numpy(), radius.numpy(), centers.numpy(), contexts.numpy())
     return centers[:n], contexts[:n]
+
+
+if HAVE_NUMBA:
+
+    @njit(cache=True, nogil=True)
+    def _alias_draw(prob, alias, seed, out):  # pragma: no cover - compiled
+        # splitmix64: a fast, well-mixed 64-bit generator; one draw gives the bucket (high 32 bits,
+        # multiply-shift) and the coin (low 24 bits), as two uniform numbers would.
+        x = np.uint64(seed)
+        n_words = np.uint64(prob.shape[0])
+        for i in range(out.shape[0]):
+            x += np.uint64(0x9E3779B97F4A7C15)
+            z = x
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            z = z ^ (z >> np.uint64(31))
+            k = ((z >> np.uint64(32)) * n_words) >> np.uint64(32)
+            coin = np.float32(z & np.uint64(0xFFFFFF)) * np.float32(1.0 / 16777216.0)
+            out[i] = k if coin < prob[k] else alias[k]
+
+
+def alias_draw_cpu(prob: torch.Tensor, alias: torch.Tensor, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+    """Draw ``shape`` indices from an alias table in one compiled pass, reproducibly from ``seed``."""
+    out = torch.empty(shape, dtype=torch.int64)
+    _alias_draw(prob.numpy(), alias.numpy(), seed, out.view(-1).numpy())
+    return out

@@ -135,12 +135,12 @@ class SkipGramStream(IterableDataset):
         """(centers, contexts, words) of one block: the vectorised heart of the data pipeline."""
         is_end = raw == SENTENCE_END
         sentence = torch.cumsum(is_end, 0)  # sentence id of every position
-        vocab_id = torch.where(is_end, -1, self.remap[raw.clamp(min=0)])
+        vocab_id = torch.where(is_end, -1, self.remap.take(raw.clamp(min=0)))  # take(): fast gather
         in_vocab = vocab_id >= 0  # drop separators and words below min_count before windowing
         tokens, sentence = vocab_id[in_vocab], sentence[in_vocab]
         words = len(tokens)
         if words:
-            keep = torch.rand(words, generator=gen, device=self.device) < self.keep_prob[tokens]
+            keep = torch.rand(words, generator=gen, device=self.device) < self.keep_prob.take(tokens)
             tokens, sentence = tokens[keep], sentence[keep]
         if self.cfg.shrink_windows:
             radius = torch.randint(1, self.cfg.window + 1, (len(tokens),), generator=gen, device=self.device)
@@ -166,8 +166,9 @@ class SkipGramStream(IterableDataset):
             lo, hi = b * bs, min((b + 1) * bs, len(centers))
             # Each batch draws its negatives from its own seed: memory stays at one batch's worth
             # (negatives=50 would need GBs per block), and a resume that skips batches draws the same.
-            gen.manual_seed(block_seed(self.cfg.seed, self.epoch, block, b))
-            negatives = self.sampler.sample((hi - lo, self.cfg.negatives), gen)
+            batch_seed = block_seed(self.cfg.seed, self.epoch, block, b)
+            gen.manual_seed(batch_seed)
+            negatives = self.sampler.sample((hi - lo, self.cfg.negatives), gen, seed=batch_seed)
             # Spread the block's words over its batches for a smooth LR schedule.
             w = words * (b + 1) // n_batches - words * b // n_batches
             yield {

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from w2v import cpu_kernel
+
 
 def build_alias_table(weights: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """Return ``(prob, alias)`` so that drawing ``k`` uniformly and keeping it with ``prob[k]``
@@ -31,9 +33,16 @@ class AliasSampler:
         self.prob = prob.to(device)
         self.alias = alias.to(device)
 
-    def sample(self, shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
-        """Draw int64 indices of the given shape."""
+    def sample(self, shape: tuple[int, ...], generator: torch.Generator, seed: int | None = None) -> torch.Tensor:
+        """Draw int64 indices of the given shape.
+
+        With ``seed`` on CPU, a compiled draw (``cpu_kernel.alias_draw_cpu``) replaces four tensor
+        ops; it is reproducible from the seed but a different stream than ``generator`` would give.
+        """
         device = self.prob.device
+        if seed is not None and device.type == "cpu" and cpu_kernel.available():
+            return cpu_kernel.alias_draw_cpu(self.prob, self.alias, shape, seed)
         k = torch.randint(len(self.prob), shape, generator=generator, device=device)
         u = torch.rand(shape, generator=generator, device=device)
-        return torch.where(u < self.prob[k], k, self.alias[k])
+        # take() rather than prob[k]: advanced indexing is several times slower on CPU.
+        return torch.where(u < self.prob.take(k), k, self.alias.take(k))

@@ -251,12 +251,15 @@ class Trainer:
         self.cfg, self.run_dir = cfg, run_dir
         self.device = resolve_device(cfg.device)
         threads = cfg.threads or os.cpu_count() or 1
-        torch.set_num_threads(threads)
         self.engine = choose_engine(cfg, self.device)
         if self.engine == "numba":
+            # The kernel owns the cores. torch's small stream ops stay on one thread: an idle OpenMP
+            # pool spin-waits after each parallel op and would steal cycles from the kernel's threads.
+            torch.set_num_threads(1)
             cpu_kernel.set_threads(threads)
             self.step_fn = cpu_kernel.sgns_sgd_step_cpu
         else:
+            torch.set_num_threads(threads)
             self.step_fn = functools.partial(sgns_sgd_step, max_row_updates=cfg.max_row_updates)
         self._load_data(resume_state)
         self.model = SkipGramModel(len(self.vocab), cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
