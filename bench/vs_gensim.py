@@ -43,9 +43,20 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
 
     register_configs()
     overrides = [
-        "corpus=text8", f"corpus.path={args.corpus}", f"epochs={args.epochs}", f"dim={args.dim}", f"window={args.window}",
-        f"negatives={args.negatives}", f"sample={args.sample}", f"min_count={args.min_count}", f"threads={args.threads}",
-        "eval=none", "device=cpu", f"engine={args.engine}", f"batch_size={args.batch_size}", "checkpoint_every_minutes=0",
+        "corpus=text8",
+        f"corpus.path={args.corpus}",
+        f"epochs={args.epochs}",
+        f"dim={args.dim}",
+        f"window={args.window}",
+        f"negatives={args.negatives}",
+        f"sample={args.sample}",
+        f"min_count={args.min_count}",
+        f"threads={args.threads}",
+        "eval=none",
+        "device=cpu",
+        f"engine={args.engine}",
+        f"batch_size={args.batch_size}",
+        "checkpoint_every_minutes=0",
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
@@ -55,8 +66,12 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
     metrics = train(cfg, out / "w2v_run")
     total = time.perf_counter() - t0
     words = metrics["corpus_tokens"] * args.epochs
-    return {"train_wps": metrics["words_per_sec"], "e2e_wps": words / total, "seconds": total,
-            "vectors": str(out / "w2v_run" / "vectors.bin")}
+    return {
+        "train_wps": metrics["words_per_sec"],
+        "e2e_wps": words / total,
+        "seconds": total,
+        "vectors": str(out / "w2v_run" / "vectors.bin"),
+    }
 
 
 class _Sentences:
@@ -83,8 +98,19 @@ def run_gensim(args: argparse.Namespace, out: Path) -> dict:
 
     sentences = _Sentences(corpus_cfg(args))
     t0 = time.perf_counter()
-    model = Word2Vec(vector_size=args.dim, window=args.window, negative=args.negatives, sample=args.sample,
-                     min_count=args.min_count, sg=1, hs=0, workers=args.threads, alpha=0.025, min_alpha=1e-4, seed=1)
+    model = Word2Vec(
+        vector_size=args.dim,
+        window=args.window,
+        negative=args.negatives,
+        sample=args.sample,
+        min_count=args.min_count,
+        sg=1,
+        hs=0,
+        workers=args.threads,
+        alpha=0.025,
+        min_alpha=1e-4,
+        seed=1,
+    )
     model.build_vocab(sentences)
     t1 = time.perf_counter()
     model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
@@ -96,20 +122,24 @@ def run_gensim(args: argparse.Namespace, out: Path) -> dict:
 
 
 def evaluate(path: str) -> dict:
-    """Score one vector file with gensim's evaluators (the same code for both systems)."""
-    import logging
+    """Score one vector file with w2v's evaluator (the same code for both systems; its counts and
+    correlations equal gensim's evaluate_word_analogies / evaluate_word_pairs, see tests)."""
+    from w2v.evaluation.analogy import evaluate_analogies, read_questions
+    from w2v.evaluation.data import default_analogies, similarity_source
+    from w2v.evaluation.similarity import evaluate_pairs, read_pairs
+    from w2v.evaluation.vectors import load_vectors
 
-    from gensim.models import KeyedVectors
-    from gensim.test.utils import datapath
-
-    logging.getLogger("gensim").setLevel(logging.ERROR)
-    kv = KeyedVectors.load_word2vec_format(path, binary=True)
+    vecs = load_vectors(path)
+    questions = read_questions(default_analogies())
     res = {}
     for cut in (30000, 300000):
-        res[f"analogy@{cut // 1000}k"], _ = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=cut)
-    res["ws353"] = kv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1].statistic
-    res["simlex"] = kv.evaluate_word_pairs(datapath("simlex999.txt"))[1].statistic
-    res["men"] = kv.evaluate_word_pairs(str(MEN))[1].statistic if MEN.exists() else float("nan")
+        res[f"analogy@{cut // 1000}k"] = evaluate_analogies(vecs, questions, cut, methods=("3cosadd",)).accuracy("3cosadd")
+    for key, name in (("ws353", "wordsim353"), ("simlex", "simlex999"), ("men", "men")):
+        try:
+            _, file, _ = similarity_source(name)
+            res[key] = evaluate_pairs(vecs, read_pairs(file, name)).spearman
+        except Exception:  # MEN lives in ../shared and may be absent
+            res[key] = float("nan")
     return res
 
 
@@ -157,8 +187,10 @@ def main() -> None:
 def print_table(rows: dict, args: argparse.Namespace) -> None:
     cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
     fmt = {"train_wps": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
-    print(f"\ncorpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
-          f"negatives {args.negatives}, sample {args.sample}, min_count {args.min_count}, threads {args.threads}")
+    print(
+        f"\ncorpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
+        f"negatives {args.negatives}, sample {args.sample}, min_count {args.min_count}, threads {args.threads}"
+    )
     print("| system | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for name, r in rows.items():

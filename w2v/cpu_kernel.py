@@ -26,9 +26,41 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 
 if HAVE_NUMBA:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
 
     # Fast-math without the no-NaN/no-inf assumptions, so a diverging run still reports inf/NaN loss.
     _FASTMATH = {"contract", "reassoc", "arcp", "nsz", "afn"}
+    _PREFETCH_AHEAD = 2  # pairs: far enough for a row to arrive from DRAM, near enough to stay in L1
+    _LINE_FLOATS = 16  # float32s per 64-byte cache line
+
+    @intrinsic
+    def _prefetch(typingctx, arr, row, col):  # pragma: no cover - compiled
+        """Ask the CPU to start loading the cache line holding ``arr[row, col]`` (LLVM prefetch)."""
+
+        def codegen(context, builder, signature, args):
+            arr_t = signature.args[0]
+            ary = context.make_array(arr_t)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, arr_t, ary, [args[1], args[2]])
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8"
+            )
+            # rw=1 (we will write the row), locality=3 (keep in all cache levels), data cache.
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, types.intp, types.intp), codegen
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def _prefetch_pair(in_w, out_w, centers, contexts, negatives, i):  # pragma: no cover - compiled
+        for col in range(0, in_w.shape[1], _LINE_FLOATS):
+            _prefetch(in_w, centers[i], col)
+            _prefetch(out_w, contexts[i], col)
+            for k in range(negatives.shape[1]):
+                _prefetch(out_w, negatives[i, k], col)
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
     def _sgns_hogwild(in_w, out_w, centers, contexts, negatives, lr, n_slices):  # pragma: no cover - compiled
@@ -39,12 +71,18 @@ if HAVE_NUMBA:
             lo = s * n_pairs // n_slices
             hi = (s + 1) * n_pairs // n_slices
             neu1e = np.empty(dim, dtype=np.float32)
+            # A private copy of the center's row: the compiler can then vectorise the row updates
+            # (no aliasing with out_w), and it is exact because h changes only after all targets.
+            h = np.empty(dim, dtype=np.float32)
             loss = 0.0
             for i in range(lo, hi):
+                if i + _PREFETCH_AHEAD < hi:
+                    _prefetch_pair(in_w, out_w, centers, contexts, negatives, i + _PREFETCH_AHEAD)
                 c = centers[i]
                 ctx = contexts[i]
-                h = in_w[c]
-                neu1e[:] = 0.0
+                for d in range(dim):
+                    h[d] = in_w[c, d]
+                    neu1e[d] = 0.0
                 for k in range(n_neg + 1):
                     if k == 0:
                         t = ctx
@@ -54,19 +92,19 @@ if HAVE_NUMBA:
                         if t == ctx:
                             continue
                         label = 0.0
-                    u = out_w[t]
                     f = np.float32(0.0)  # float32 accumulator keeps the loop in SIMD registers
                     for d in range(dim):
-                        f += h[d] * u[d]
+                        f += h[d] * out_w[t, d]
                     # One exp serves both: σ(f) = 1/(1+e) and -log σ(±f) = log(1+e) + (1-y)·f, e = exp(-f).
                     e = math.exp(-f)  # float64: overflows only past |f| > 709, i.e. on real divergence
                     loss += math.log1p(e) + (1.0 - label) * f
                     g = np.float32((label - 1.0 / (1.0 + e)) * lr)
                     for d in range(dim):
-                        neu1e[d] += g * u[d]
-                        u[d] += g * h[d]
+                        neu1e[d] += g * out_w[t, d]
+                    for d in range(dim):
+                        out_w[t, d] += g * h[d]
                 for d in range(dim):
-                    h[d] += neu1e[d]
+                    in_w[c, d] = h[d] + neu1e[d]
             losses[s] = loss
         return losses.sum()
 
