@@ -132,9 +132,11 @@ def chunk_sentences(
         if skip_headings and ends_line and not buf and _is_wikitext_heading(text):
             continue
         buf.extend(tokenize(text))
-        while len(buf) >= max_len:
-            yield buf[:max_len]
-            buf = buf[max_len:]
+        full = len(buf) - len(buf) % max_len
+        for start in range(0, full, max_len):  # one slice per sentence, not a copy of the rest each time
+            yield buf[start : start + max_len]
+        if full:
+            buf = buf[full:]
         if ends_line and buf:
             yield buf
             buf = []
@@ -208,7 +210,7 @@ def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
     if kind == "playlists":
         from w2v.songs import iter_playlists
 
-        sentences: Iterable[list[str]] = iter_playlists(ccfg.path)
+        sentences: Iterable[list[str]] = iter_playlists(ccfg)  # the config: holdout excluded
     else:
         if kind == "hf":
             pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg)
