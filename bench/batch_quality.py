@@ -29,16 +29,35 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="4096,65536,262144")
     parser.add_argument("--caps", default="0,16")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
     args = parser.parse_args()
-    base = ["corpus=text8", f"corpus.path={args.corpus}", f"corpus.max_tokens={args.max_tokens}", f"epochs={args.epochs}",
-            "eval=none", "checkpoint_every_minutes=0", "log_every=1000"]
+    base = [
+        "corpus=text8",
+        f"corpus.path={args.corpus}",
+        f"corpus.max_tokens={args.max_tokens}",
+        f"epochs={args.epochs}",
+        "eval=none",
+        "checkpoint_every_minutes=0",
+        "log_every=1000",
+        f"threads={args.threads}",
+    ]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         configs = [("numba kernel (reference)", ["engine=numba", "device=cpu"])]
         for bs in map(int, args.batch_sizes.split(",")):
             for cap in map(int, args.caps.split(",")):
-                configs.append((f"torch batch {bs} cap {cap}", ["engine=torch", f"device={args.device}", f"batch_size={bs}",
-                                                                 f"block_tokens={max(65536, bs // 2)}", f"max_row_updates={cap}"]))
+                configs.append(
+                    (
+                        f"torch batch {bs} cap {cap}",
+                        [
+                            "engine=torch",
+                            f"device={args.device}",
+                            f"batch_size={bs}",
+                            f"block_tokens={max(65536, bs // 2)}",
+                            f"max_row_updates={cap}",
+                        ],
+                    )
+                )
         for name, extra in configs:
             out = Path(tmp) / str(len(rows))
             m = run(base + extra, out)
