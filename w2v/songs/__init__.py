@@ -1,0 +1,12 @@
+"""Song embeddings: playlists as sentences, songs as words (the word2vec tutorial's application).
+
+``data`` reads (or downloads) the Cornell yes_complete playlists and holds out the last song of a
+seeded sample of them; ``evaluate`` scores next-song prediction (HR@k, NDCG@k) against popularity
+and gensim; ``recommend`` prints nearest songs with titles and artists; ``sweep`` summarises a
+hyperparameter sweep. The trainer only needs :func:`iter_playlists` and :func:`evaluate_songs`.
+"""
+
+from w2v.songs.data import iter_playlists
+from w2v.songs.evaluate import evaluate_songs
+
+__all__ = ["iter_playlists", "evaluate_songs"]

@@ -1,0 +1,250 @@
+"""Recommend songs from a trained playlists run: nearest neighbours with titles, artists and tags.
+
+``python recommend.py run=outputs/<run> song=3822 [song=...] [negative=...] [topn=10] [tags=true]``
+Songs are ids or title/artist searches; several songs and negatives combine as in gensim's
+``most_similar(positive, negative)``: the mean of the unit vectors (negatives subtracted), then
+cosine similarity to every other song.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from w2v.errors import W2VError
+from w2v.songs.data import Catalog, load_catalog, metadata_file
+
+log = logging.getLogger(__name__)
+
+USAGE = """usage: python recommend.py run=<run dir> song=<id or search> [song=...] [negative=<id or search>] [topn=10] [tags=true]
+                           [metadata=<song_hash.txt>]
+  song=3822                 by id          song="billie jean michael jackson"   by title/artist words
+  song=3822 song=1012 negative=4245       several songs, minus others (gensim's most_similar)"""
+
+
+class AmbiguousSong(W2VError):
+    """A search matched several songs; ``candidates`` lists their ids (most played first)."""
+
+    def __init__(self, message: str, candidates: list[str]):
+        super().__init__(message)
+        self.candidates = candidates
+
+
+def nearest(words: list[str], vectors: np.ndarray, positive: list[str], negative: list[str], topn: int) -> list[tuple[str, float]]:
+    """gensim's ``most_similar``: the ``topn`` words closest to mean(unit positives) - mean(unit negatives)."""
+    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)  # (V, D)
+    index = {w: i for i, w in enumerate(words)}
+    rows = [index[w] for w in positive + negative]
+    weights = np.asarray([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
+    mean = (unit[rows] * weights[:, None]).mean(0)  # (D,)
+    sims = unit @ (mean / max(float(np.linalg.norm(mean)), 1e-12))  # (V,)
+    sims[rows] = -np.inf  # never recommend an input
+    best = np.argsort(-sims, kind="stable")[: min(topn, len(words) - len(set(rows)))]
+    return [(words[i], float(sims[i])) for i in best.tolist()]
+
+
+@dataclass
+class SongRun:
+    """A trained playlists run: vectors in vocab order (most played first) and the song catalog."""
+
+    run_dir: Path
+    words: list[str]
+    vectors: np.ndarray  # (V, D) float32
+    catalog: Catalog
+    metadata: Path | None
+
+    def describe(self, song: str) -> str:
+        title, artist = self.catalog.describe(int(song))
+        return f"{song} {title} - {artist}"
+
+
+def run_config(run_dir: Path) -> Any:
+    """The run's config, from ``.hydra/config.yaml`` or else its checkpoint."""
+    hydra_cfg = run_dir / ".hydra" / "config.yaml"
+    if hydra_cfg.is_file():
+        return OmegaConf.load(hydra_cfg)
+    if (run_dir / "checkpoint.pt").is_file():
+        from w2v.checkpoint import load_checkpoint
+
+        return OmegaConf.create(load_checkpoint(run_dir / "checkpoint.pt")["config"])
+    raise W2VError(f"{run_dir} is not a w2v run directory (no .hydra/config.yaml or checkpoint.pt); pass run=outputs/<date>/<time>")
+
+
+def load_run(run_dir: str | os.PathLike, metadata: str | None = None, with_tags: bool = False) -> SongRun:
+    """Load vectors and metadata of a playlists run, or fail with a one-line reason."""
+    run_dir = Path(os.path.expanduser(str(run_dir)))
+    if not run_dir.is_dir():
+        raise W2VError(f"run={run_dir}: no such directory; pass the output directory of python train.py corpus=playlists")
+    cfg = run_config(run_dir)
+    kind = OmegaConf.select(cfg, "corpus.kind")
+    if kind != "playlists":
+        raise W2VError(f"{run_dir} is a corpus={kind} run, not a playlists run: train one with python train.py corpus=playlists")
+    vectors_path = run_dir / "vectors.bin"
+    if not vectors_path.is_file():
+        raise W2VError(f"{run_dir} has no vectors.bin (training did not finish?); resume it with python train.py resume={run_dir}")
+    words, vectors = read_word2vec_binary(vectors_path)
+    if metadata:
+        cfg.corpus.metadata = metadata
+    meta = metadata_file(cfg.corpus)
+    if meta is None:
+        log.warning("no song_hash.txt beside corpus.path=%s: titles and artists unknown; pass metadata=<song_hash.txt>", cfg.corpus.path)
+    return SongRun(run_dir, words, vectors, load_catalog(meta, with_tags), meta)
+
+
+def read_word2vec_binary(path: Path) -> tuple[list[str], np.ndarray]:
+    """Read the word2vec binary format :func:`w2v.export.save_word2vec` writes (gensim's reader, minus the import)."""
+    raw = path.read_bytes()
+    try:
+        head, _, body = raw.partition(b"\n")
+        count, dim = (int(x) for x in head.split())
+        words, rows, pos, width = [], [], 0, 4 * dim
+        for _ in range(count):
+            space = body.index(b" ", pos)
+            words.append(body[pos:space].decode("utf-8").lstrip("\n"))
+            rows.append(body[space + 1 : space + 1 + width])
+            pos = space + 1 + width
+        vectors = np.frombuffer(b"".join(rows), dtype="<f4").reshape(count, dim).astype(np.float32)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise W2VError(f"{path} is not a readable word2vec binary file ({exc}); retrain or re-export the run") from None
+    return words, vectors
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def resolve_song(run: SongRun, query: str) -> str:
+    """A song id (as in the vocabulary) for an id or a title/artist search; one-line errors otherwise."""
+    query = query.strip()
+    known = set(run.words)
+    if query.isdigit():
+        song = str(int(query))
+        if song in known:
+            return song
+        if int(song) in run.catalog.titles:
+            raise W2VError(f"song {run.describe(song)} has no vector: it never occurs in this run's training playlists")
+        raise W2VError(
+            f'unknown song id {song}: this run has vectors for {len(known)} songs; search by title instead (song="title artist")'
+        )
+    needle = _norm(query)
+    if not needle:
+        raise W2VError("empty song: pass song=<id> or song=<title/artist words>")
+    words = needle.split()
+    matches = []
+    for song in run.words:  # most played first
+        title, artist = (_norm(s) for s in run.catalog.describe(int(song)))
+        text = f"{title} {artist}"
+        if all(w in text for w in words):
+            exact = needle in (title, text, f"{title} - {artist}", f"{artist} - {title}")
+            matches.append((song, exact))
+    if not matches:
+        hint = "" if run.catalog.titles else " (no song metadata loaded: pass metadata=<song_hash.txt>)"
+        raise W2VError(f"no song in this run matches {query!r}{hint}; try fewer words or an id")
+    exact = [song for song, is_exact in matches if is_exact]
+    if len(matches) == 1 or len(exact) == 1:
+        return exact[0] if len(exact) == 1 else matches[0][0]
+    candidates = [song for song, _ in matches]
+    raise AmbiguousSong(f"{query!r} matches {len(candidates)} songs: pass an id, or add words (the artist)", candidates)
+
+
+def recommend(run: SongRun, positive: list[str], negative: list[str] = (), topn: int = 10) -> list[tuple[str, float]]:
+    """Resolve the queries and return the ``topn`` (song id, similarity) pairs."""
+    if not positive:
+        raise W2VError("no song given: pass song=<id or search>")
+    if topn < 1:
+        raise W2VError(f"invalid value topn={topn}: must be >= 1")
+    pos = [resolve_song(run, q) for q in positive]
+    neg = [resolve_song(run, q) for q in negative]
+    return nearest(run.words, run.vectors, pos, neg, topn)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_table(run: SongRun, rows: list[tuple[str, float | None]], with_tags: bool = False) -> str:
+    """Aligned text table: rank, id, similarity, title, artist (and the first tags)."""
+    header = ["#", "id", "similarity", "title", "artist"] + (["tags"] if with_tags else [])
+    body = []
+    for rank, (song, sim) in enumerate(rows, 1):
+        title, artist = run.catalog.describe(int(song))
+        row = [str(rank), song, "" if sim is None else f"{sim:.3f}", _cut(title, 45), _cut(artist, 30)]
+        if with_tags:
+            row.append(", ".join(run.catalog.tags.get(int(song), [])[:4]))
+        body.append(row)
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    right = {0, 1, 2}
+    fmt = [(lambda s, w, i=i: s.rjust(w) if i in right else s.ljust(w)) for i in range(len(header))]
+    return "\n".join("  ".join(fmt[i](r[i], widths[i]) for i in range(len(r))).rstrip() for r in [header, *body])
+
+
+def _values(value: str) -> list[str]:
+    """``[a,b]`` or ``1,2`` is a list; anything else (a title with commas too) is one value."""
+    if value.startswith("[") and value.endswith("]"):
+        return [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+    parts = value.split(",")
+    return [p.strip() for p in parts] if all(p.strip().isdigit() for p in parts) else [value]
+
+
+def parse_args(argv: list[str]) -> dict[str, Any]:
+    """``key=value`` arguments (Hydra style); ``song`` and ``negative`` may repeat."""
+    args: dict[str, Any] = {"run": None, "song": [], "negative": [], "topn": 10, "tags": False, "metadata": None}
+    aliases = {"songs": "song", "neg": "negative", "negatives": "negative", "n": "topn"}
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        key = aliases.get(key.lstrip("+-"), key.lstrip("+-"))
+        if not sep or key not in args:
+            raise W2VError(f"unknown argument {arg!r}: use run=, song=, negative=, topn=, tags=, metadata= (see --help)")
+        if key in ("song", "negative"):
+            args[key] += _values(value)
+        elif key == "topn":
+            if not value.isdigit():
+                raise W2VError(f"invalid value topn={value!r}: must be a positive integer")
+            args[key] = int(value)
+        elif key == "tags":
+            args[key] = value.lower() in ("1", "true", "yes", "on")
+        else:
+            args[key] = value
+    if not args["run"]:
+        raise W2VError("run is not set: pass run=outputs/<date>/<time> (a python train.py corpus=playlists run)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry: print the table, or one error line and exit status 2."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help", "help") for a in argv):
+        print(USAGE)
+        return 0
+    logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
+    run = None
+    try:
+        args = parse_args(argv)
+        run = load_run(args["run"], args["metadata"], args["tags"])
+        rows = recommend(run, args["song"], args["negative"], args["topn"])
+    except AmbiguousSong as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        shown = exc.candidates[:20]
+        print(format_table(run, [(song, None) for song in shown], args["tags"]))
+        if len(exc.candidates) > len(shown):
+            print(f"... and {len(exc.candidates) - len(shown)} more")
+        return 2
+    except W2VError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    title = " + ".join(run.describe(resolve_song(run, q)) for q in args["song"])
+    if args["negative"]:
+        title += " - " + " - ".join(run.describe(resolve_song(run, q)) for q in args["negative"])
+    print(f"Songs most similar to {title}")
+    print(format_table(run, rows, args["tags"]))
+    missing = sum(int(song) not in run.catalog.titles for song, _ in rows)
+    if missing:
+        print(f"({missing} of {len(rows)} songs have no metadata in {run.metadata})")
+    return 0
