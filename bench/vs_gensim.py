@@ -55,7 +55,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         "eval=none",
         "device=cpu",
         f"engine={args.engine}",
-        f"batch_size={args.batch_size}",
+        f"batch_size={args.batch_size if args.batch_size else 'null'}",
         "checkpoint_every_minutes=0",
     ]
     if args.max_tokens:
@@ -162,7 +162,7 @@ def main() -> None:
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--engine", default="auto", help="w2v engine: auto, numba or torch")
-    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--systems", default="w2v,gensim")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

@@ -164,7 +164,7 @@ def lee_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 
     run_dir = tmp_path_factory.mktemp("lee_run")
     # Smaller than gensim's defaults (window 3, 3 negatives, dim 24) so three epochs take seconds.
-    overrides = ["eval=none", "epochs=3", "window=3", "negatives=3", "dim=24", "log_every=5", "seed=3", "threads=1"]
+    overrides = ["eval=none", "epochs=3", "window=3", "negatives=3", "dim=24", "log_every=5", "seed=3", "threads=1", "batch_size=4096"]
     overrides += ["checkpoint_every_minutes=0"]
     cfg = compose_train_cfg(overrides)
     return run_dir, train(cfg, run_dir)

@@ -307,12 +307,12 @@ def test_sweep_summary_shows_the_effect_of_each_key(tmp_path):
         job = tmp_path / f"window={window},ns_exponent={ns}"
         (job / ".hydra").mkdir(parents=True)
         OmegaConf.save(OmegaConf.create([f"window={window}", f"ns_exponent={ns}", "epochs=5"]), job / ".hydra" / "overrides.yaml")
-        (job / "metrics.json").write_text(json.dumps({"hr@10": hr, "ndcg@10": hr / 2}))
-    text = sweep.summarize(tmp_path)
-    assert "4 jobs" in text and "epochs" not in text.split("\n")[2]  # constant keys are not columns
-    assert "**ns_exponent**: -0.5 → 0.3500, 0.75 → 0.1500" in text
-    assert "**window**: 20 → 0.3000, 5 → 0.2000" in text
-    assert json.loads((tmp_path / "summary.json").read_text())["jobs"][0]["metrics"]["hr@10"] == 0.4
+        (job / "metrics.json").write_text(json.dumps({"hr@10": hr, "ndcg@10": hr / 2, "pop_hr@10": 0.05}))
+    sweep.summarize(tmp_path)
+    text = (tmp_path / "summary.md").read_text()
+    assert "Sorted by hr@10" in text and "ndcg@10" in text  # the shared job table
+    assert "**ns_exponent**: -0.5 → 0.3500 (2 jobs), 0.75 → 0.1500 (2 jobs)" in text
+    assert "**window**: 20 → 0.3000 (2 jobs), 5 → 0.2000 (2 jobs)" in text and "**epochs**" not in text
 
 
 @pytest.mark.slow

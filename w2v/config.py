@@ -85,7 +85,10 @@ class TrainConfig:
     lr: float = 0.025
     min_lr: float = 1e-4
     optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad
-    batch_size: int = 4096  # (center, context) pairs per update
+    # (center, context) pairs per update; null = per engine: 32768 for the per-pair CPU kernel
+    # (fewer thread barriers; updates stay sequential), 4096 for the batched torch update, whose
+    # summed updates diverge at lr 0.025 from about 16k pairs (bench/batch_quality.py).
+    batch_size: Optional[int] = None
     # torch engine: cap on how many summed updates a row takes per batch (0 = no cap); for large
     # GPU batches, where a frequent word's thousands of summed updates would overshoot.
     max_row_updates: int = 0
@@ -132,8 +135,9 @@ def _check(ok: bool, message: str) -> None:
 def validate(cfg: Any) -> None:
     """Reject values no run can use, with a one-line message naming the key and the fix."""
     _check(cfg.corpus.kind in CORPUS_KINDS, f"unknown corpus kind {cfg.corpus.kind!r}: use one of {', '.join(CORPUS_KINDS)}")
-    for key in ("window", "negatives", "dim", "epochs", "min_count", "batch_size", "block_tokens"):
+    for key in ("window", "negatives", "dim", "epochs", "min_count", "block_tokens"):
         _check(cfg[key] >= 1, f"invalid value {key}={cfg[key]}: {key} must be >= 1")
+    _check(cfg.batch_size is None or cfg.batch_size >= 1, f"invalid value batch_size={cfg.batch_size}: must be >= 1 or null (auto)")
     _check(cfg.sample >= 0, f"invalid value sample={cfg.sample}: sample must be >= 0 (0 disables subsampling)")
     _check(cfg.lr > 0, f"invalid value lr={cfg.lr}: lr must be > 0")
     _check(0 <= cfg.min_lr <= cfg.lr, f"invalid value min_lr={cfg.min_lr}: need 0 <= min_lr <= lr")

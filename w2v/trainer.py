@@ -51,6 +51,11 @@ RESUME_MAY_CHANGE = (
 )
 
 
+# Pairs per update when batch_size is null: the kernel's updates are sequential whatever the batch,
+# so bigger only saves thread barriers; the torch update sums a batch, which diverges past ~16k.
+DEFAULT_BATCH = {"numba": 32768, "torch": 4096}
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is a clear error."""
     if name == "auto":
@@ -261,6 +266,7 @@ class Trainer:
         else:
             torch.set_num_threads(threads)
             self.step_fn = functools.partial(sgns_sgd_step, max_row_updates=cfg.max_row_updates)
+        self.batch_size = cfg.batch_size or DEFAULT_BATCH[self.engine]
         self._load_data(resume_state)
         self.model = SkipGramModel(len(self.vocab), cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
         self.model.to(self.device)
@@ -272,7 +278,7 @@ class Trainer:
         self.tb = MetricLogger(run_dir / "tb")
         log.info(
             "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
-            cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives, cfg.batch_size,
+            cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives, self.batch_size,
             cfg.optim, self.engine,
         )  # fmt: skip
 
@@ -298,7 +304,7 @@ class Trainer:
         # The stream makes pairs where they are used: on the GPU itself unless workers are asked for.
         stream_device = self.device if cfg.workers == 0 else torch.device("cpu")
         shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else self.engine == "torch"
-        pair_cfg = PairConfig(cfg.window, cfg.negatives, cfg.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed)
+        pair_cfg = PairConfig(cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed)
         stream = SkipGramStream(
             self.run_dir / "corpus.ids", self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
             pair_cfg, stream_device,

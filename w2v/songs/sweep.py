@@ -1,13 +1,13 @@
-"""Sweep summary: one table of every job of a multirun, and the mean metric per value of each swept key.
+"""Song sweep summary: the shared sweep table, plus the mean metric per value of each swept key.
 
-Used as a Hydra callback (``configs/experiment/songs_sweep.yaml`` installs it), so ``summary.md``
-and ``summary.json`` appear in the sweep directory when the multirun ends; or afterwards with
-``python -m w2v.songs.sweep outputs/multirun/<date>/<time> [metric]``.
+:func:`w2v.evaluation.sweep.summarize_sweep` writes the job table (``summary.md``, ``.csv``, ``.png``);
+this module appends what a grid is for: how HR@10 moves with each hyperparameter, averaged over the
+others. Installed as a Hydra callback by ``configs/experiment/songs_sweep.yaml``, so it runs when
+the multirun ends; or afterwards: ``python -m w2v.songs.sweep outputs/multirun/<date>/<time> [metric]``.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from collections import defaultdict
@@ -15,75 +15,45 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from w2v.atomic import atomic_write_text
+from w2v.errors import W2VError
+from w2v.evaluation.sweep import Job, find_jobs, summarize_sweep, swept_and_fixed
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("hr@10", "ndcg@10", "pop_hr@10", "train_seconds")
+COLUMNS = ["hr@10", "ndcg@10", "pop_hr@10", "songs_oov", "train_seconds"]
 
 
-def collect_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
-    """``{"overrides": {key: value}, "metrics": {...}}`` for every finished job under ``sweep_dir``."""
-    jobs = []
-    for overrides_file in sorted(sweep_dir.rglob(".hydra/overrides.yaml")):
-        job_dir = overrides_file.parent.parent
-        if not (job_dir / "metrics.json").is_file():
-            continue  # failed or still running
-        pairs = [str(o).lstrip("+~").partition("=") for o in OmegaConf.load(overrides_file)]
-        metrics = json.loads((job_dir / "metrics.json").read_text())
-        jobs.append({"dir": str(job_dir.relative_to(sweep_dir)), "overrides": {k: v for k, _, v in pairs}, "metrics": metrics})
-    return jobs
-
-
-def swept_keys(jobs: list[dict[str, Any]]) -> list[str]:
-    """Override keys whose value differs between jobs."""
-    values: dict[str, set[str]] = defaultdict(set)
-    for job in jobs:
-        for key in {k for j in jobs for k in j["overrides"]}:
-            values[key].add(job["overrides"].get(key, "(default)"))
-    return sorted(k for k, v in values.items() if len(v) > 1)
-
-
-def marginals(jobs: list[dict[str, Any]], key: str, metric: str) -> list[tuple[str, float, int]]:
-    """(value, mean metric, jobs) per value of ``key``, best mean first."""
+def marginals(jobs: list[Job], key: str, metric: str) -> list[tuple[str, float, int]]:
+    """(value, mean metric, jobs) for each value of ``key``, best mean first."""
     groups: dict[str, list[float]] = defaultdict(list)
     for job in jobs:
-        if isinstance(job["metrics"].get(metric), (int, float)):
-            groups[job["overrides"].get(key, "(default)")].append(float(job["metrics"][metric]))
-    rows = [(value, sum(v) / len(v), len(v)) for value, v in groups.items()]
-    return sorted(rows, key=lambda r: -r[1])
+        if job.metrics and metric in job.metrics:
+            groups[job.overrides.get(key, "(default)")].append(job.metrics[metric])
+    return sorted(((v, sum(m) / len(m), len(m)) for v, m in groups.items()), key=lambda r: -r[1])
+
+
+def effects_md(jobs: list[Job], metric: str) -> str:
+    """Markdown list: for each swept key, its values with the mean ``metric`` of their jobs."""
+    swept, _ = swept_and_fixed(jobs)
+    lines = [f"## Mean {metric} per value (averaged over the other keys)", ""]
+    for key in swept:
+        rows = marginals(jobs, key, metric)
+        lines.append(f"- **{key}**: " + ", ".join(f"{v} → {m:.4f} ({n} jobs)" for v, m, n in rows))
+        log.info("sweep: mean %s by %s: %s", metric, key, ", ".join(f"{v}={m:.4f}" for v, m, _ in rows))
+    return "\n".join(lines) + "\n"
 
 
 def summarize(sweep_dir: str | Path, metric: str = "hr@10") -> str:
-    """Write ``summary.md``/``summary.json`` into the sweep directory and return the markdown."""
+    """Write the sweep summary with the per-value means appended; return the appended markdown."""
     sweep_dir = Path(sweep_dir)
-    jobs = collect_jobs(sweep_dir)
-    keys = swept_keys(jobs)
-    jobs.sort(key=lambda j: -float(j["metrics"].get(metric, float("-inf")) or float("-inf")))
-    cols = [metric, *[c for c in COLUMNS if c != metric]]
-    lines = [f"# Sweep summary: {len(jobs)} jobs, ranked by {metric}", "", "| " + " | ".join(keys + cols) + " |"]
-    lines.append("|" + "---|" * (len(keys) + len(cols)))
-    for job in jobs:
-        vals = [_fmt(job["metrics"].get(c), c) for c in cols]
-        lines.append("| " + " | ".join([job["overrides"].get(k, "(default)") for k in keys] + vals) + " |")
-    effects = {key: marginals(jobs, key, metric) for key in keys}
-    lines += ["", f"## Mean {metric} per value (averaged over the other keys)", ""]
-    for key, rows in effects.items():
-        lines.append(f"- **{key}**: " + ", ".join(f"{v} → {m:.4f}" for v, m, _ in rows))
-    text = "\n".join(lines) + "\n"
-    atomic_write_text(sweep_dir / "summary.md", text)
-    atomic_write_text(sweep_dir / "summary.json", json.dumps({"metric": metric, "jobs": jobs, "effects": effects}, indent=2) + "\n")
-    for key, rows in effects.items():
-        log.info("sweep: mean %s by %s: %s", metric, key, ", ".join(f"{v}={m:.4f}" for v, m, _ in rows))
-    return text
-
-
-def _fmt(value: Any, column: str) -> str:
-    if isinstance(value, float):
-        return f"{value:.0f}" if column.endswith("seconds") else f"{value:.4f}"
-    return "" if value is None else str(value)
+    summarize_sweep(sweep_dir, metric, [c for c in COLUMNS if c != metric])
+    effects = effects_md(find_jobs(sweep_dir), metric)
+    summary = sweep_dir / "summary.md"
+    atomic_write_text(summary, summary.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + effects)
+    return effects
 
 
 class SweepSummary(Callback):
@@ -94,7 +64,11 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
-        summarize(sweep_dir, self.metric)
+        try:
+            summarize(sweep_dir, self.metric)
+        except W2VError as exc:  # e.g. every job failed: say so, the jobs' own logs tell why
+            log.warning("no sweep summary: %s", exc)
+            return
         log.info("sweep summary in %s", sweep_dir / "summary.md")
 
 
