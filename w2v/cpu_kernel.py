@@ -45,9 +45,7 @@ if HAVE_NUMBA:
             ary = context.make_array(arr_t)(context, builder, args[0])
             ptr = cgutils.get_item_pointer(context, builder, arr_t, ary, [args[1], args[2]])
             i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
-            fn = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8"
-            )
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
             # rw=1 (we will write the row), locality=3 (keep in all cache levels), data cache.
             builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
             return context.get_dummy_value()
