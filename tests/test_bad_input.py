@@ -125,3 +125,11 @@ def test_memory_stays_flat_over_epochs(tmp_path, caplog):
     rss = [float(x) for x in re.findall(r"memory after epoch \d+: rss (\d+) MB", caplog.text)]
     assert len(rss) == 8
     assert max(rss[1:]) - rss[0] < 20, f"RSS after each epoch: {rss}"
+
+
+def test_bad_eval_value_fails_before_training(tmp_path):
+    corpus = write_text_file(tmp_path / "c.txt", make_synthetic_text(n_sentences=20, n_words=10))
+    cfg = compose_train_cfg(["corpus=text", f"corpus.path={corpus}", "eval.topk=0"])
+    with pytest.raises(W2VError, match="eval.topk=0"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "corpus.ids").exists(), "the error must come before the counting pass"

@@ -203,6 +203,10 @@ def _flat(cfg: Any) -> dict[str, Any]:
 def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train one model as configured, write everything into ``run_dir`` and return the metrics."""
     validate(cfg)
+    if cfg.eval.enabled and cfg.corpus.kind != "playlists":
+        from w2v.evaluation.run import check_eval_config
+
+        check_eval_config(cfg.eval)  # a bad eval.* value fails now, not after hours of training
     resume_state = None
     if cfg.resume:
         resume_state = load_checkpoint(Path(cfg.resume))
