@@ -280,6 +280,9 @@ class Trainer:
         self.loader, self.stream = self._make_loader()
         self.total_words = cfg.epochs * self.vocab.total
         self.tb = MetricLogger(run_dir / "tb")
+        # The epoch's loss is summed on the device (no sync per step) and folded into progress at
+        # logging, checkpoint and epoch boundaries.
+        self.loss_acc = torch.zeros((), dtype=torch.float64, device=self.device)
         log.info(
             "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
             cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives, self.batch_size,
@@ -342,7 +345,6 @@ class Trainer:
     def _run_epoch(self, interrupt: _Interrupt) -> None:
         progress = self.progress
         self.stream.set_epoch(progress.epoch, progress.start)
-        self.loss_acc = torch.zeros((), dtype=torch.float64, device=self.device)  # summed on device: no sync per step
         for step, batch in enumerate(self.loader, 1):
             lr = lr_at(self.cfg, progress.words_done, self.total_words)
             self._apply(batch, lr)
@@ -452,8 +454,7 @@ class Trainer:
 
     def _save(self, metrics: dict[str, Any] | None = None, elapsed_counted: bool = False) -> None:
         """Write checkpoint.pt: tables, optimizer, vocab, id mapping, config, position, metrics."""
-        if hasattr(self, "loss_acc"):
-            self._fold_loss()
+        self._fold_loss()
         progress = self.progress
         _check_finite(progress.epoch_loss, self.run_dir)  # never overwrite a good checkpoint with a diverged one
         snapshot = Progress(**progress.__dict__)
