@@ -1,0 +1,53 @@
+"""Throughput of the pair stream alone (counting pass, then pairs and negatives, no training).
+
+python bench/stream.py --max-tokens 2000000 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from w2v.config import CorpusConfig
+from w2v.corpus import iter_sentences
+from w2v.pairs import PairConfig, SkipGramStream
+from w2v.vocab import build_vocab, encode_corpus
+
+WIKI8 = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=WIKI8)
+    parser.add_argument("--max-tokens", type=int, default=2_000_000)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for the stream's tensor ops")
+    parser.add_argument("--batch-size", type=int, default=4096)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    ccfg = OmegaConf.structured(CorpusConfig(kind="text8", path=str(args.corpus), lowercase=False, token_pattern=None))
+    ccfg.max_tokens = args.max_tokens
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        encoded = encode_corpus(iter_sentences(ccfg), Path(tmp) / "ids", ccfg.max_tokens)
+        count_s = time.perf_counter() - t0
+        vocab = build_vocab(encoded, 5)
+        stream = SkipGramStream(Path(tmp) / "ids", vocab.remap, vocab.keep_probs(1e-3), vocab.noise_weights(0.75),
+                                PairConfig(5, 5, args.batch_size, 65536, shuffle=False))  # fmt: skip
+        for _ in stream:  # warm-up: compiles the numba helpers once
+            pass
+        t0, pairs, words = time.perf_counter(), 0, 0
+        for batch in stream:
+            pairs += len(batch["centers"])
+            words += batch["words"]
+        dt = time.perf_counter() - t0
+    print(f"counting pass: {encoded.n_tokens / count_s / 1e6:.2f}M tokens/s")
+    print(f"stream: {words / dt / 1e6:.2f}M words/s, {pairs / dt / 1e6:.2f}M pairs/s ({pairs / max(words, 1):.2f} pairs/word)")
+
+
+if __name__ == "__main__":
+    main()
