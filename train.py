@@ -1,4 +1,4 @@
-"""Train word vectors: ``python train.py [overrides]``. All the work is in :func:`w2v.trainer.train`."""
+"""Train word vectors: ``python train.py [overrides]``. All the work is in :func:`w2v.train.trainer.train`."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Run one training job and return the metric a sweeper should maximise."""
-    from w2v.trainer import train
+    from w2v.train.trainer import train
 
     try:
         metrics = train(cfg, HydraConfig.get().runtime.output_dir)

@@ -29,7 +29,7 @@ def run(overrides: list[str], out: Path) -> dict:
     from hydra import compose, initialize_config_dir
 
     from w2v.config import register_configs
-    from w2v.trainer import train
+    from w2v.train.trainer import train
 
     register_configs()
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):

@@ -14,9 +14,9 @@ import torch
 from omegaconf import OmegaConf
 
 from w2v.config import CorpusConfig
-from w2v.corpus import iter_sentences
-from w2v.pairs import PairConfig, SkipGramStream
-from w2v.vocab import build_vocab, encode_corpus
+from w2v.data.corpus import iter_sentences
+from w2v.data.stream import StreamConfig, Word2VecStream
+from w2v.data.vocab import build_vocab, encode_corpus
 
 WIKI8 = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
 
@@ -36,13 +36,13 @@ def main() -> None:
         encoded = encode_corpus(iter_sentences(ccfg), Path(tmp) / "ids", ccfg.max_tokens)
         count_s = time.perf_counter() - t0
         vocab = build_vocab(encoded, 5)
-        stream = SkipGramStream(Path(tmp) / "ids", vocab.remap, vocab.keep_probs(1e-3), vocab.noise_weights(0.75),
-                                PairConfig(5, 5, args.batch_size, 65536, shuffle=False))  # fmt: skip
+        stream = Word2VecStream(Path(tmp) / "ids", vocab.remap, vocab.keep_probs(1e-3), vocab.noise_weights(0.75),
+                                StreamConfig(5, 5, args.batch_size, 65536, shuffle=False))  # fmt: skip
         for _ in stream:  # warm-up: compiles the numba helpers once
             pass
         t0, pairs, words = time.perf_counter(), 0, 0
         for batch in stream:
-            pairs += len(batch["centers"])
+            pairs += len(batch["inputs"])
             words += batch["words"]
         dt = time.perf_counter() - t0
     print(f"counting pass: {encoded.n_tokens / count_s / 1e6:.2f}M tokens/s")

@@ -1,7 +1,9 @@
-"""w2v against gensim's Word2Vec (sg=1, negative sampling) in one run, same corpus and settings.
+"""w2v against gensim's Word2Vec in one run, same corpus, model and settings.
 
-    python bench/vs_gensim.py --epochs 1                       # wiki8, 2 threads
+    python bench/vs_gensim.py --epochs 1                       # wiki8, skip-gram, negative sampling, 2 threads
     python bench/vs_gensim.py --epochs 1 --max-tokens 5000000  # a quick prefix
+    python bench/vs_gensim.py --model cbow                     # CBOW (gensim's default model), mean of contexts
+    python bench/vs_gensim.py --model sg --hs --negatives 0    # pure hierarchical softmax
 
 Each system trains in its own subprocess (so peak RSS is its own), on the same token stream
 (w2v's reader and tokenizer feed gensim too), with the same hyperparameters and threads. Both
@@ -39,7 +41,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
     from hydra import compose, initialize_config_dir
 
     from w2v.config import register_configs
-    from w2v.trainer import train
+    from w2v.train.trainer import train
 
     register_configs()
     overrides = [
@@ -49,6 +51,9 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         f"dim={args.dim}",
         f"window={args.window}",
         f"negatives={args.negatives}",
+        f"model={args.model}",
+        f"hs={str(args.hs).lower()}",
+        f"lr={args.lr}",
         f"sample={args.sample}",
         f"min_count={args.min_count}",
         f"threads={args.threads}",
@@ -81,7 +86,7 @@ class _Sentences:
         self.ccfg = ccfg
 
     def __iter__(self):
-        from w2v.corpus import iter_sentences
+        from w2v.data.corpus import iter_sentences
 
         n = 0
         for sentence in iter_sentences(self.ccfg):
@@ -104,10 +109,11 @@ def run_gensim(args: argparse.Namespace, out: Path) -> dict:
         negative=args.negatives,
         sample=args.sample,
         min_count=args.min_count,
-        sg=1,
-        hs=0,
+        sg=int(args.model == "sg"),
+        hs=int(args.hs),
+        cbow_mean=1,
         workers=args.threads,
-        alpha=0.025,
+        alpha=args.lr,
         min_alpha=1e-4,
         seed=1,
     )
@@ -157,7 +163,10 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--window", type=int, default=5)
-    parser.add_argument("--negatives", type=int, default=5)
+    parser.add_argument("--negatives", type=int, default=5, help="0 with --hs: pure hierarchical softmax")
+    parser.add_argument("--model", choices=("sg", "cbow"), default="sg", help="skip-gram or CBOW (cbow_mean=1 in both systems)")
+    parser.add_argument("--hs", action="store_true", help="hierarchical softmax (with --negatives N > 0, both, as gensim)")
+    parser.add_argument("--lr", type=float, default=0.025, help="starting learning rate (gensim's alpha)")
     parser.add_argument("--sample", type=float, default=1e-3)
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
@@ -188,7 +197,8 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
     cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
     fmt = {"train_wps": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
     print(
-        f"\ncorpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
+        f"\nmodel {args.model}{' hs' if args.hs else ''}, lr {args.lr}, "
+        f"corpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
         f"negatives {args.negatives}, sample {args.sample}, min_count {args.min_count}, threads {args.threads}"
     )
     print("| system | " + " | ".join(cols) + " |")

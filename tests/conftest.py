@@ -159,8 +159,8 @@ def requires_data() -> Callable[[str], Path]:
 
 @pytest.fixture(scope="session")
 def lee_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """Three short epochs on gensim's Lee corpus via ``w2v.trainer.train``: (run_dir, metrics)."""
-    from w2v.trainer import train
+    """Three short epochs on gensim's Lee corpus via ``w2v.train.trainer.train``: (run_dir, metrics)."""
+    from w2v.train.trainer import train
 
     run_dir = tmp_path_factory.mktemp("lee_run")
     # Smaller than gensim's defaults (window 3, 3 negatives, dim 24) so three epochs take seconds.

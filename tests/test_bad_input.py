@@ -13,7 +13,7 @@ import pytest
 from conftest import compose_train_cfg, make_synthetic_text, write_text_file
 
 from w2v.errors import W2VError
-from w2v.trainer import train
+from w2v.train.trainer import train
 
 QUICK = ["eval=none", "corpus=text", "dim=8", "epochs=1", "threads=1", "checkpoint_every_minutes=0"]
 
@@ -82,7 +82,7 @@ def _peak_rss_reading(path: Path) -> tuple[int, int]:
         import resource
         from omegaconf import OmegaConf
         from w2v.config import CorpusConfig
-        from w2v.corpus import iter_sentences
+        from w2v.data.corpus import iter_sentences
         cfg = OmegaConf.structured(CorpusConfig(kind="text8", path={str(path)!r}, lowercase=False, token_pattern=None))
         n = sum(len(s) for s in iter_sentences(cfg))
         print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)

@@ -18,7 +18,7 @@ from w2v.evaluation.neighbours import compare_with_glove, format_side_by_side, n
 from w2v.evaluation.plot import plot_projection
 from w2v.evaluation.run import evaluate_run
 from w2v.evaluation.vectors import Vectors, load_vectors
-from w2v.trainer import train
+from w2v.train.trainer import train
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PNG = b"\x89PNG\r\n\x1a\n"

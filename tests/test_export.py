@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from w2v.export import save_word2vec
-from w2v.vocab import Vocab
+from w2v.data.vocab import Vocab
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_trained_vectors_load_in_gensim_with_our_neighbours(lee_run, KeyedVector
 
 
 def test_export_in_plus_out_adds_the_output_vectors(tmp_path, compose_cfg, write_corpus, synthetic_text, quick_overrides, KeyedVectors):
-    from w2v.trainer import train
+    from w2v.train.trainer import train
 
     path = write_corpus("c.txt", synthetic_text(n_sentences=50))
     run_dir = tmp_path / "run"

@@ -1,38 +1,101 @@
-"""SGNS model: word2vec's initialisation, the loss, and the hand-written SGD step against autograd."""
+"""Models and engines: word2vec's initialisation, the loss, and every (model x engine) update checked
+against autograd on the same loss, and the numba kernel against the torch engine."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from w2v.model import SkipGramModel, sgns_loss, sgns_sgd_step
+from w2v.engines import numba_engine
+from w2v.engines.torch_engine import sgd_step
+from w2v.models.word2vec import ModelSpec, Tables, Word2VecModel, output_rows, sgns_loss
+
+COUNTS = np.array([30, 20, 12, 9, 7, 5, 4, 3, 2])  # a 9-word vocabulary, sorted as the vocab is
+HAVE_NUMBA = numba_engine.HAVE_NUMBA
+
+# (name, spec): every gensim Word2Vec model, CBOW with mean and sum, NS, HS and both.
+SPECS = {
+    "sg-ns": ModelSpec(sg=True, hs=False, negatives=3),
+    "sg-hs": ModelSpec(sg=True, hs=True, negatives=0),
+    "sg-hs+ns": ModelSpec(sg=True, hs=True, negatives=3),
+    "cbow-mean-ns": ModelSpec(sg=False, cbow_mean=True, hs=False, negatives=3),
+    "cbow-sum-ns": ModelSpec(sg=False, cbow_mean=False, hs=False, negatives=3),
+    "cbow-mean-hs": ModelSpec(sg=False, cbow_mean=True, hs=True, negatives=0),
+    "cbow-sum-hs+ns": ModelSpec(sg=False, cbow_mean=False, hs=True, negatives=3),
+}
 
 
 def log_sigmoid(x: float) -> float:
     return -math.log1p(math.exp(-x))
 
 
+def make_model(spec: ModelSpec, dim: int = 6, seed: int = 0) -> Word2VecModel:
+    """A model whose every table holds random values (output tables start at zero otherwise)."""
+    model = Word2VecModel(spec, COUNTS, dim)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+    return model
+
+
+def make_batch(spec: ModelSpec, distinct_negatives: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """A batch with repeated rows: duplicated inputs within and across bags, a negative equal to its
+    target, an input that is also a target, and (unless ``distinct_negatives``) a negative drawn
+    twice for one example."""
+    targets = torch.tensor([1, 1, 4, 0, 3, 7, 2])
+    if distinct_negatives:
+        negatives = torch.tensor([[2, 5, 7], [2, 3, 6], [4, 1, 5], [0, 1, 2], [6, 5, 1], [7, 3, 0], [1, 2, 8]])
+    else:
+        negatives = torch.tensor([[2, 5, 7], [2, 2, 6], [4, 1, 4], [0, 0, 0], [6, 6, 1], [7, 3, 3], [1, 2, 8]])
+    negatives = negatives[:, : spec.negatives]
+    if spec.sg:
+        return torch.tensor([0, 0, 3, 5, 3, 8, 0]), None, targets, negatives
+    inputs = torch.tensor([0, 2, 0, 3, 5, 5, 1, 8, 3, 6, 6, 6, 4, 0, 2, 1])
+    offsets = torch.tensor([0, 2, 3, 6, 8, 11, 13, 16])  # bags of 2, 1, 3, 2, 3, 2, 3 inputs
+    return inputs, offsets, targets, negatives
+
+
+def clone_tables(model: Word2VecModel) -> Tables:
+    t = model.tables()
+    return Tables(t.in_w.clone(), t.out_w.clone(), t.hs_w.clone(), t.points, t.codes, t.lengths)
+
+
+# ---------------------------------------------------------------- initialisation and loss
+
+
 def test_initialisation_is_word2vecs():
     dim = 50
-    model = SkipGramModel(2000, dim, generator=torch.Generator().manual_seed(0))
+    counts = np.arange(2000, 0, -1)
+    model = Word2VecModel(ModelSpec(hs=True), counts, dim, generator=torch.Generator().manual_seed(0))
     w = model.in_embed.weight.detach()
     assert w.abs().max() <= 0.5 / dim
     assert w.max() > 0.49 / dim and w.min() < -0.49 / dim  # uniform over the whole ±0.5/dim range
     assert abs(w.mean().item()) < 0.01 / dim
-    assert torch.count_nonzero(model.out_embed.weight) == 0
+    assert torch.count_nonzero(model.out_embed.weight) == 0 and torch.count_nonzero(model.hs_embed.weight) == 0
+    assert model.out_embed.weight.shape == (2000, dim) and model.hs_embed.weight.shape == (1999, dim)
     assert model.in_embed.sparse and model.out_embed.sparse
 
 
+def test_tables_follow_the_spec():
+    pure_hs = Word2VecModel(ModelSpec(hs=True, negatives=0), COUNTS, 4)
+    assert pure_hs.out_embed.weight.shape == (0, 4) and pure_hs.hs_embed.weight.shape == (8, 4)
+    ns = Word2VecModel(ModelSpec(), COUNTS, 4)
+    assert ns.hs_embed.weight.shape == (0, 4) and ns.points.numel() == 0
+    assert "points" not in ns.state_dict()  # rebuilt from the counts, not stored
+
+
 def test_initialisation_is_seeded():
-    a = SkipGramModel(10, 4, generator=torch.Generator().manual_seed(3))
-    b = SkipGramModel(10, 4, generator=torch.Generator().manual_seed(3))
+    a = Word2VecModel(ModelSpec(), COUNTS, 4, generator=torch.Generator().manual_seed(3))
+    b = Word2VecModel(ModelSpec(), COUNTS, 4, generator=torch.Generator().manual_seed(3))
     assert torch.equal(a.in_embed.weight, b.in_embed.weight)
 
 
-def tiny_model() -> SkipGramModel:
-    model = SkipGramModel(4, 2)
+def tiny_model() -> Word2VecModel:
+    model = Word2VecModel(ModelSpec(negatives=2), np.array([4, 3, 2, 1]), 2)
     with torch.no_grad():
         model.in_embed.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.5, 0.5], [-1.0, 1.0]]))
         model.out_embed.weight.copy_(torch.tensor([[0.3, -0.2], [1.0, 1.0], [-0.5, 0.25], [2.0, 0.0]]))
@@ -42,7 +105,7 @@ def tiny_model() -> SkipGramModel:
 def test_loss_equals_a_hand_computed_value():
     model = tiny_model()
     # center 1 (h = [0, 2]); context 2 (u = [-0.5, 0.25]: score 0.5); negatives 0 (score -0.4) and 3 (score 0).
-    loss = model(torch.tensor([1]), torch.tensor([2]), torch.tensor([[0, 3]]))
+    loss = model(torch.tensor([1]), None, torch.tensor([2]), torch.tensor([[0, 3]]))
     expected = -(log_sigmoid(0.5) + log_sigmoid(0.4) + log_sigmoid(-0.0))
     assert loss.item() == pytest.approx(expected, abs=1e-6)
 
@@ -50,10 +113,33 @@ def test_loss_equals_a_hand_computed_value():
 def test_loss_is_summed_over_the_batch_and_skips_a_negative_equal_to_the_context():
     model = tiny_model()
     # Row 2: center 0 (h = [1, 0]), context 3 (score 2), negatives 3 (= context: skipped) and 1 (score 1).
-    loss = model(torch.tensor([1, 0]), torch.tensor([2, 3]), torch.tensor([[0, 3], [3, 1]]))
+    loss = model(torch.tensor([1, 0]), None, torch.tensor([2, 3]), torch.tensor([[0, 3], [3, 1]]))
     row1 = -(log_sigmoid(0.5) + log_sigmoid(0.4) + log_sigmoid(0.0))
     row2 = -(log_sigmoid(2.0) + log_sigmoid(-1.0))
     assert loss.item() == pytest.approx(row1 + row2, abs=1e-6)
+
+
+def test_hierarchical_softmax_loss_walks_the_huffman_path():
+    model = make_model(SPECS["sg-hs"], dim=3)
+    tables = model.tables()
+    center, target = 4, 6
+    h = tables.in_w[center]
+    expected = 0.0
+    for j in range(int(tables.lengths[target])):
+        s = float(tables.hs_w[tables.points[target, j]] @ h)
+        expected -= log_sigmoid(s if tables.codes[target, j] == 0 else -s)  # p(branch) = σ((1 - 2·code)·u·h)
+    loss = model(torch.tensor([center]), None, torch.tensor([target]), torch.zeros(1, 0, dtype=torch.int64))
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+
+
+def test_cbow_hidden_vector_is_the_mean_or_sum_of_the_bag():
+    for mean in (True, False):
+        model = make_model(ModelSpec(sg=False, cbow_mean=mean))
+        h = model.hidden(torch.tensor([0, 2, 2, 5]), torch.tensor([0, 3, 4]))
+        w = model.in_embed.weight.detach()
+        first = w[[0, 2, 2]].sum(0) / (3 if mean else 1)
+        torch.testing.assert_close(h[0].detach(), first)
+        torch.testing.assert_close(h[1].detach(), w[5])
 
 
 def test_loss_uses_logsigmoid_so_extreme_scores_stay_finite():
@@ -72,61 +158,126 @@ def test_logsigmoid_is_applied_per_score_not_to_the_sum_of_negatives():
     assert loss.item() != pytest.approx(summed_negatives, abs=1e-3)
 
 
-def random_tables(vocab: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(vocab, dim, generator=g) * 0.5, torch.randn(vocab, dim, generator=g) * 0.5
+# ---------------------------------------------------------------- the update against autograd
 
 
-def autograd_sgd_step(in_w, out_w, centers, contexts, negatives, lr):
-    """The reference: SkipGramModel.forward + torch.optim.SGD on sparse gradients."""
-    model = SkipGramModel(*in_w.shape, sparse=True)
-    with torch.no_grad():
-        model.in_embed.weight.copy_(in_w)
-        model.out_embed.weight.copy_(out_w)
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
-    loss = model(centers, contexts, negatives)
+def autograd_reference(model: Word2VecModel, inputs, offsets, targets, negatives, lr):
+    """Expected tables after one word2vec step, from autograd on the model's own loss.
+
+    Output tables: plain SGD on the loss. Input rows: word2vec.c / gensim apply -lr·∂L/∂h to every
+    row of an example's bag (÷ count for a CBOW sum), where h is the hidden vector; for skip-gram
+    (bags of one) that is exactly the gradient of the input row.
+    """
+    spec, tables = model.spec, model.tables()
+    h = model.hidden(inputs, offsets).detach().requires_grad_(True)  # (B, D)
+    out = {name: getattr(tables, name).clone().requires_grad_(True) for name in ("out_w", "hs_w")}
+    loss = h.new_zeros(())
+    for name, rows, labels, valid in output_rows(tables, spec, targets, negatives):
+        scores = (out[name][rows] * h.unsqueeze(1)).sum(-1)
+        loss = loss + -(torch.nn.functional.logsigmoid(torch.where(labels > 0, scores, -scores)) * valid).sum()
     loss.backward()
-    assert model.in_embed.weight.grad.is_sparse
+    in_w = tables.in_w.clone()
+    sizes = torch.ones(len(targets), dtype=torch.int64) if offsets is None else offsets[1:] - offsets[:-1]
+    starts = torch.arange(len(targets)) if offsets is None else offsets[:-1]
+    for e in range(len(targets)):
+        scale = 1.0 if spec.sg or spec.cbow_mean else 1.0 / float(sizes[e])
+        for m in range(int(starts[e]), int(starts[e] + sizes[e])):
+            in_w[inputs[m]] -= lr * scale * h.grad[e]
+    stepped = [(w - lr * w.grad if w.grad is not None else w).detach() for w in (out["out_w"], out["hs_w"])]
+    return in_w, *stepped, loss.item()
+
+
+def exact_gradient_step(model: Word2VecModel, batch, lr):
+    """torch.optim.SGD on the model's loss: the exact gradient of every table."""
+    opt = torch.optim.SGD([p for p in model.parameters() if p.shape[0]], lr=lr)
+    loss = model(*batch)
+    loss.backward()
     opt.step()
-    return model.in_embed.weight.detach(), model.out_embed.weight.detach(), loss.detach()
+    return loss.item()
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_hand_written_sgd_step_equals_autograd(seed):
-    vocab, dim, lr = 9, 6, 0.1
-    in_w, out_w = random_tables(vocab, dim, seed)
-    # Duplicate centers, contexts and negatives; a center that is also a context; a negative equal
-    # to its context (row 2) and repeated negatives in one row (row 4).
-    centers = torch.tensor([0, 0, 3, 5, 3, 8, 0])
-    contexts = torch.tensor([1, 1, 4, 0, 3, 7, 2])
-    negatives = torch.tensor([[2, 5, 7], [2, 2, 6], [4, 1, 4], [0, 0, 0], [6, 6, 1], [7, 3, 3], [1, 2, 8]])
-    want_in, want_out, want_loss = autograd_sgd_step(in_w, out_w, centers, contexts, negatives, lr)
-    got_in, got_out = in_w.clone(), out_w.clone()
-    got_loss = sgns_sgd_step(got_in, got_out, centers, contexts, negatives, lr)
-    assert got_loss.item() == pytest.approx(want_loss.item(), abs=1e-6)
-    torch.testing.assert_close(got_in, want_in, rtol=0, atol=1e-6)
-    torch.testing.assert_close(got_out, want_out, rtol=0, atol=1e-6)
-    assert not torch.equal(got_in, in_w) and not torch.equal(got_out, out_w)  # the step did something
+@pytest.mark.parametrize("name", list(SPECS))
+def test_torch_update_equals_autograd(name):
+    spec, lr = SPECS[name], 0.1
+    model = make_model(spec, seed=1)
+    batch = make_batch(spec)
+    want_in, want_out, want_hs, want_loss = autograd_reference(model, *batch, lr)
+    got = clone_tables(model)
+    got_loss = sgd_step(got, spec, *batch, lr)
+    assert got_loss.item() == pytest.approx(want_loss, abs=1e-5)
+    torch.testing.assert_close(got.in_w, want_in, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.out_w, want_out, rtol=0, atol=1e-5)
+    torch.testing.assert_close(got.hs_w, want_hs, rtol=0, atol=1e-5)
+    assert not torch.equal(got.in_w, model.tables().in_w)  # the step did something
+
+
+@pytest.mark.parametrize("name", ["sg-ns", "sg-hs", "sg-hs+ns"])
+def test_skipgram_update_is_the_exact_gradient(name):
+    """For skip-gram word2vec's update is plain SGD on the loss: torch.optim.SGD agrees."""
+    spec, lr = SPECS[name], 0.1
+    model = make_model(spec, seed=2)
+    batch = make_batch(spec)
+    got = clone_tables(model)
+    got_loss = sgd_step(got, spec, *batch, lr)
+    want_loss = exact_gradient_step(model, batch, lr)
+    assert got_loss.item() == pytest.approx(want_loss, abs=1e-5)
+    for a, b in zip(got[:3], model.tables()[:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+def test_cbow_mean_input_update_is_count_times_the_exact_gradient():
+    """The documented deviation (gensim #1873, İrsoy et al. 2020): with cbow_mean, word2vec.c and
+    gensim give every context row the whole error, `count` times the exact gradient of the mean."""
+    spec, lr = ModelSpec(sg=False, cbow_mean=True, negatives=3), 0.1
+    model = make_model(spec, seed=3)
+    inputs, offsets, targets, negatives = torch.tensor([1, 4, 6]), torch.tensor([0, 3]), torch.tensor([2]), torch.tensor([[0, 5, 8]])
+    w2v = clone_tables(model)
+    sgd_step(w2v, spec, inputs, offsets, targets, negatives, lr)
+    before = model.tables().in_w.clone()
+    exact_gradient_step(model, (inputs, offsets, targets, negatives), lr)
+    exact = model.tables().in_w
+    torch.testing.assert_close(w2v.in_w[inputs] - before[inputs], 3 * (exact[inputs] - before[inputs]), rtol=0, atol=1e-6)
+    torch.testing.assert_close(w2v.out_w, model.tables().out_w, rtol=0, atol=1e-6)  # the output side is exact
+
+
+def test_cbow_mean_changes_the_update():
+    inputs, offsets, targets, negatives = torch.tensor([1, 4, 6, 0, 3]), torch.tensor([0, 3, 5]), torch.tensor([2, 7]), torch.tensor([[0, 5], [8, 8]])
+    results = {}
+    for mean in (True, False):
+        spec = ModelSpec(sg=False, cbow_mean=mean, negatives=2)
+        tables = clone_tables(make_model(spec, seed=4))
+        sgd_step(tables, spec, inputs, offsets, targets, negatives, 0.1)
+        results[mean] = tables
+    assert not torch.allclose(results[True].in_w, results[False].in_w, atol=1e-4)
+    assert not torch.allclose(results[True].out_w, results[False].out_w, atol=1e-4)
+    # A bag of one: mean and sum are the same model.
+    for mean in (True, False):
+        spec = ModelSpec(sg=False, cbow_mean=mean, negatives=2)
+        tables = clone_tables(make_model(spec, seed=4))
+        sgd_step(tables, spec, torch.tensor([3]), torch.tensor([0, 1]), torch.tensor([2]), torch.tensor([[0, 5]]), 0.1)
+        results[mean] = tables
+    torch.testing.assert_close(results[True].in_w, results[False].in_w)
 
 
 def test_masked_negative_gets_no_update():
-    in_w, out_w = random_tables(5, 4, 7)
-    before = out_w.clone()
+    spec = ModelSpec(negatives=2)
+    model = make_model(spec, seed=7)
+    tables, before = clone_tables(model), model.tables().out_w.clone()
     # Context 2 also drawn as both negatives: only the positive update may touch row 2.
-    sgns_sgd_step(in_w, out_w, torch.tensor([0]), torch.tensor([2]), torch.tensor([[2, 2]]), 0.5)
-    only_positive_in, only_positive_out = random_tables(5, 4, 7)
-    sgns_sgd_step(only_positive_in, only_positive_out, torch.tensor([0]), torch.tensor([2]), torch.tensor([[2]]), 0.5)
-    torch.testing.assert_close(out_w, only_positive_out)
-    torch.testing.assert_close(in_w, only_positive_in)
-    assert torch.equal(out_w[[1, 3, 4]], before[[1, 3, 4]])
+    sgd_step(tables, spec, torch.tensor([0]), None, torch.tensor([2]), torch.tensor([[2, 2]]), 0.5)
+    only_positive = clone_tables(model)
+    sgd_step(only_positive, ModelSpec(negatives=1), torch.tensor([0]), None, torch.tensor([2]), torch.tensor([[2]]), 0.5)
+    torch.testing.assert_close(tables.out_w, only_positive.out_w)
+    torch.testing.assert_close(tables.in_w, only_positive.in_w)
+    assert torch.equal(tables.out_w[[1, 3, 4]], before[[1, 3, 4]])
 
 
-def test_repeated_steps_lower_the_loss_on_a_fixed_batch():
-    in_w, out_w = random_tables(20, 8, 3)
-    g = torch.Generator().manual_seed(0)
-    centers, contexts = torch.randint(0, 20, (64,), generator=g), torch.randint(0, 20, (64,), generator=g)
-    negatives = torch.randint(0, 20, (64, 5), generator=g)
-    losses = [sgns_sgd_step(in_w, out_w, centers, contexts, negatives, 0.05).item() for _ in range(20)]
+@pytest.mark.parametrize("name", list(SPECS))
+def test_repeated_steps_lower_the_loss_on_a_fixed_batch(name):
+    spec = SPECS[name]
+    tables = clone_tables(make_model(spec, seed=3))
+    batch = make_batch(spec)
+    losses = [sgd_step(tables, spec, *batch, 0.05).item() for _ in range(30)]
     assert losses[-1] < 0.8 * losses[0]
 
 
@@ -134,3 +285,67 @@ def test_export_vectors_in_or_in_plus_out():
     model = tiny_model()
     assert torch.equal(model.vectors("in"), model.in_embed.weight.detach())
     assert torch.equal(model.vectors("in+out"), model.in_embed.weight.detach() + model.out_embed.weight.detach())
+
+
+# ---------------------------------------------------------------- the numba kernel against the torch engine
+
+
+def example(batch, e):
+    """Batch with only example ``e``."""
+    inputs, offsets, targets, negatives = batch
+    if offsets is None:
+        return inputs[e : e + 1], None, targets[e : e + 1], negatives[e : e + 1]
+    a, b = int(offsets[e]), int(offsets[e + 1])
+    return inputs[a:b], torch.tensor([0, b - a]), targets[e : e + 1], negatives[e : e + 1]
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("name", list(SPECS))
+def test_numba_kernel_equals_the_torch_engine_applied_example_by_example(name):
+    """One thread walks the batch in order, so it must equal the torch step on one example at a time.
+
+    Within an example the kernel updates a row before it reads the next one, as word2vec.c does, so
+    a negative drawn twice for one example sees its first update; the summed torch step cannot, and
+    this batch draws no negative twice for one example (word2vec.c's own per-example behaviour).
+    """
+    spec = SPECS[name]
+    model = make_model(spec, dim=20, seed=5)
+    batch = make_batch(spec, distinct_negatives=True)
+    want = clone_tables(model)
+    want_loss = sum(sgd_step(want, spec, *example(batch, e), 0.05).item() for e in range(len(batch[2])))
+    numba_engine.set_threads(1)
+    got = clone_tables(model)
+    got_loss = numba_engine.word2vec_step_cpu(got, spec, *batch, 0.05).item()
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    for a, b in zip(got[:3], want[:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("name", list(SPECS))
+def test_numba_kernel_equals_the_torch_batch_update_when_no_row_repeats(name):
+    """Without shared rows the order does not matter: summed (torch) = sequential (numba), on one batch."""
+    spec = SPECS[name]
+    counts = np.arange(400, 0, -1)
+    model = Word2VecModel(spec, counts, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0, 0.3, generator=torch.Generator().manual_seed(1))
+    # Disjoint rows everywhere: inputs 0..; targets and negatives from the back of the vocabulary.
+    n = 6
+    targets = torch.arange(399, 399 - n, -1)
+    negatives = torch.arange(300, 300 - n * spec.negatives, -1).view(n, spec.negatives)
+    if spec.sg:
+        inputs, offsets = torch.arange(n), None
+    else:
+        inputs, offsets = torch.arange(3 * n), torch.arange(0, 3 * n + 1, 3)
+    if spec.hs:  # inner nodes are shared by every path (the root): keep one example
+        targets, negatives, n = targets[:1], negatives[:1], 1
+        inputs, offsets = (inputs[:1], None) if spec.sg else (inputs[:3], offsets[:2])
+    want = clone_tables(model)
+    sgd_step(want, spec, inputs, offsets, targets, negatives, 0.1)
+    numba_engine.set_threads(2)
+    got = clone_tables(model)
+    numba_engine.word2vec_step_cpu(got, spec, inputs, offsets, targets, negatives, 0.1)
+    for a, b in zip(got[:3], want[:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)

@@ -13,18 +13,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.utils.data import DataLoader
 
-from w2v import cpu_kernel
-from w2v.corpus import iter_sentences
-from w2v.pairs import PairConfig, SkipGramStream, skipgram_pairs
-from w2v.vocab import build_vocab, encode_corpus
+from w2v.data import compiled as compiled_helpers
+from w2v.data.corpus import iter_sentences
+from w2v.data.stream import StreamConfig, Word2VecStream, skipgram_pairs
+from w2v.data.vocab import build_vocab, encode_corpus
 
-HAVE_NUMBA = cpu_kernel.available()
+HAVE_NUMBA = compiled_helpers.available()
 TINY = "a b c d e f\nb a c x y\n\nd d a e\nq\nc b a f e d c\n"
 
 
 @pytest.fixture
 def make_stream(tmp_path, compose_cfg, write_corpus):
-    """``make_stream(text, min_count=1, sample=0.0, **PairConfig fields)`` -> (stream, vocab, sentences)."""
+    """``make_stream(text, min_count=1, sample=0.0, **StreamConfig fields)`` -> (stream, vocab, sentences)."""
 
     made = []
 
@@ -36,21 +36,21 @@ def make_stream(tmp_path, compose_cfg, write_corpus):
         enc = encode_corpus(sentences, tmp_path / f"corpus{len(made)}.ids")
         vocab = build_vocab(enc, min_count)
         kw = {"window": 2, "negatives": 3, "batch_size": 64, "block_tokens": 1 << 20, **pair_kw}
-        stream = SkipGramStream(enc.path, vocab.remap, vocab.keep_probs(sample), vocab.noise_weights(0.75), PairConfig(**kw))
+        stream = Word2VecStream(enc.path, vocab.remap, vocab.keep_probs(sample), vocab.noise_weights(0.75), StreamConfig(**kw))
         return stream, vocab, sentences
 
     return make
 
 
-def stream_pairs(stream: SkipGramStream, epoch: int = 0) -> list[tuple[int, int]]:
+def stream_pairs(stream: Word2VecStream, epoch: int = 0) -> list[tuple[int, int]]:
     stream.set_epoch(epoch)
-    return sorted((c, x) for b in stream for c, x in zip(b["centers"].tolist(), b["contexts"].tolist()))
+    return sorted((c, x) for b in stream for c, x in zip(b["inputs"].tolist(), b["targets"].tolist()))
 
 
-def center_counts(stream: SkipGramStream, n_words: int, epoch: int = 0) -> np.ndarray:
+def center_counts(stream: Word2VecStream, n_words: int, epoch: int = 0) -> np.ndarray:
     """How often each word is a center in one epoch (tensor ops: these streams have ~1M pairs)."""
     stream.set_epoch(epoch)
-    return sum(torch.bincount(b["centers"], minlength=n_words) for b in stream).numpy()
+    return sum(torch.bincount(b["inputs"], minlength=n_words) for b in stream).numpy()
 
 
 def reference_pairs(sentences, vocab, window: int) -> list[tuple[int, int]]:
@@ -88,9 +88,9 @@ def pairs_of(tokens, sentence, radius, window) -> list[tuple[int, int]]:
 @pytest.fixture(params=["compiled", "torch"])
 def pair_path(request):
     """Both pair generators: the compiled CPU loop (when numba is there) and the tensor one (CUDA's)."""
-    if request.param == "compiled" and not cpu_kernel.available():
+    if request.param == "compiled" and not compiled_helpers.available():
         pytest.skip("numba is not installed")
-    with mock.patch.object(cpu_kernel, "available", lambda: request.param == "compiled"):
+    with mock.patch.object(compiled_helpers, "available", lambda: request.param == "compiled"):
         yield request.param
 
 
@@ -141,8 +141,8 @@ def position_stream(tmp_path_factory):
     ids = tmp_path_factory.mktemp("pos") / "corpus.ids"
     np.zeros(1, dtype=np.int32).tofile(ids)
     n = 64
-    return lambda remap, keep, window, shrink: SkipGramStream(
-        ids, remap, keep, np.ones(n), PairConfig(window=window, negatives=1, batch_size=8, block_tokens=n, shrink_windows=shrink)
+    return lambda remap, keep, window, shrink: Word2VecStream(
+        ids, remap, keep, np.ones(n), StreamConfig(window=window, negatives=1, batch_size=8, block_tokens=n, shrink_windows=shrink)
     )
 
 
@@ -161,7 +161,7 @@ def test_block_pairs_stay_in_vocab_window_and_sentence(position_stream, kinds, w
     remap = np.array([-1 if p < len(kinds) and kinds[p] == "oov" else p for p in range(n)], dtype=np.int32)
     keep = np.full(n, 0.5 if subsample else 1.0, dtype=np.float32)
     stream = position_stream(remap, keep, window, shrink)
-    with mock.patch.object(cpu_kernel, "available", lambda: compiled and HAVE_NUMBA):
+    with mock.patch.object(compiled_helpers, "available", lambda: compiled and HAVE_NUMBA):
         centers, contexts, words = stream.block_pairs(raw, torch.Generator().manual_seed(seed))
     assert words == kinds.count("word")
     sentence = np.cumsum([k == "end" for k in kinds])  # sentence of each position
@@ -185,7 +185,7 @@ def test_stream_pairs_never_cross_sentences_with_shrink_and_subsampling(make_str
     owner = [w.split("w")[0] for w in vocab.words]
     n_pairs = 0
     for batch in stream:
-        for c, x in zip(batch["centers"].tolist(), batch["contexts"].tolist()):
+        for c, x in zip(batch["inputs"].tolist(), batch["targets"].tolist()):
             assert owner[c] == owner[x]
             n_pairs += 1
         assert ((batch["negatives"] >= 0) & (batch["negatives"] < len(vocab))).all()
@@ -240,7 +240,7 @@ def test_dynamic_window_is_uniform_in_1_to_window(make_stream):
 # ---------------------------------------------------------------- determinism, epochs, workers
 
 
-def all_batches(stream: SkipGramStream, epoch: int, num_workers: int = 0) -> dict[tuple[int, int], dict]:
+def all_batches(stream: Word2VecStream, epoch: int, num_workers: int = 0) -> dict[tuple[int, int], dict]:
     stream.set_epoch(epoch)
     loader = DataLoader(stream, batch_size=None, num_workers=num_workers)
     out = {}
@@ -254,7 +254,7 @@ def all_batches(stream: SkipGramStream, epoch: int, num_workers: int = 0) -> dic
 def same_batches(a: dict, b: dict) -> bool:
     return (
         a.keys() == b.keys()
-        and all(torch.equal(a[k][f], b[k][f]) for k in a for f in ("centers", "contexts", "negatives"))
+        and all(torch.equal(a[k][f], b[k][f]) for k in a for f in ("inputs", "targets", "negatives"))
         and all(a[k]["words"] == b[k]["words"] for k in a)
     )
 
@@ -274,8 +274,8 @@ def test_each_epoch_draws_anew_and_same_seed_repeats(sharded_stream, make_stream
 
     # Pairs as multisets differ too (subsampling and windows redrawn, not only the shuffle).
     def pairs(epoch_batches):
-        centers = torch.cat([b["centers"] for b in epoch_batches.values()]).tolist()
-        contexts = torch.cat([b["contexts"] for b in epoch_batches.values()]).tolist()
+        centers = torch.cat([b["inputs"] for b in epoch_batches.values()]).tolist()
+        contexts = torch.cat([b["targets"] for b in epoch_batches.values()]).tolist()
         return sorted(zip(centers, contexts))
 
     assert pairs(e0) != pairs(e1)
@@ -315,7 +315,7 @@ def test_resuming_inside_a_block_gives_the_remaining_batches(sharded_stream):
     resumed = list(stream)
     assert [(b["block"], b["batch"]) for b in resumed] == sorted(k for k in full if k >= (block, 1))
     for b in resumed:
-        assert torch.equal(b["centers"], full[(b["block"], b["batch"])]["centers"])
+        assert torch.equal(b["inputs"], full[(b["block"], b["batch"])]["inputs"])
         assert torch.equal(b["negatives"], full[(b["block"], b["batch"])]["negatives"])
 
 

@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import TRAIN_PY, compose_train_cfg, make_synthetic_text, write_text_file
 
-from w2v.checkpoint import load_checkpoint
+from w2v.train.checkpoint import load_checkpoint
 from w2v.errors import W2VError
-from w2v.trainer import train
+from w2v.train.trainer import train
 
 # Deterministic setting: one kernel thread, no workers; small blocks and batches so a run has many
 # stop points; a periodic checkpoint every 3,000 words. About 2-4 s of training per run.

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from w2v.sampler import AliasSampler, build_alias_table
+from w2v.data.sampler import AliasSampler, build_alias_table
 
 N_DRAWS = 2_000_000
 TV_TOLERANCE = 0.01  # sampling noise alone is ~0.002 for these vocabularies at 2M draws

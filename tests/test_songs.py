@@ -209,7 +209,7 @@ def test_corpus_playlists_brings_the_tutorial_defaults():
 @pytest.fixture(scope="module")
 def song_run(tmp_path_factory):
     """One small playlists run (with the gensim comparison and a negative ns_exponent)."""
-    from w2v.trainer import train
+    from w2v.train.trainer import train
 
     root = tmp_path_factory.mktemp("songs")
     folder = write_fixture(root / "data", _playlists())
@@ -319,7 +319,7 @@ def test_sweep_summary_shows_the_effect_of_each_key(tmp_path):
 @pytest.mark.skipif(not (SHARED / "train.txt.gz").is_file(), reason=f"needs the yes_complete playlists in {SHARED}")
 def test_real_playlists_beat_popularity(tmp_path):
     """Window 3, 10 negatives, 15 epochs (~8 minutes on one core) beat the most-played songs clearly."""
-    from w2v.trainer import train
+    from w2v.train.trainer import train
 
     overrides = ["corpus=playlists", f"corpus.path={SHARED}", "window=3", "negatives=10", "ns_exponent=-0.5", "epochs=15", "threads=1"]
     metrics = train(compose_cfg(overrides), tmp_path)

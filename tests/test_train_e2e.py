@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from w2v.config import TrainConfig
-from w2v.corpus import iter_sentences
+from w2v.data.corpus import iter_sentences
 from w2v.errors import W2VError
-from w2v.trainer import train
-from w2v.vocab import Vocab
+from w2v.train.trainer import train
+from w2v.data.vocab import Vocab
 
 RUN_FILES = ["vocab.tsv", "vectors.txt", "vectors.bin", "metrics.json", "checkpoint.pt", "train.log"]
-# The batched torch update (w2v.model.sgns_sgd_step), whatever engine "auto" picks on this machine.
+# The batched torch update (w2v.models.word2vec.sgns_sgd_step), whatever engine "auto" picks on this machine.
 TORCH_ENGINE = ["engine=torch"] if "engine" in TrainConfig.__dataclass_fields__ else []
 
 
@@ -134,7 +134,7 @@ def test_text8_line_is_cut_into_sentences_by_the_trainer(tmp_path, compose_cfg, 
     assert "counted 2503 tokens in 3 sentences" in (tmp_path / "run" / "train.log").read_text()
 
 
-IN_PROCESS_ERRORS = ["missing", "empty", "min_count", "one_word", "no_path", "window", "negatives", "dim", "sample", "epochs", "device"]
+IN_PROCESS_ERRORS = ["missing", "empty", "min_count", "one_word", "no_path", "window", "negatives", "nothing_to_train", "dim", "sample", "epochs", "device"]
 
 
 @pytest.mark.parametrize("case", IN_PROCESS_ERRORS)
@@ -144,10 +144,11 @@ def test_bad_input_raises_one_line_error_in_process(tmp_path, compose_cfg, write
         "missing": (["corpus=text", f"corpus.path={tmp_path / 'nope.txt'}"], "no such file"),
         "empty": (["corpus=text", f"corpus.path={write_corpus('empty.txt', ' .. ')}"], "the corpus has no tokens"),
         "min_count": (["corpus=text", f"corpus.path={text_path}", "min_count=3"], "no word occurs at least min_count=3"),
-        "one_word": (["corpus=text", f"corpus.path={text_path}", "min_count=2"], "skip-gram needs at least 2"),
+        "one_word": (["corpus=text", f"corpus.path={text_path}", "min_count=2"], "word2vec needs at least 2"),
         "no_path": (["corpus=text"], "corpus.path is not set"),
         "window": (["window=0"], "invalid value window=0"),
-        "negatives": (["negatives=0"], "invalid value negatives=0"),
+        "negatives": (["negatives=-1"], "invalid value negatives=-1"),
+        "nothing_to_train": (["negatives=0"], "hs=false with negatives=0 leaves nothing to train"),
         "dim": (["dim=0"], "invalid value dim=0"),
         "sample": (["sample=-1"], "invalid value sample=-1"),
         "epochs": (["epochs=0"], "invalid value epochs=0"),

@@ -10,10 +10,10 @@ from unittest import mock
 import numpy as np
 import pytest
 
-from w2v import vocab as vocab_mod
-from w2v.corpus import iter_sentences
+from w2v.data import vocab as vocab_mod
+from w2v.data.corpus import iter_sentences
 from w2v.errors import W2VError
-from w2v.vocab import SENTENCE_END, Vocab, build_vocab, encode_corpus
+from w2v.data.vocab import SENTENCE_END, Vocab, build_vocab, encode_corpus
 
 TEXT = "The cat sat on the mat.\nThe dog sat too!\n\nA cat, a dog; the END.\n"
 
@@ -86,7 +86,7 @@ def test_min_count_and_max_vocab(compose_cfg, write_corpus, tmp_path):
 
 def test_keep_drop_report(compose_cfg, write_corpus, tmp_path, caplog):
     enc = encode_text(compose_cfg, write_corpus, tmp_path, TEXT)
-    with caplog.at_level(logging.INFO, logger="w2v.vocab"):
+    with caplog.at_level(logging.INFO, logger="w2v.data.vocab"):
         build_vocab(enc, min_count=2)
     line = "vocab: kept 5 of 9 unique words (55.56%) with min_count=2, covering 12 of 16 tokens (75.00%)"
     assert line in caplog.messages

@@ -20,7 +20,12 @@ from w2v.errors import W2VError
 class CorpusConfig:
     """Where tokens come from and how text becomes tokens."""
 
-    kind: str = MISSING  # lee | text | text8 | hf | playlists
+    kind: str = MISSING  # lee | text | text8 | hf, or any kind whose config names a `reader`
+    # A corpus kind can plug in its own reader and evaluation as dotted paths to functions (the songs
+    # application does: w2v.songs.data.iter_playlists, w2v.songs.evaluate.evaluate_songs), so the
+    # core never imports the applications built on it. null = text reading / word benchmarks.
+    reader: Optional[str] = None  # f(corpus_cfg) -> iterable of token lists
+    evaluator: Optional[str] = None  # f(run_dir, words, vectors, cfg, tb, step, final=...) -> metrics
     path: Optional[str] = None  # file, directory, glob, or a datasets name / local path for kind=hf
     name: Optional[str] = None  # datasets configuration name (wikitext-103-raw-v1, ...)
     split: str = "train"
@@ -73,9 +78,16 @@ class TrainConfig:
 
     corpus: CorpusConfig = MISSING
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # The model, in gensim's names (configs/model/: sg.yaml, cbow.yaml). sg: skip-gram (true) or
+    # CBOW (false); cbow_mean: CBOW averages (true) or sums (false) the context vectors; hs:
+    # hierarchical softmax over a Huffman tree. negatives=0 with hs=true is pure hierarchical
+    # softmax; both on add their updates, as in gensim.
+    sg: bool = True
+    cbow_mean: bool = True
+    hs: bool = False
     window: int = 5
     shrink_windows: bool = True  # effective window uniform in 1..window (word2vec.c, gensim)
-    negatives: int = 5
+    negatives: int = 5  # negative samples per example; 0 turns negative sampling off (needs hs=true)
     dim: int = 100
     epochs: int = 5
     min_count: int = 5
@@ -93,8 +105,9 @@ class TrainConfig:
     # GPU batches, where a frequent word's thousands of summed updates would overshoot.
     max_row_updates: int = 0
     block_tokens: int = 65536  # tokens per stream block: the unit of sharding, shuffling, resume
-    # Update engine: numba = word2vec's per-pair SGD compiled for CPU threads (Hogwild); torch = the
-    # batched tensor update (CPU or CUDA); auto = numba on CPU with optim=sgd, else torch.
+    # Update engine (w2v/engines): numba = word2vec's per-example SGD compiled for CPU threads
+    # (Hogwild); torch = the batched tensor update (CPU or CUDA); auto = the first that can run the
+    # job: numba on CPU with optim=sgd, else torch.
     engine: str = "auto"
     # Shuffle pairs inside a block so a batch mixes many centers; null = only for the torch engine
     # (the per-pair kernel prefers word2vec's center-by-center order, which keeps rows in cache).
@@ -111,9 +124,8 @@ class TrainConfig:
     keep_ids_cache: bool = False  # keep the encoded corpus (corpus.ids) in the run dir
 
 
-CORPUS_KINDS = ("lee", "text", "text8", "hf", "playlists")
+CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a corpus.reader
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
-ENGINES = ("auto", "torch", "numba")
 EXPORTS = ("in", "in+out")
 
 
@@ -134,9 +146,21 @@ def _check(ok: bool, message: str) -> None:
 
 def validate(cfg: Any) -> None:
     """Reject values no run can use, with a one-line message naming the key and the fix."""
-    _check(cfg.corpus.kind in CORPUS_KINDS, f"unknown corpus kind {cfg.corpus.kind!r}: use one of {', '.join(CORPUS_KINDS)}")
-    for key in ("window", "negatives", "dim", "epochs", "min_count", "block_tokens"):
+    _check(
+        cfg.corpus.kind in CORPUS_KINDS or bool(cfg.corpus.reader),
+        f"unknown corpus kind {cfg.corpus.kind!r}: use one of {', '.join(CORPUS_KINDS)}, or set corpus.reader",
+    )
+    for key in ("window", "dim", "epochs", "min_count", "block_tokens"):
         _check(cfg[key] >= 1, f"invalid value {key}={cfg[key]}: {key} must be >= 1")
+    _check(cfg.negatives >= 0, f"invalid value negatives={cfg.negatives}: must be >= 0 (0 = no negative sampling, needs hs=true)")
+    _check(
+        cfg.hs or cfg.negatives > 0,
+        "hs=false with negatives=0 leaves nothing to train: set negatives>=1 (negative sampling) or hs=true (hierarchical softmax)",
+    )
+    _check(
+        cfg.export != "in+out" or cfg.negatives > 0,
+        "export=in+out adds the negative-sampling output vectors, which negatives=0 does not train: use export=in",
+    )
     _check(cfg.batch_size is None or cfg.batch_size >= 1, f"invalid value batch_size={cfg.batch_size}: must be >= 1 or null (auto)")
     _check(cfg.sample >= 0, f"invalid value sample={cfg.sample}: sample must be >= 0 (0 disables subsampling)")
     _check(cfg.lr > 0, f"invalid value lr={cfg.lr}: lr must be > 0")
@@ -146,7 +170,9 @@ def validate(cfg: Any) -> None:
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
-    _check(cfg.engine in ENGINES, f"unknown engine {cfg.engine!r}: use one of {', '.join(ENGINES)}")
+    from w2v.engines import ENGINES  # registered engines; imported here to keep config import-light
+
+    _check(cfg.engine == "auto" or cfg.engine in ENGINES, f"unknown engine {cfg.engine!r}: use auto or one of {', '.join(ENGINES)}")
     _check(cfg.engine != "numba" or cfg.optim == "sgd", "engine=numba implements optim=sgd only: use engine=torch for other optimizers")
     _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v.corpus import open_text
+from w2v.data.corpus import open_text
 from w2v.errors import W2VError
 from w2v.evaluation.vectors import Vectors
 

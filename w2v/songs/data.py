@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from w2v.atomic import atomic_open
-from w2v.corpus import open_text
+from w2v.data.corpus import open_text
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)

@@ -71,7 +71,7 @@ def run_config(run_dir: Path) -> Any:
     if hydra_cfg.is_file():
         return OmegaConf.load(hydra_cfg)
     if (run_dir / "checkpoint.pt").is_file():
-        from w2v.checkpoint import load_checkpoint
+        from w2v.train.checkpoint import load_checkpoint
 
         return OmegaConf.create(load_checkpoint(run_dir / "checkpoint.pt")["config"])
     raise W2VError(f"{run_dir} is not a w2v run directory (no .hydra/config.yaml or checkpoint.pt); pass run=outputs/<date>/<time>")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from w2v import cpu_kernel
+from w2v.data import compiled
 
 
 def build_alias_table(weights: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -36,12 +36,12 @@ class AliasSampler:
     def sample(self, shape: tuple[int, ...], generator: torch.Generator, seed: int | None = None) -> torch.Tensor:
         """Draw int64 indices of the given shape.
 
-        With ``seed`` on CPU, a compiled draw (``cpu_kernel.alias_draw_cpu``) replaces four tensor
+        With ``seed`` on CPU, a compiled draw (``compiled.alias_draw_cpu``) replaces four tensor
         ops; it is reproducible from the seed but a different stream than ``generator`` would give.
         """
         device = self.prob.device
-        if seed is not None and device.type == "cpu" and cpu_kernel.available():
-            return cpu_kernel.alias_draw_cpu(self.prob, self.alias, shape, seed)
+        if seed is not None and device.type == "cpu" and compiled.available():
+            return compiled.alias_draw_cpu(self.prob, self.alias, shape, seed)
         k = torch.randint(len(self.prob), shape, generator=generator, device=device)
         u = torch.rand(shape, generator=generator, device=device)
         # take() rather than prob[k]: advanced indexing is several times slower on CPU.

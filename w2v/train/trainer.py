@@ -1,4 +1,4 @@
-"""Training: corpus -> vocab -> pair stream -> SGNS updates -> exported vectors and metrics.
+"""Training: corpus -> vocab -> example stream -> engine updates -> exported vectors and metrics.
 
 ``train(cfg, run_dir)`` is the whole recipe and returns the final metrics; ``train.py`` only wraps
 it in ``@hydra.main``. Progress is in words (corpus tokens in the vocabulary, before subsampling),
@@ -7,7 +7,6 @@ like word2vec.c and gensim: the learning rate decays linearly with words process
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -24,17 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from w2v import cpu_kernel
 from w2v.atomic import atomic_write_text
-from w2v.checkpoint import load_checkpoint, save_checkpoint
 from w2v.config import validate
-from w2v.corpus import iter_sentences, undecodable_bytes
+from w2v.data.corpus import iter_sentences, undecodable_bytes
+from w2v.data.stream import StreamConfig, Word2VecStream
+from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus
+from w2v.engines import batch_to, select_engine
 from w2v.errors import W2VError
 from w2v.export import save_word2vec
 from w2v.metrics import MetricLogger
-from w2v.model import SkipGramModel, sgns_sgd_step
-from w2v.pairs import PairConfig, SkipGramStream
-from w2v.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus
+from w2v.models.word2vec import ModelSpec, Word2VecModel
+from w2v.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +50,6 @@ RESUME_MAY_CHANGE = (
 )
 
 
-# Pairs per update when batch_size is null: the kernel's updates are sequential whatever the batch,
-# so bigger only saves thread barriers; the torch update sums a batch, which diverges past ~16k.
-DEFAULT_BATCH = {"numba": 32768, "torch": 4096}
-
-
 def resolve_device(name: str) -> torch.device:
     """``auto`` picks CUDA when available; asking for CUDA without it is a clear error."""
     if name == "auto":
@@ -63,19 +57,6 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise W2VError(f"device={name} but CUDA is not available here: use device=cpu or device=auto")
     return torch.device(name)
-
-
-def choose_engine(cfg: Any, device: torch.device) -> str:
-    """``numba`` (per-pair CPU kernel) or ``torch`` (batched tensor update, any device)."""
-    if cfg.engine == "numba":
-        if device.type != "cpu":
-            raise W2VError(f"engine=numba runs on the CPU but device={device}: use engine=torch or device=cpu")
-        if not cpu_kernel.available():
-            raise W2VError("engine=numba needs numba: pip install numba, or use engine=torch")
-        return "numba"
-    if cfg.engine == "auto" and device.type == "cpu" and cfg.optim == "sgd" and cpu_kernel.available():
-        return "numba"
-    return "torch"
 
 
 def rss_mb() -> tuple[float, float]:
@@ -173,17 +154,9 @@ def _prepare_data(cfg: Any, run_dir: Path) -> tuple[EncodedCorpus, Vocab]:
         raise
     if len(vocab) < 2:
         ids_path.unlink(missing_ok=True)
-        raise W2VError(f"the vocabulary has only {len(vocab)} word: skip-gram needs at least 2; lower min_count or raise max_vocab")
+        raise W2VError(f"the vocabulary has only {len(vocab)} word: word2vec needs at least 2; lower min_count or raise max_vocab")
     vocab.save_tsv(run_dir / "vocab.tsv")
     return encoded, vocab
-
-
-def _make_optimizer(cfg: Any, model: SkipGramModel) -> torch.optim.Optimizer | None:
-    if cfg.optim == "sgd":
-        return None  # the hand-written update needs no optimizer state
-    if cfg.optim == "sparse_adam":
-        return torch.optim.SparseAdam(list(model.parameters()), lr=cfg.lr)
-    return torch.optim.Adagrad(list(model.parameters()), lr=cfg.lr)
 
 
 def _flat(cfg: Any) -> dict[str, Any]:
@@ -203,7 +176,7 @@ def _flat(cfg: Any) -> dict[str, Any]:
 def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train one model as configured, write everything into ``run_dir`` and return the metrics."""
     validate(cfg)
-    if cfg.eval.enabled and cfg.corpus.kind != "playlists":
+    if cfg.eval.enabled and not cfg.corpus.evaluator:
         from w2v.evaluation.run import check_eval_config
 
         check_eval_config(cfg.eval)  # a bad eval.* value fails now, not after hours of training
@@ -259,34 +232,27 @@ class Trainer:
         self.t_start = time.perf_counter()
         self.cfg, self.run_dir = cfg, run_dir
         self.device = resolve_device(cfg.device)
-        threads = cfg.threads or os.cpu_count() or 1
-        self.engine = choose_engine(cfg, self.device)
-        if self.engine == "numba":
-            # The kernel owns the cores. torch's small stream ops stay on one thread: an idle OpenMP
-            # pool spin-waits after each parallel op and would steal cycles from the kernel's threads.
-            torch.set_num_threads(1)
-            cpu_kernel.set_threads(threads)
-            self.step_fn = cpu_kernel.sgns_sgd_step_cpu
-        else:
-            torch.set_num_threads(threads)
-            self.step_fn = functools.partial(sgns_sgd_step, max_row_updates=cfg.max_row_updates)
-        self.batch_size = cfg.batch_size or DEFAULT_BATCH[self.engine]
+        self.spec = ModelSpec.from_config(cfg)
+        engine_cls = select_engine(cfg, self.device)
+        self.batch_size = cfg.batch_size or engine_cls.default_batch
         self._load_data(resume_state)
-        self.model = SkipGramModel(len(self.vocab), cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
-        self.model.to(self.device)
-        self.optimizer = _make_optimizer(cfg, self.model)
+        self.model = Word2VecModel(self.spec, self.vocab.counts, cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
         if resume_state is not None:
-            _restore_model(self.model, self.optimizer, resume_state)
-        self.loader, self.stream = self._make_loader()
+            _restore_model(self.model, self.spec, resume_state)
+        self.model.to(self.device)
+        self.engine = engine_cls(self.model, cfg, self.device, cfg.threads or os.cpu_count() or 1)
+        if resume_state is not None:
+            self.engine.load_state_dict(resume_state.get("optimizer") or {})
+        self.loader, self.stream = self._make_loader(engine_cls.shuffle)
         self.total_words = cfg.epochs * self.vocab.total
         self.tb = MetricLogger(run_dir / "tb")
         # The epoch's loss is summed on the device (no sync per step) and folded into progress at
         # logging, checkpoint and epoch boundaries.
         self.loss_acc = torch.zeros((), dtype=torch.float64, device=self.device)
         log.info(
-            "training %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
-            cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives, self.batch_size,
-            cfg.optim, self.engine,
+            "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
+            self.spec.name, cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
+            self.batch_size, cfg.optim, self.engine.name,
         )  # fmt: skip
 
     def _load_data(self, resume_state: dict[str, Any] | None) -> None:
@@ -306,13 +272,15 @@ class Trainer:
             raise W2VError(f"{self.run_dir}/corpus.ids is missing, so the stream position cannot be restored; start a new run")
         log.info("resuming %s at epoch %d, %d words done", self.run_dir, self.progress.epoch + 1, self.progress.words_done)
 
-    def _make_loader(self) -> tuple[DataLoader, SkipGramStream]:
+    def _make_loader(self, engine_shuffles: bool) -> tuple[DataLoader, Word2VecStream]:
         cfg = self.cfg
-        # The stream makes pairs where they are used: on the GPU itself unless workers are asked for.
+        # The stream makes examples where they are used: on the GPU itself unless workers are asked for.
         stream_device = self.device if cfg.workers == 0 else torch.device("cpu")
-        shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else self.engine == "torch"
-        pair_cfg = PairConfig(cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed)
-        stream = SkipGramStream(
+        shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else engine_shuffles
+        pair_cfg = StreamConfig(
+            cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed, cbow=not self.spec.sg
+        )
+        stream = Word2VecStream(
             self.run_dir / "corpus.ids", self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
             pair_cfg, stream_device,
         )  # fmt: skip
@@ -359,23 +327,10 @@ class Trainer:
 
     def _apply(self, batch: dict, lr: float) -> None:
         """One update on one batch, then advance the stream position and the word count."""
-        progress, dev = self.progress, self.device
-        centers = batch["centers"].to(dev, non_blocking=True)
-        n = centers.shape[0]
+        progress = self.progress
+        n = len(batch["targets"])
         if n:
-            contexts = batch["contexts"].to(dev, non_blocking=True)
-            negatives = batch["negatives"].to(dev, non_blocking=True)
-            if self.optimizer is None:
-                loss = self.step_fn(self.model.in_embed.weight.data, self.model.out_embed.weight.data, centers, contexts, negatives, lr)
-            else:
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.model(centers, contexts, negatives)
-                loss.backward()
-                self.optimizer.step()
-                loss = loss.detach()
-            self.loss_acc += loss
+            self.loss_acc += self.engine.step(batch_to(batch, self.device), lr)
         progress.epoch_pairs += n
         progress.pairs_total += n
         progress.words_done += batch["words"]
@@ -427,7 +382,9 @@ class Trainer:
             "train_seconds": progress.train_seconds,
             "total_seconds": time.perf_counter() - self.t_start,
             "device": str(self.device),
-            "engine": self.engine,
+            "engine": self.engine.name,
+            "model": self.spec.name,
+            **{k: getattr(self.spec, k) for k in ("sg", "cbow_mean", "hs")},
         }
         self._save(metrics, elapsed_counted=True)
         metrics.update(_evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs))
@@ -462,7 +419,8 @@ class Trainer:
             snapshot.train_seconds += time.perf_counter() - self.t_train
         save_checkpoint(self.run_dir / "checkpoint.pt", {
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
+            "model_spec": self.spec.to_dict(),
+            "optimizer": self.engine.state_dict(),
             "vocab": {"words": self.vocab.words, "counts": torch.from_numpy(self.vocab.counts)},
             "remap": torch.from_numpy(np.asarray(self.remap, dtype=np.int32)),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
@@ -480,10 +438,10 @@ def _evaluate(
     """
     if not cfg.eval.enabled:
         return {}
-    if cfg.corpus.kind == "playlists":
-        from w2v.songs import evaluate_songs
+    if cfg.corpus.evaluator:  # a corpus kind that brings its own evaluation (songs: next-song hit rate)
+        from hydra.utils import get_method
 
-        return evaluate_songs(run_dir, vocab.words, vectors, cfg, tb, step, final=final)
+        return get_method(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final)
     from w2v.evaluation.run import evaluate_run
 
     return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final)
@@ -500,7 +458,10 @@ def _checkpoint_due(cfg: Any, last_time: float, last_words: int, words_done: int
     return bool(cfg.checkpoint_every_minutes) and time.monotonic() - last_time >= 60 * cfg.checkpoint_every_minutes
 
 
-def _restore_model(model: SkipGramModel, optimizer: torch.optim.Optimizer | None, state: dict[str, Any]) -> None:
+def _restore_model(model: Word2VecModel, spec: ModelSpec, state: dict[str, Any]) -> None:
+    saved_spec = ModelSpec(**state.get("model_spec", ModelSpec(negatives=spec.negatives).to_dict()))
+    if saved_spec != spec:
+        raise W2VError(f"the checkpoint holds a {saved_spec.name} model but the run asks for {spec.name}: resume with its own settings")
     weights = state["model"]
     want = tuple(model.in_embed.weight.shape)
     got = tuple(weights["in_embed.weight"].shape)
@@ -509,5 +470,3 @@ def _restore_model(model: SkipGramModel, optimizer: torch.optim.Optimizer | None
             f"checkpoint tables are {got[0]}x{got[1]} but the run needs {want[0]}x{want[1]}: it belongs to a different vocabulary or dim"
         )
     model.load_state_dict(weights)
-    if optimizer is not None and state.get("optimizer"):
-        optimizer.load_state_dict(state["optimizer"])

@@ -207,10 +207,10 @@ def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
     """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass."""
     tokenize = Tokenizer(ccfg.lowercase, ccfg.token_pattern, ccfg.wikitext_markup)
     kind = ccfg.kind
-    if kind == "playlists":
-        from w2v.songs import iter_playlists
+    if ccfg.get("reader"):  # a plugged-in corpus kind (e.g. the songs' playlists) reads itself
+        from hydra.utils import get_method
 
-        sentences: Iterable[list[str]] = iter_playlists(ccfg)  # the config: holdout excluded
+        sentences: Iterable[list[str]] = get_method(ccfg.reader)(ccfg)
     else:
         if kind == "hf":
             pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg)

@@ -1,10 +1,15 @@
-"""Skip-gram pairs: a streaming ``IterableDataset`` of (center, context, negatives) batches.
+"""The training stream: a streaming ``IterableDataset`` of skip-gram or CBOW example batches.
 
-The encoded corpus is read in blocks of ``block_tokens`` ids. Each block is turned into pairs with
-whole-tensor operations (no per-pair Python): drop out-of-vocabulary words, subsample frequent
-words, draw each center's effective window, emit pairs offset by offset, shuffle, cut batches, and
-draw negatives. Each block has its own RNG seeded from ``(seed, epoch, block)``, so the stream is
+The encoded corpus is read in blocks of ``block_tokens`` ids. Each block is turned into examples
+with whole-tensor operations (no per-pair Python): drop out-of-vocabulary words, subsample frequent
+words, draw each center's effective window, emit the window pairs, shuffle, cut batches, and draw
+negatives. Each block has its own RNG seeded from ``(seed, epoch, block)``, so the stream is
 deterministic whatever the number of workers, and a run can resume at any (block, batch).
+
+A batch is one layout for every model (an *input bag* per example, in CSR form, and a target):
+
+- skip-gram: one example per (center, context) pair; the bag is the center, the target the context;
+- CBOW: one example per center; the bag is its context words, the target the center.
 """
 
 from __future__ import annotations
@@ -18,20 +23,20 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from w2v import cpu_kernel
-from w2v.sampler import AliasSampler
-from w2v.vocab import SENTENCE_END
+from w2v.data import compiled
+from w2v.data.sampler import AliasSampler
+from w2v.data.vocab import SENTENCE_END
 
 
-def skipgram_pairs(
+def window_pairs(
     tokens: torch.Tensor, sentence: torch.Tensor, radius: torch.Tensor, window: int, center_order: bool = False
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """All (center, context) pairs with 0 < |offset| <= radius[center], within one sentence.
 
     tokens, sentence, radius: (N,) tensors of word ids, sentence ids and per-center window sizes.
-    Returns (centers, contexts), each (P,), grouped by offset; with ``center_order`` sorted center by
-    center and left to right within a center, as word2vec.c visits them (a center's row stays in
-    cache for the per-pair CPU kernel).
+    Returns (centers, contexts, center_positions), each (P,), grouped by offset; with
+    ``center_order`` sorted center by center and left to right within a center, as word2vec.c
+    visits them (a center's row stays in cache for the per-pair CPU kernel).
     """
     center_pos, context_pos = [], []
     for offset in range(1, min(window, len(tokens) - 1) + 1):
@@ -42,12 +47,30 @@ def skipgram_pairs(
         context_pos += [left + offset, right]
     if not center_pos:
         empty = tokens.new_empty(0)
-        return empty, empty
+        return empty, empty, empty
     centers, contexts = torch.cat(center_pos), torch.cat(context_pos)
     if center_order:
         order = torch.argsort(centers * (2 * window + 1) + (contexts - centers + window))
         centers, contexts = centers[order], contexts[order]
-    return tokens[centers], tokens[contexts]
+    return tokens[centers], tokens[contexts], centers
+
+
+def skipgram_pairs(
+    tokens: torch.Tensor, sentence: torch.Tensor, radius: torch.Tensor, window: int, center_order: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(centers, contexts) of :func:`window_pairs`, without the positions."""
+    centers, contexts, _ = window_pairs(tokens, sentence, radius, window, center_order)
+    return centers, contexts
+
+
+def csr_take(inputs: torch.Tensor, offsets: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bags ``rows`` of a CSR (inputs, offsets), in that order, as a new CSR."""
+    sizes = (offsets[1:] - offsets[:-1])[rows]
+    new_offsets = torch.zeros(len(rows) + 1, dtype=offsets.dtype, device=offsets.device)
+    torch.cumsum(sizes, 0, out=new_offsets[1:])
+    # Position of every output element in `inputs`: its bag's old start + its rank inside the bag.
+    starts = torch.repeat_interleave(offsets[:-1][rows] - new_offsets[:-1], sizes, output_size=int(new_offsets[-1]))
+    return inputs[starts + torch.arange(len(starts), device=inputs.device)], new_offsets
 
 
 def block_seed(seed: int, epoch: int, block: int, batch: int = -1) -> int:
@@ -57,24 +80,46 @@ def block_seed(seed: int, epoch: int, block: int, batch: int = -1) -> int:
 
 
 @dataclass
-class PairConfig:
-    """What the pair stream needs from the run config."""
+class StreamConfig:
+    """What the stream needs from the run config."""
 
     window: int
     negatives: int
-    batch_size: int
+    batch_size: int  # examples per batch: pairs for skip-gram, windows for CBOW
     block_tokens: int
     shrink_windows: bool = True
     shuffle: bool = True
     seed: int = 1
+    cbow: bool = False
 
 
-class SkipGramStream(IterableDataset):
-    """Batches of skip-gram pairs with negatives, streamed block by block from an encoded corpus.
+@dataclass
+class Examples:
+    """The examples of one block: input bags in CSR form (``offsets`` None = one input each) and targets."""
 
-    Each item is a dict: ``centers`` (B,), ``contexts`` (B,), ``negatives`` (B, K) int64, ``words``
-    (corpus words this batch accounts for, for the LR schedule), and its position
-    ``epoch``/``block``/``batch``/``last`` so training can checkpoint and resume exactly.
+    inputs: torch.Tensor  # (N_in,) int64
+    offsets: torch.Tensor | None  # (E+1,) int64, or None when every bag is one input (skip-gram)
+    targets: torch.Tensor  # (E,) int64
+    words: int  # in-vocabulary corpus words the block accounts for (the LR schedule's unit)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def slice(self, lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        """(inputs, offsets, targets) of examples ``lo:hi``, offsets rebased to 0."""
+        if self.offsets is None:
+            return self.inputs[lo:hi], None, self.targets[lo:hi]
+        a, b = int(self.offsets[lo]), int(self.offsets[hi])
+        return self.inputs[a:b], self.offsets[lo : hi + 1] - a, self.targets[lo:hi]
+
+
+class Word2VecStream(IterableDataset):
+    """Batches of examples with negatives, streamed block by block from an encoded corpus.
+
+    Each item is a dict: ``inputs`` (N_in,), ``offsets`` (B+1,) or None, ``targets`` (B,),
+    ``negatives`` (B, K) int64 (K = 0 without negative sampling), ``words`` (corpus words this
+    batch accounts for, for the LR schedule), and its position ``epoch``/``block``/``batch``/``last``
+    so training can checkpoint and resume exactly.
     """
 
     def __init__(
@@ -83,7 +128,7 @@ class SkipGramStream(IterableDataset):
         remap: np.ndarray,
         keep_prob: np.ndarray,
         noise: np.ndarray,
-        cfg: PairConfig,
+        cfg: StreamConfig,
         device: str | torch.device = "cpu",
     ):
         super().__init__()
@@ -131,8 +176,9 @@ class SkipGramStream(IterableDataset):
         raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
         return torch.from_numpy(raw.astype(np.int64)).to(self.device)
 
-    def block_pairs(self, raw: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """(centers, contexts, words) of one block: the vectorised heart of the data pipeline."""
+    def block_windows(self, raw: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """(centers, contexts, offsets, words) of one block, in center order: the vectorised heart of
+        the data pipeline. ``offsets`` (E+1,) delimits each center's run of pairs."""
         is_end = raw == SENTENCE_END
         sentence = torch.cumsum(is_end, 0)  # sentence id of every position
         vocab_id = torch.where(is_end, -1, self.remap.take(raw.clamp(min=0)))  # take(): fast gather
@@ -146,34 +192,57 @@ class SkipGramStream(IterableDataset):
             radius = torch.randint(1, self.cfg.window + 1, (len(tokens),), generator=gen, device=self.device)
         else:
             radius = torch.full((len(tokens),), self.cfg.window, device=self.device)
-        if self.device.type == "cpu" and cpu_kernel.available():
-            centers, contexts = cpu_kernel.window_pairs_cpu(tokens, sentence, radius)
+        if self.device.type == "cpu" and compiled.available():
+            centers, contexts, offsets = compiled.window_pairs_cpu(tokens, sentence, radius)
         else:
-            centers, contexts = skipgram_pairs(tokens, sentence, radius, self.cfg.window, center_order=not self.cfg.shuffle)
+            centers, contexts, positions = window_pairs(tokens, sentence, radius, self.cfg.window, center_order=True)
+            sizes = torch.bincount(positions, minlength=len(tokens))
+            offsets = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes[sizes > 0], 0)])
+        return centers, contexts, offsets, words
+
+    def block_pairs(self, raw: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """(centers, contexts, words) of one block: skip-gram pairs, shuffled if configured."""
+        centers, contexts, _, words = self.block_windows(raw, gen)
         if self.cfg.shuffle and len(centers):
             perm = torch.randperm(len(centers), generator=gen, device=self.device)
             centers, contexts = centers[perm], contexts[perm]
         return centers, contexts, words
 
+    def block_examples(self, raw: torch.Tensor, gen: torch.Generator) -> Examples:
+        """The block's examples for the configured model (see the module docstring)."""
+        if not self.cfg.cbow:
+            centers, contexts, words = self.block_pairs(raw, gen)
+            return Examples(centers, None, contexts, words)
+        centers, contexts, offsets, words = self.block_windows(raw, gen)
+        targets = centers[offsets[:-1]]  # (E,) the center of each window
+        if self.cfg.shuffle and len(targets):
+            perm = torch.randperm(len(targets), generator=gen, device=self.device)
+            contexts, offsets = csr_take(contexts, offsets, perm)
+            targets = targets[perm]
+        return Examples(contexts, offsets, targets, words)
+
     def iter_block(self, block: int, skip_batches: int = 0) -> Iterator[dict]:
         """Batches of one block, starting at batch ``skip_batches`` (same draws as a full pass)."""
         gen = torch.Generator(device=self.device)
         gen.manual_seed(block_seed(self.cfg.seed, self.epoch, block))
-        centers, contexts, words = self.block_pairs(self.read_block(block), gen)
+        examples = self.block_examples(self.read_block(block), gen)
         bs = self.cfg.batch_size
-        n_batches = max(1, math.ceil(len(centers) / bs))
+        n_batches = max(1, math.ceil(len(examples) / bs))
         for b in range(skip_batches, n_batches):
-            lo, hi = b * bs, min((b + 1) * bs, len(centers))
+            lo, hi = b * bs, min((b + 1) * bs, len(examples))
+            inputs, offsets, targets = examples.slice(lo, hi)
             # Each batch draws its negatives from its own seed: memory stays at one batch's worth
             # (negatives=50 would need GBs per block), and a resume that skips batches draws the same.
             batch_seed = block_seed(self.cfg.seed, self.epoch, block, b)
             gen.manual_seed(batch_seed)
             negatives = self.sampler.sample((hi - lo, self.cfg.negatives), gen, seed=batch_seed)
             # Spread the block's words over its batches for a smooth LR schedule.
+            words = examples.words
             w = words * (b + 1) // n_batches - words * b // n_batches
             yield {
-                "centers": centers[lo:hi],
-                "contexts": contexts[lo:hi],
+                "inputs": inputs,
+                "offsets": offsets,
+                "targets": targets,
                 "negatives": negatives,
                 "words": w,
                 "epoch": self.epoch,

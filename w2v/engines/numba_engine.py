@@ -1,0 +1,208 @@
+"""Fast CPU engine: word2vec's per-example SGD compiled with numba, Hogwild across threads.
+
+The torch update (:func:`w2v.engines.torch_engine.sgd_step`) applies a whole batch at once, so on
+CPU its cost is dominated by gathering and scattering rows through ``index_select`` and
+``index_add_``. This kernel walks the same batch example by example like word2vec.c and gensim's
+Cython: each example reads and updates its rows in place, with no temporaries, and the batch is
+split into one contiguous slice per thread that update the shared tables without locks (Hogwild,
+as in word2vec.c). The math is the torch step's, for every model: h = the input row or the
+mean/sum of the bag; per output row g = (y - σ(u·h))·lr, neu1e += g·u, u += g·h; then each input
+row += neu1e (÷ count for a CBOW sum, as gensim). Only the order of updates inside a batch differs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from w2v.engines.base import Engine, register
+from w2v.models.word2vec import ModelSpec, Tables, Word2VecModel
+
+try:
+    import numba
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-only installs working
+    HAVE_NUMBA = False
+
+
+if HAVE_NUMBA:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    # Fast-math without the no-NaN/no-inf assumptions, so a diverging run still reports inf/NaN loss.
+    _FASTMATH = {"contract", "reassoc", "arcp", "nsz", "afn"}
+    _PREFETCH_AHEAD = 2  # pairs: far enough for a row to arrive from DRAM, near enough to stay in L1
+    _LINE_FLOATS = 16  # float32s per 64-byte cache line
+
+    @intrinsic
+    def _prefetch(typingctx, arr, row, col):  # pragma: no cover - compiled
+        """Ask the CPU to start loading the cache line holding ``arr[row, col]`` (LLVM prefetch)."""
+
+        def codegen(context, builder, signature, args):
+            arr_t = signature.args[0]
+            ary = context.make_array(arr_t)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, arr_t, ary, [args[1], args[2]])
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0i8")
+            # rw=1 (we will write the row), locality=3 (keep in all cache levels), data cache.
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 1), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, types.intp, types.intp), codegen
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def _prefetch_example(in_w, out_w, inputs, offsets, targets, negatives, i):  # pragma: no cover - compiled
+        a, b = (offsets[i], offsets[i + 1]) if offsets.shape[0] else (i, i + 1)
+        use_ns = out_w.shape[0] > 0
+        for col in range(0, in_w.shape[1], _LINE_FLOATS):
+            for m in range(a, b):
+                _prefetch(in_w, inputs[m], col)
+            if use_ns:
+                _prefetch(out_w, targets[i], col)
+                for k in range(negatives.shape[1]):
+                    _prefetch(out_w, negatives[i, k], col)
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _logistic_update(h, neu1e, w, row, label, lr):  # pragma: no cover - compiled
+        """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h. Returns the row's loss."""
+        dim = h.shape[0]
+        f = np.float32(0.0)  # float32 accumulator keeps the loop in SIMD registers
+        for d in range(dim):
+            f += h[d] * w[row, d]
+        # One exp serves both: σ(f) = 1/(1+e) and -log σ(±f) = log(1+e) + (1-y)·f, e = exp(-f).
+        e = math.exp(-f)  # float64: overflows only past |f| > 709, i.e. on real divergence
+        g = np.float32((label - 1.0 / (1.0 + e)) * lr)
+        for d in range(dim):
+            neu1e[d] += g * w[row, d]
+        for d in range(dim):
+            w[row, d] += g * h[d]
+        return math.log1p(e) + (1.0 - label) * f
+
+    @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+    def _word2vec_hogwild(
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, cbow_mean, lr, n_slices
+    ):  # pragma: no cover - compiled
+        """word2vec.c's per-example loop over ``n_slices`` contiguous slices, one per thread (Hogwild).
+
+        offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). out_w empty: no
+        negative sampling. hs_w empty: no hierarchical softmax.
+        """
+        n_examples, dim = targets.shape[0], in_w.shape[1]
+        n_neg = negatives.shape[1]
+        use_ns, use_hs, bags = out_w.shape[0] > 0, hs_w.shape[0] > 0, offsets.shape[0] > 0
+        losses = np.zeros(n_slices, dtype=np.float64)
+        for s in prange(n_slices):
+            lo = s * n_examples // n_slices
+            hi = (s + 1) * n_examples // n_slices
+            neu1e = np.empty(dim, dtype=np.float32)
+            # A private hidden vector: the compiler can then vectorise the row updates (no
+            # aliasing with the output tables), and it is exact because the input rows change
+            # only after all output rows (word2vec.c's neu1 / neu1e).
+            h = np.empty(dim, dtype=np.float32)
+            loss = 0.0
+            for i in range(lo, hi):
+                if i + _PREFETCH_AHEAD < hi:
+                    _prefetch_example(in_w, out_w, inputs, offsets, targets, negatives, i + _PREFETCH_AHEAD)
+                a, b = (offsets[i], offsets[i + 1]) if bags else (i, i + 1)
+                if b == a:
+                    continue
+                for d in range(dim):
+                    h[d] = 0.0
+                    neu1e[d] = 0.0
+                for m in range(a, b):
+                    for d in range(dim):
+                        h[d] += in_w[inputs[m], d]
+                if cbow_mean and b - a > 1:
+                    inv = np.float32(1.0 / (b - a))
+                    for d in range(dim):
+                        h[d] *= inv
+                t = targets[i]
+                if use_ns:
+                    loss += _logistic_update(h, neu1e, out_w, t, 1.0, lr)
+                    for k in range(n_neg):
+                        if negatives[i, k] != t:  # a negative equal to the target is skipped
+                            loss += _logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr)
+                if use_hs:
+                    for j in range(lengths[t]):
+                        loss += _logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr)
+                # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a sum.
+                scale = np.float32(1.0) if cbow_mean else np.float32(1.0 / (b - a))
+                for m in range(a, b):
+                    for d in range(dim):
+                        in_w[inputs[m], d] += scale * neu1e[d]
+            losses[s] = loss
+        return losses.sum()
+
+
+def available() -> bool:
+    """True when the compiled kernel can run (numba importable)."""
+    return HAVE_NUMBA
+
+
+def set_threads(n: int) -> None:
+    """Threads the kernel splits each batch over."""
+    if HAVE_NUMBA:
+        numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+
+
+_EMPTY_I64 = np.zeros(0, dtype=np.int64)
+
+
+def word2vec_step_cpu(
+    tables: Tables,
+    spec: ModelSpec,
+    inputs: torch.Tensor,
+    offsets: torch.Tensor | None,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    lr: float,
+) -> torch.Tensor:
+    """Same contract as :func:`w2v.engines.torch_engine.sgd_step`, for contiguous float32 CPU tables;
+    the updates are applied example by example instead of summed."""
+    n_slices = numba.get_num_threads() if len(targets) >= 1024 else 1
+    loss = _word2vec_hogwild(
+        tables.in_w.numpy(), tables.out_w.numpy(), tables.hs_w.numpy(), inputs.numpy(),
+        offsets.numpy() if offsets is not None else _EMPTY_I64, targets.numpy(), negatives.numpy(),
+        tables.points.numpy(), tables.codes.numpy(), tables.lengths.numpy(), spec.cbow_mean, float(lr), n_slices,
+    )  # fmt: skip
+    return torch.tensor(loss, dtype=torch.float64)
+
+
+class NumbaEngine(Engine):
+    """word2vec.c's per-example SGD compiled for CPU threads (Hogwild): the fast CPU engine."""
+
+    name = "numba"
+    # Updates stay sequential whatever the batch; bigger batches only save thread barriers.
+    default_batch = 32768
+    shuffle = False  # word2vec's center-by-center order keeps a center's row in cache
+
+    @classmethod
+    def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
+        if device.type != "cpu":
+            return f"engine=numba runs on the CPU but device={device}: use engine=torch or device=cpu"
+        if not HAVE_NUMBA:
+            return "engine=numba needs numba: pip install numba, or use engine=torch"
+        if cfg.optim != "sgd":
+            return "engine=numba implements optim=sgd only: use engine=torch for other optimizers"
+        return None
+
+    def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
+        super().__init__(model, cfg, device, threads)
+        # The kernel owns the cores. torch's small stream ops stay on one thread: an idle OpenMP
+        # pool spin-waits after each parallel op and would steal cycles from the kernel's threads.
+        torch.set_num_threads(1)
+        set_threads(threads)
+        self.spec, self.tables = model.spec, model.tables()
+
+    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
+        return word2vec_step_cpu(self.tables, self.spec, batch["inputs"], batch["offsets"], batch["targets"], batch["negatives"], lr)
+
+
+register(NumbaEngine, auto_rank=0)

@@ -1,0 +1,122 @@
+"""The batched torch engine (CPU or CUDA): one tensor update per batch.
+
+:func:`sgd_step` is word2vec's SGD written out by hand for a whole batch: it touches only the rows
+in the batch and needs neither autograd nor sparse-gradient coalescing. Rows repeated in a batch
+get the sum of their updates, so large batches of frequent words overshoot (see the README's
+large-batch findings). Other optimizers (``optim=sparse_adam|adagrad``) take the autograd path
+through the model's loss.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from w2v.engines.base import Engine, register
+from w2v.models.word2vec import ModelSpec, Tables, Word2VecModel, logistic_loss, output_rows
+
+
+@torch.no_grad()
+def sgd_step(
+    tables: Tables,
+    spec: ModelSpec,
+    inputs: torch.Tensor,
+    offsets: torch.Tensor | None,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    lr: float | torch.Tensor,
+    max_row_updates: int = 0,
+) -> torch.Tensor:
+    """One SGD step of word2vec on a batch, in place; returns the summed loss before the step.
+
+    With ``h`` the example's hidden vector (its input row, or the mean/sum of its bag), for every
+    output row ``u`` it scores with label ``y`` (see :func:`output_rows`), as word2vec.c does:
+
+        g = (y - σ(u·h))·lr;   u += g·h;   neu1e += g·u (old u);   then each input row += neu1e
+
+    CBOW follows word2vec.c and gensim, not the exact gradient: with ``cbow_mean`` every context row
+    gets the whole ``neu1e`` (the exact gradient of the mean would be ``neu1e / count``); with a sum,
+    gensim divides ``neu1e`` by the count. Negative sampling and hierarchical softmax, when both
+    are on, add their ``neu1e``. ``max_row_updates`` > 0 caps the summed updates a row takes in one
+    batch: they are scaled by ``max_row_updates / count`` (for GPU-sized batches).
+    """
+    in_w, dim = tables.in_w, tables.in_w.shape[1]
+    if offsets is None:
+        h = in_w.index_select(0, inputs)  # (B, D)
+        bag = inputs
+    else:
+        sizes = offsets[1:] - offsets[:-1]  # (B,)
+        example = torch.repeat_interleave(torch.arange(len(sizes), device=inputs.device), sizes, output_size=len(inputs))
+        h = torch.zeros(len(sizes), dim, dtype=in_w.dtype, device=in_w.device).index_add_(0, example, in_w.index_select(0, inputs))
+        if spec.cbow_mean:
+            h /= sizes.clamp(min=1).unsqueeze(1).to(h.dtype)
+    neu1e = torch.zeros_like(h)
+    loss = h.new_zeros((), dtype=torch.float64)
+    for table, rows, labels, valid in output_rows(tables, spec, targets, negatives):
+        weight = getattr(tables, table)
+        u = weight.index_select(0, rows.reshape(-1)).view(*rows.shape, dim)  # (B, T, D)
+        scores = (u * h.unsqueeze(1)).sum(-1)  # (B, T)
+        loss += logistic_loss(scores, labels, valid).double()
+        g = (labels - torch.sigmoid(scores)) * valid * lr  # (B, T), already scaled by the step size
+        neu1e += torch.bmm(g.unsqueeze(1), u).squeeze(1)
+        if max_row_updates > 0:
+            g = g * _row_scale(rows, weight.shape[0], max_row_updates)
+        weight.index_add_(0, rows.reshape(-1), (g.unsqueeze(2) * h.unsqueeze(1)).view(-1, dim))
+    if offsets is not None:
+        if not spec.cbow_mean:
+            neu1e /= sizes.clamp(min=1).unsqueeze(1).to(neu1e.dtype)  # gensim: the error spread over the summed rows
+        neu1e = neu1e.index_select(0, example)  # (N_in, D): every context row gets its example's error
+        bag = inputs
+    if max_row_updates > 0:
+        neu1e = neu1e * _row_scale(bag, in_w.shape[0], max_row_updates).unsqueeze(1)
+    in_w.index_add_(0, bag, neu1e)
+    return loss
+
+
+def _row_scale(rows: torch.Tensor, n_rows: int, cap: int) -> torch.Tensor:
+    """Per-entry factor ``min(1, cap / count(row))`` with counts taken over this batch; rows' shape."""
+    counts = torch.bincount(rows.reshape(-1), minlength=n_rows).to(torch.float32)
+    return (cap / counts.clamp(min=cap))[rows]
+
+
+class TorchEngine(Engine):
+    """Batched tensor updates on any device; hand-written SGD, or autograd with a sparse optimizer."""
+
+    name = "torch"
+    # Summed updates diverge at lr 0.025 from about 16k pairs per batch (bench/batch_quality.py).
+    default_batch = 4096
+    shuffle = True  # a batch should mix many centers, not one center's consecutive pairs
+
+    def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
+        super().__init__(model, cfg, device, threads)
+        torch.set_num_threads(threads)
+        self.spec, self.tables = model.spec, model.tables()
+        params = [p for p in model.parameters() if p.shape[0] > 0]
+        self.optimizer: torch.optim.Optimizer | None = None
+        if cfg.optim == "sparse_adam":
+            self.optimizer = torch.optim.SparseAdam(params, lr=cfg.lr)
+        elif cfg.optim == "adagrad":
+            self.optimizer = torch.optim.Adagrad(params, lr=cfg.lr)
+
+    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
+        args = (batch["inputs"], batch["offsets"], batch["targets"], batch["negatives"])
+        if self.optimizer is None:
+            return sgd_step(self.tables, self.spec, *args, lr, max_row_updates=self.cfg.max_row_updates)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.model(*args)  # the exact gradient of the model's loss, CBOW included
+        loss.backward()
+        self.optimizer.step()
+        return loss.detach().double()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.optimizer.state_dict() if self.optimizer is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.optimizer is not None and state:
+            self.optimizer.load_state_dict(state)
+
+
+register(TorchEngine, auto_rank=99)

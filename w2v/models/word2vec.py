@@ -1,0 +1,168 @@
+"""gensim's four Word2Vec models in one module: skip-gram or CBOW, negative sampling and/or
+hierarchical softmax.
+
+Every model is an *input bag* per example and a logistic loss over output rows (fastText's shape):
+
+- the hidden vector ``h`` is the input row of the center (skip-gram), or the mean
+  (``cbow_mean=True``) or sum of the context rows (CBOW);
+- negative sampling scores the target's output row (label 1) and ``K`` noise rows (label 0) in
+  ``out_embed`` (word2vec.c's ``syn1neg``);
+- hierarchical softmax scores the inner nodes on the target's Huffman path in ``hs_embed``
+  (``syn1``), with label ``1 - code``;
+- the loss is ``-Σ log σ(±u·h)`` over those rows, with ``logsigmoid`` applied per score.
+
+Input vectors start uniform in ±0.5/dim and both output tables at zero, as in word2vec.c. This
+module holds the model and its reference loss (autograd checks the engines against it); the
+update math lives in :mod:`w2v.engines`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from w2v.models.huffman import build_huffman
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which word2vec model, in gensim's terms; stored in checkpoints to rebuild the model."""
+
+    sg: bool = True
+    cbow_mean: bool = True
+    hs: bool = False
+    negatives: int = 5
+
+    @property
+    def name(self) -> str:
+        """``sg-ns``, ``cbow-hs``, ``sg-hs+ns``, ...: what metrics.json and logs call the model."""
+        losses = "+".join(x for x, on in (("hs", self.hs), ("ns", self.negatives > 0)) if on)
+        return f"{'sg' if self.sg else 'cbow'}-{losses}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_config(cls, cfg: Any) -> ModelSpec:
+        return cls(bool(cfg.sg), bool(cfg.cbow_mean), bool(cfg.hs), int(cfg.negatives))
+
+
+class Tables(NamedTuple):
+    """What an engine updates and reads: the weight tensors and the Huffman paths.
+
+    in_w: (V, D) input vectors. out_w: (V, D) negative-sampling output vectors, (0, D) without
+    negative sampling. hs_w: (V-1, D) inner-node vectors, (0, D) without hierarchical softmax.
+    points, codes: (V, L) each word's path and branch bits; lengths: (V,) (all empty without hs).
+    """
+
+    in_w: torch.Tensor
+    out_w: torch.Tensor
+    hs_w: torch.Tensor
+    points: torch.Tensor
+    codes: torch.Tensor
+    lengths: torch.Tensor
+
+
+class Word2VecModel(nn.Module):
+    """The tables of one word2vec model over a vocabulary whose counts are ``counts`` (descending)."""
+
+    def __init__(self, spec: ModelSpec, counts: np.ndarray, dim: int, sparse: bool = True, generator: torch.Generator | None = None):
+        super().__init__()
+        self.spec = spec
+        vocab_size = len(counts)
+        self.in_embed = nn.Embedding(vocab_size, dim, sparse=sparse)
+        with torch.no_grad():
+            self.in_embed.weight.uniform_(-0.5 / dim, 0.5 / dim, generator=generator)
+        self.out_embed = _zero_embedding(vocab_size if spec.negatives > 0 else 0, dim, sparse)
+        if spec.hs:
+            tree = build_huffman(counts)
+            self.hs_embed = _zero_embedding(tree.n_inner, dim, sparse)
+            paths = (torch.from_numpy(tree.points), torch.from_numpy(tree.codes), torch.from_numpy(tree.lengths))
+        else:
+            self.hs_embed = _zero_embedding(0, dim, sparse)
+            paths = (torch.zeros(0, 0, dtype=torch.int64), torch.zeros(0, 0), torch.zeros(0, dtype=torch.int64))
+        # Rebuilt from the counts on load, so they stay out of the checkpoint.
+        for name, value in zip(("points", "codes", "lengths"), paths):
+            self.register_buffer(name, value, persistent=False)
+
+    def tables(self) -> Tables:
+        """The raw tensors an engine updates in place (no autograd)."""
+        return Tables(
+            self.in_embed.weight.data, self.out_embed.weight.data, self.hs_embed.weight.data, self.points, self.codes, self.lengths
+        )
+
+    def hidden(self, inputs: torch.Tensor, offsets: torch.Tensor | None) -> torch.Tensor:
+        """The hidden vector of each example (B, D): its input row, or the mean/sum of its bag."""
+        if offsets is None:
+            return self.in_embed(inputs)
+        mode = "mean" if self.spec.cbow_mean else "sum"
+        return F.embedding_bag(inputs, self.in_embed.weight, offsets, mode=mode, sparse=self.in_embed.sparse, include_last_offset=True)
+
+    def forward(self, inputs: torch.Tensor, offsets: torch.Tensor | None, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+        """Summed loss of the batch (autograd path): the reference every engine is checked against."""
+        h = self.hidden(inputs, offsets)  # (B, D)
+        loss = h.new_zeros(())
+        weights = {"out_w": self.out_embed.weight, "hs_w": self.hs_embed.weight}
+        for table, rows, labels, valid in output_rows(self.tables(), self.spec, targets, negatives):
+            u = F.embedding(rows, weights[table], sparse=self.in_embed.sparse)  # (B, T, D)
+            scores = (u * h.unsqueeze(1)).sum(-1)  # (B, T)
+            loss = loss + logistic_loss(scores, labels, valid)
+        return loss
+
+    def vectors(self, export: str = "in") -> torch.Tensor:
+        """Vectors to export: input vectors, or input + output (W + C, negative sampling only)."""
+        w = self.in_embed.weight.detach()
+        return w + self.out_embed.weight.detach() if export == "in+out" else w
+
+
+def _zero_embedding(rows: int, dim: int, sparse: bool) -> nn.Embedding:
+    emb = nn.Embedding(max(rows, 0), dim, sparse=sparse)
+    with torch.no_grad():
+        emb.weight.zero_()
+    return emb
+
+
+def output_rows(
+    tables: Tables, spec: ModelSpec, targets: torch.Tensor, negatives: torch.Tensor
+) -> list[tuple[str, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The output rows each example scores, per output table: ``(table name, rows, labels, valid)``.
+
+    rows, labels, valid: (B, T). Negative sampling: the target (label 1) then its K negatives
+    (label 0), a negative equal to the target skipped as in word2vec.c. Hierarchical softmax: the
+    target's path (label 1 - code), valid up to its code length.
+    """
+    groups = []
+    if spec.negatives > 0:
+        rows = torch.cat([targets.unsqueeze(1), negatives], 1)  # (B, K+1)
+        labels = torch.zeros(rows.shape, dtype=tables.in_w.dtype, device=rows.device)
+        labels[:, 0] = 1.0
+        valid = torch.ones_like(labels)
+        valid[:, 1:] = (negatives != targets.unsqueeze(1)).to(labels.dtype)
+        groups.append(("out_w", rows, labels, valid))
+    if spec.hs:
+        rows = tables.points[targets]  # (B, L)
+        labels = 1.0 - tables.codes[targets].to(tables.in_w.dtype)
+        valid = (torch.arange(rows.shape[1], device=rows.device) < tables.lengths[targets].unsqueeze(1)).to(labels.dtype)
+        groups.append(("hs_w", rows, labels, valid))
+    return groups
+
+
+def logistic_loss(scores: torch.Tensor, labels: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Summed ``-log σ(s)`` for label 1 and ``-log σ(-s)`` for label 0 over the valid entries.
+
+    logsigmoid is applied per score, never to a sum of scores, and stays finite for any score.
+    """
+    return -(F.logsigmoid(torch.where(labels > 0, scores, -scores)) * valid).sum()
+
+
+def sgns_loss(scores: torch.Tensor, valid_negatives: torch.Tensor) -> torch.Tensor:
+    """Summed SGNS loss ``-log σ(s_pos) - Σ_k log σ(-s_neg_k)``; scores (B, K+1), column 0 the context."""
+    labels = torch.zeros_like(scores)
+    labels[:, 0] = 1.0
+    valid = torch.cat([torch.ones_like(scores[:, :1]), valid_negatives.to(scores.dtype)], 1)
+    return logistic_loss(scores, labels, valid)
