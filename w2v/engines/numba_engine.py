@@ -113,10 +113,11 @@ if HAVE_NUMBA:
                 a, b = (offsets[i], offsets[i + 1]) if bags else (i, i + 1)
                 if b == a:
                     continue
+                first = inputs[a]
                 for d in range(dim):
-                    h[d] = 0.0
+                    h[d] = in_w[first, d]
                     neu1e[d] = 0.0
-                for m in range(a, b):
+                for m in range(a + 1, b):
                     for d in range(dim):
                         h[d] += in_w[inputs[m], d]
                 if cbow_mean and b - a > 1:
@@ -132,6 +133,10 @@ if HAVE_NUMBA:
                 if use_hs:
                     for j in range(lengths[t]):
                         loss += _logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr)
+                if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
+                    for d in range(dim):
+                        in_w[first, d] = h[d] + neu1e[d]
+                    continue
                 # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a sum.
                 scale = np.float32(1.0) if cbow_mean else np.float32(1.0 / (b - a))
                 for m in range(a, b):
