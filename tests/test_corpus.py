@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from w2v.data import corpus
 from w2v.config import CorpusConfig
+from w2v.data import corpus
 from w2v.data.corpus import Tokenizer, chunk_sentences, iter_file_pieces, iter_sentences, resolve_paths, undecodable_bytes
 from w2v.errors import W2VError
 

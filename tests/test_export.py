@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from w2v.export import save_word2vec
 from w2v.data.vocab import Vocab
+from w2v.export import save_word2vec
 
 
 @pytest.fixture(scope="module")

@@ -241,7 +241,12 @@ def test_cbow_mean_input_update_is_count_times_the_exact_gradient():
 
 
 def test_cbow_mean_changes_the_update():
-    inputs, offsets, targets, negatives = torch.tensor([1, 4, 6, 0, 3]), torch.tensor([0, 3, 5]), torch.tensor([2, 7]), torch.tensor([[0, 5], [8, 8]])
+    inputs, offsets, targets, negatives = (
+        torch.tensor([1, 4, 6, 0, 3]),
+        torch.tensor([0, 3, 5]),
+        torch.tensor([2, 7]),
+        torch.tensor([[0, 5], [8, 8]]),
+    )
     results = {}
     for mean in (True, False):
         spec = ModelSpec(sg=False, cbow_mean=mean, negatives=2)

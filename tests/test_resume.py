@@ -14,8 +14,8 @@ import pytest
 import torch
 from conftest import TRAIN_PY, compose_train_cfg, make_synthetic_text, write_text_file
 
-from w2v.train.checkpoint import load_checkpoint
 from w2v.errors import W2VError
+from w2v.train.checkpoint import load_checkpoint
 from w2v.train.trainer import train
 
 # Deterministic setting: one kernel thread, no workers; small blocks and batches so a run has many

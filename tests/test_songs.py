@@ -54,7 +54,7 @@ def write_fixture(folder: Path, playlists: list[list[int]], extra_lines: list[st
 
 def ccfg(path: Path | None, **kw) -> SimpleNamespace:
     base = {"path": str(path) if path else None, "holdout": 0.1, "holdout_seed": 0, "max_sentence_length": 10000}
-    base.update(metadata=None, url="http://127.0.0.1:9/nothing", cache_dir="/nonexistent", compare_gensim=False, gensim_sg=1)
+    base.update(metadata=None, url="http://127.0.0.1:9/nothing", cache_dir="/nonexistent", compare_gensim=False, gensim_sg=None)
     return SimpleNamespace(**{**base, **kw})
 
 
@@ -157,6 +157,23 @@ def test_popularity_ranks_by_hand():
     assert ranks.tolist() == [1, 2, 1, math.inf]
 
 
+def test_in_out_ranks_score_the_query_input_against_candidate_outputs():
+    vectors = np.array([[1, 0], [0, 1], [1, 1]], dtype=np.float32)  # IN-IN: row 2 is nearest to row 0
+    outputs = np.array([[0, 0], [1, 0], [-1, 1]], dtype=np.float32)  # IN-OUT: row 1's output points at row 0
+    q, t = np.array([0, 0]), np.array([1, 2])
+    assert evaluate.similarity_ranks(vectors, q, t).tolist() == [2, 1]
+    assert evaluate.similarity_ranks(vectors, q, t, candidates=outputs).tolist() == [1, 2]
+
+
+def test_follow_baseline_by_hand():
+    train = [np.array([1, 2, 3]), np.array([1, 2, 4]), np.array([1, 5]), np.array([6, 1])]
+    counts = np.bincount(np.concatenate(train), minlength=8)  # popularity: 1 (4), 2 (2), then 3 4 5 6, then 0 7
+    split = data.Split(train, np.array([0, 1, 2]), np.array([1, 6, 1]), np.array([5, 3, 0]), counts)
+    # Query 1 was followed by 2 twice and 5 once: 5 ranks 2nd. Query 6 was followed by 1 only; 3 never
+    # followed it, so 1 comes first, then by popularity 2, then 3. Song 0 never played: a miss.
+    assert evaluate.follow_ranks(split).tolist() == [2, 3, math.inf]
+
+
 def test_nearest_matches_gensim_most_similar():
     from gensim.models import KeyedVectors
 
@@ -223,7 +240,8 @@ def song_run(tmp_path_factory):
 
 def test_training_reports_next_song_metrics(song_run):
     run_dir, metrics, _ = song_run
-    for key in ("hr@10", "ndcg@10", "pop_hr@10", "pop_ndcg@10", "gensim_hr@10", "gensim_ndcg@10", "songs_oov"):
+    keys = ("hr@10", "ndcg@10", "pop_hr@10", "pop_ndcg@10", "inout_hr@10", "follow_hr@10", "gensim_hr@10", "gensim_ndcg@10", "songs_oov")
+    for key in keys:
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["songs_heldout"] == 20
     # Two stations of 10 songs: the 9 other songs of the query's station fill the top 10.
@@ -231,7 +249,8 @@ def test_training_reports_next_song_metrics(song_run):
     saved = json.loads((run_dir / "eval.json").read_text())
     assert saved["metrics"]["hr@10"] == metrics["hr@10"] and saved["split"]["holdout"] == 0.1
     report = (run_dir / "eval.md").read_text()
-    assert "| popularity |" in report and "gensim" in report and "Billie Jean" in report
+    assert "| popularity |" in report and "gensim" in report and "Billie Jean" in report and "IN-OUT" in report
+    assert saved["split"]["gensim_settings"]["sg"] == 1 and saved["split"]["gensim_settings"]["negative"] == 5  # the run's own model
     assert json.loads((run_dir / "metrics.json").read_text())["hr@10"] == metrics["hr@10"]
 
 

@@ -15,9 +15,9 @@ import torch
 
 from w2v.config import TrainConfig
 from w2v.data.corpus import iter_sentences
+from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 from w2v.train.trainer import train
-from w2v.data.vocab import Vocab
 
 RUN_FILES = ["vocab.tsv", "vectors.txt", "vectors.bin", "metrics.json", "checkpoint.pt", "train.log"]
 # The batched torch update (w2v.models.word2vec.sgns_sgd_step), whatever engine "auto" picks on this machine.
@@ -134,7 +134,20 @@ def test_text8_line_is_cut_into_sentences_by_the_trainer(tmp_path, compose_cfg, 
     assert "counted 2503 tokens in 3 sentences" in (tmp_path / "run" / "train.log").read_text()
 
 
-IN_PROCESS_ERRORS = ["missing", "empty", "min_count", "one_word", "no_path", "window", "negatives", "nothing_to_train", "dim", "sample", "epochs", "device"]
+IN_PROCESS_ERRORS = [
+    "missing",
+    "empty",
+    "min_count",
+    "one_word",
+    "no_path",
+    "window",
+    "negatives",
+    "nothing_to_train",
+    "dim",
+    "sample",
+    "epochs",
+    "device",
+]
 
 
 @pytest.mark.parametrize("case", IN_PROCESS_ERRORS)

@@ -12,8 +12,8 @@ import pytest
 
 from w2v.data import vocab as vocab_mod
 from w2v.data.corpus import iter_sentences
-from w2v.errors import W2VError
 from w2v.data.vocab import SENTENCE_END, Vocab, build_vocab, encode_corpus
+from w2v.errors import W2VError
 
 TEXT = "The cat sat on the mat.\nThe dog sat too!\n\nA cat, a dog; the END.\n"
 

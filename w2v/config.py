@@ -44,8 +44,8 @@ class CorpusConfig:
     metadata: Optional[str] = None  # song_hash.txt[.gz]; None = beside the playlists
     url: str = "https://storage.googleapis.com/maps-premium/dataset/yes_complete"
     cache_dir: str = "~/.cache/w2v/playlists"
-    compare_gensim: bool = False  # also train gensim (tutorial settings) on the split and report it
-    gensim_sg: int = 1  # the comparison's gensim sg: 1 skip-gram (like w2v), 0 CBOW (the tutorial's gensim default)
+    compare_gensim: bool = False  # also train gensim with this run's model and settings on the split and report it
+    gensim_sg: Optional[int] = None  # the comparison's sg; null = the run's own (model=cbow: the tutorial's call)
 
 
 @dataclass

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import torch
 
 from w2v.errors import W2VError
-from w2v.models.word2vec import Word2VecModel
+from w2v.models.word2vec import ModelSpec, Word2VecModel
 
 
 class Engine(ABC):
@@ -29,6 +29,11 @@ class Engine(ABC):
     name: ClassVar[str]
     default_batch: ClassVar[int]
     shuffle: ClassVar[bool]
+
+    @classmethod
+    def batch_size(cls, spec: ModelSpec) -> int:
+        """Examples per step when ``batch_size`` is null, for this model."""
+        return cls.default_batch
 
     @classmethod
     def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
@@ -46,7 +51,7 @@ class Engine(ABC):
         """Engine state a checkpoint must carry (an optimizer's, say); empty for plain SGD."""
         return {}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:  # noqa: B027 - plain SGD has nothing to restore
         """Restore :meth:`state_dict`."""
 
 

@@ -1,10 +1,21 @@
 """Next-song evaluation (Caselles-Dupré et al. 2018): HR@k and NDCG@k on the held-out last songs.
 
 For each held-out playlist the song before the last one is the query; every song the model knows
-except the query is ranked by cosine similarity to it, and the rank of the true last song gives
-HR@k (hit if rank <= k) and NDCG@k (1 / log2(rank + 1) if hit). A held-out song or query without a
-vector counts as a miss and in the OOV rate. The same cases are scored for a popularity baseline
-(most played training songs first) and, optionally, gensim trained with the tutorial's settings.
+except the query is ranked, and the rank of the true last song gives HR@k (hit if rank <= k) and
+NDCG@k (1 / log2(rank + 1) if hit). A held-out song or query without a vector counts as a miss and
+in the OOV rate. Rankings:
+
+- ``hr@k``: cosine similarity of the query's input vector to every song's input vector (IN-IN, the
+  tutorial's ``most_similar``);
+- ``inout_hr@k``: cosine of the query's input vector to every song's *output* vector (IN-OUT, Mitra
+  et al. 2016, "A Dual Embedding Space Model"): the model was trained to make exactly that product
+  large for songs that play near the query, so it fits next-song prediction better (negative
+  sampling runs only, which have output vectors);
+- ``pop_hr@k``: most played training songs first;
+- ``follow_hr@k``: the songs that most often directly followed the query in training, then by
+  popularity (radio stations repeat their sequences, so this is a strong baseline);
+- ``gensim_hr@k`` (``corpus.compare_gensim``): gensim's Word2Vec with this run's model and settings
+  (``corpus=playlists`` alone is the tutorial's exact call) on the same split, ranked IN-IN.
 """
 
 from __future__ import annotations
@@ -17,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
 
 from w2v.atomic import atomic_write_text
 from w2v.metrics import MetricLogger
@@ -24,9 +36,9 @@ from w2v.songs.data import Split, corpus_split, load_catalog, metadata_file, pla
 
 log = logging.getLogger(__name__)
 
-# gensim Word2Vec as the tutorial calls it; epochs, sample and ns_exponent stay gensim's defaults.
-# sg comes from corpus.gensim_sg: 1 (skip-gram, like this trainer) or 0 (CBOW, the tutorial's default).
-GENSIM_SETTINGS = {"vector_size": 32, "window": 20, "negative": 50, "min_count": 1}
+# The tutorial's call: Word2Vec(playlists, vector_size=32, window=20, negative=50, min_count=1), which
+# is CBOW (gensim's default sg=0); corpus=playlists model=cbow is the same call in w2v.
+TUTORIAL_SETTINGS = {"vector_size": 32, "window": 20, "negative": 50, "min_count": 1, "sg": 0}
 EXAMPLE_SONG = 3822  # "Billie Jean", the tutorial's example
 
 
@@ -51,18 +63,27 @@ def song_rows(words: list[str], n_songs: int) -> np.ndarray:
     return rows
 
 
-def similarity_ranks(vectors: np.ndarray, q_rows: np.ndarray, t_rows: np.ndarray, chunk: int = 512) -> np.ndarray:
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def similarity_ranks(
+    vectors: np.ndarray, q_rows: np.ndarray, t_rows: np.ndarray, chunk: int = 512, candidates: np.ndarray | None = None
+) -> np.ndarray:
     """1-based rank of each target among all rows but its query, by cosine similarity to the query.
 
-    vectors: (V, D); q_rows, t_rows: (N,) rows (-1 = no vector). Returns (N,) float ranks, inf for a
-    miss (missing vector, or a target equal to its query, which is never recommended).
+    vectors: (V, D) query vectors; candidates: (V, D) vectors the songs are ranked by (default: the
+    same, IN-IN; output vectors give IN-OUT); q_rows, t_rows: (N,) rows (-1 = no vector). Returns
+    (N,) float ranks, inf for a miss (missing vector, or a target equal to its query, which is never
+    recommended).
     """
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    unit = _unit(vectors)
+    cand = unit if candidates is None else _unit(candidates)
     ranks = np.full(len(q_rows), np.inf)
     cases = np.flatnonzero((q_rows >= 0) & (t_rows >= 0) & (q_rows != t_rows))
     for lo in range(0, len(cases), chunk):
         sel = cases[lo : lo + chunk]
-        sims = unit[q_rows[sel]] @ unit.T  # (C, V)
+        sims = unit[q_rows[sel]] @ cand.T  # (C, V)
         at = np.arange(len(sel))
         sims[at, q_rows[sel]] = -np.inf  # the query never recommends itself
         target = sims[at, t_rows[sel]]  # (C,)
@@ -79,21 +100,69 @@ def popularity_ranks(counts: np.ndarray, queries: np.ndarray, targets: np.ndarra
     return np.where((counts[targets] > 0) & (queries != targets), ranks, np.inf)
 
 
-def model_ranks(words: list[str], vectors: np.ndarray, split: Split) -> tuple[np.ndarray, float]:
-    """Similarity ranks of the held-out songs for one model, and its OOV rate."""
+def follow_ranks(split: Split) -> np.ndarray:
+    """Rank of each target when the songs that most often directly followed the query in training come
+    first, ties and the songs that never followed it by popularity; the query itself is never ranked."""
+    n_songs = len(split.counts)
+    pop_pos = np.empty(n_songs, dtype=np.int64)
+    pop_pos[np.argsort(-split.counts, kind="stable")] = np.arange(n_songs)
+    seen = split.train if split.max_tokens is None else _prefix(split.train, split.max_tokens)  # only what training saw
+    pairs = [np.stack([p[:-1], p[1:]], 1) for p in seen if len(p) > 1]
+    transitions = np.concatenate(pairs) if pairs else np.zeros((0, 2), dtype=np.int64)
+    transitions = transitions[np.isin(transitions[:, 0], split.queries)]
+    order = np.argsort(transitions[:, 0], kind="stable")
+    transitions = transitions[order]
+    starts = np.searchsorted(transitions[:, 0], split.queries, side="left")
+    ends = np.searchsorted(transitions[:, 0], split.queries, side="right")
+    ranks = np.full(len(split.queries), np.inf)
+    for i, (q, t) in enumerate(zip(split.queries.tolist(), split.targets.tolist())):
+        if q == t or split.counts[t] == 0:
+            continue
+        follows = np.bincount(transitions[starts[i] : ends[i], 1], minlength=n_songs)
+        follows[q] = -1  # the query never recommends itself
+        better = (follows > follows[t]) | ((follows == follows[t]) & (pop_pos < pop_pos[t]))
+        better[q] = False
+        ranks[i] = 1 + int(better.sum())
+    return ranks
+
+
+def _prefix(playlists: list[np.ndarray], max_tokens: int) -> list[np.ndarray]:
+    out, left = [], max_tokens
+    for p in playlists:
+        if left <= 0:
+            break
+        out.append(p[:left])
+        left -= len(p)
+    return out
+
+
+def model_ranks(words: list[str], vectors: np.ndarray, split: Split, candidates: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Similarity ranks of the held-out songs for one model (IN-IN, or IN-OUT with ``candidates``), and its OOV rate."""
     rows = song_rows(words, len(split.counts))
     q_rows, t_rows = rows[split.queries], rows[split.targets]
     oov = float(np.mean((q_rows < 0) | (t_rows < 0))) if len(q_rows) else 0.0
-    return similarity_ranks(np.asarray(vectors, dtype=np.float32), q_rows, t_rows), oov
+    cand = None if candidates is None else np.asarray(candidates, dtype=np.float32)
+    return similarity_ranks(np.asarray(vectors, dtype=np.float32), q_rows, t_rows, candidates=cand), oov
 
 
-def gensim_baseline(split: Split, sg: int, seed: int, workers: int) -> tuple[list[str], np.ndarray, float]:
-    """Train gensim Word2Vec with the tutorial's settings on the training split: (words, vectors, seconds)."""
+def gensim_settings(cfg: Any) -> dict[str, Any]:
+    """gensim Word2Vec arguments equal to this run's model and hyperparameters (``corpus=playlists
+    model=cbow`` gives the tutorial's call); ``corpus.gensim_sg`` overrides sg when set."""
+    sg = cfg.sg if cfg.corpus.gensim_sg is None else cfg.corpus.gensim_sg
+    return {
+        "vector_size": int(cfg.dim), "window": int(cfg.window), "negative": int(cfg.negatives), "min_count": int(cfg.min_count),
+        "sg": int(sg), "hs": int(cfg.hs), "cbow_mean": int(cfg.cbow_mean), "epochs": int(cfg.epochs), "sample": float(cfg.sample),
+        "ns_exponent": float(cfg.ns_exponent), "alpha": float(cfg.lr), "min_alpha": float(cfg.min_lr),
+    }  # fmt: skip
+
+
+def gensim_baseline(split: Split, settings: dict[str, Any], seed: int, workers: int) -> tuple[list[str], np.ndarray, float]:
+    """Train gensim Word2Vec on the training split: (words, vectors, training seconds)."""
     from gensim.models import Word2Vec
 
-    start = time.perf_counter()
     sentences = list(split.train_sentences())
-    model = Word2Vec(sentences, sg=sg, seed=seed, workers=workers, **GENSIM_SETTINGS)
+    start = time.perf_counter()
+    model = Word2Vec(sentences, seed=seed, workers=workers, **settings)
     return list(model.wv.index_to_key), model.wv.vectors, time.perf_counter() - start
 
 
@@ -106,12 +175,20 @@ def _scores(prefix: str, ranks: np.ndarray, ks: tuple[int, ...]) -> dict[str, fl
 
 
 def evaluate_songs(
-    run_dir: str | os.PathLike, words: list[str], vectors: np.ndarray, cfg: Any, tb: MetricLogger, step: int, final: bool = True
+    run_dir: str | os.PathLike,
+    words: list[str],
+    vectors: np.ndarray,
+    cfg: Any,
+    tb: MetricLogger,
+    step: int,
+    final: bool = True,
+    out_vectors: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Score the run on the held-out songs; log to TensorBoard; when final, write eval.json/eval.md.
 
-    Returns flat metrics: ``hr@10``, ``ndcg@10``, ``pop_hr@10``, ``pop_ndcg@10``, ``songs_oov``,
-    ``songs_heldout`` and, with ``corpus.compare_gensim``, ``gensim_hr@10``... (and @eval.topk).
+    Returns flat metrics: ``hr@10``, ``ndcg@10``, ``pop_*``, ``follow_*``, ``songs_oov``,
+    ``songs_heldout``, with ``out_vectors`` (negative sampling's output vectors) ``inout_*``, and with
+    ``corpus.compare_gensim`` ``gensim_hr@10``... (and @eval.topk).
     """
     start = time.perf_counter()
     ccfg = cfg.corpus
@@ -122,13 +199,17 @@ def evaluate_songs(
     ks = tuple(sorted({10, int(cfg.eval.topk)}))
     ranks, oov = model_ranks(words, vectors, split)
     metrics: dict[str, Any] = {**_scores("", ranks, ks), "songs_oov": oov, "songs_heldout": len(split.held)}
+    if out_vectors is not None and len(out_vectors) == len(vectors):
+        metrics.update(_scores("inout_", model_ranks(words, vectors, split, candidates=out_vectors)[0], ks))
     metrics.update(_scores("pop_", popularity_ranks(split.counts, split.queries, split.targets), ks))
+    if final:
+        metrics.update(_scores("follow_", follow_ranks(split), ks))
     if final and ccfg.compare_gensim:
-        sg = int(ccfg.gensim_sg)
-        g_words, g_vectors, seconds = gensim_baseline(split, sg, int(cfg.seed), int(cfg.threads) or os.cpu_count() or 1)
+        settings = gensim_settings(cfg)
+        g_words, g_vectors, seconds = gensim_baseline(split, settings, int(cfg.seed), int(cfg.threads) or os.cpu_count() or 1)
         g_ranks, g_oov = model_ranks(g_words, g_vectors, split)
-        metrics.update({**_scores("gensim_", g_ranks, ks), "gensim_oov": g_oov, "gensim_seconds": seconds, "gensim_sg": sg})
-        log.info("gensim comparison (sg=%d, %s) trained in %.1fs", sg, GENSIM_SETTINGS, seconds)
+        metrics.update({**_scores("gensim_", g_ranks, ks), "gensim_oov": g_oov, "gensim_seconds": seconds, "gensim_sg": settings["sg"]})
+        log.info("gensim comparison (%s) trained in %.1fs", settings, seconds)
     for key, value in metrics.items():
         if "@" in key:
             tb.scalar(f"eval/{key}", value, step)
@@ -141,6 +222,10 @@ def evaluate_songs(
 
 def _summary(m: dict[str, Any]) -> str:
     line = f"hr@10 {m['hr@10']:.4f} ndcg@10 {m['ndcg@10']:.4f} (popularity {m['pop_hr@10']:.4f} / {m['pop_ndcg@10']:.4f}"
+    if "inout_hr@10" in m:
+        line += f", IN-OUT {m['inout_hr@10']:.4f} / {m['inout_ndcg@10']:.4f}"
+    if "follow_hr@10" in m:
+        line += f", followed in training {m['follow_hr@10']:.4f} / {m['follow_ndcg@10']:.4f}"
     if "gensim_hr@10" in m:
         line += f", gensim {m['gensim_hr@10']:.4f} / {m['gensim_ndcg@10']:.4f}"
     return line + f") on {m['songs_heldout']} held-out songs (OOV: {100 * m['songs_oov']:.1f}%)"
@@ -154,7 +239,8 @@ def _write_reports(run_dir: Path, words: list[str], vectors: np.ndarray, cfg: An
         "holdout": float(ccfg.holdout),
         "holdout_seed": int(ccfg.holdout_seed),
         "songs_ranked": len(words),
-        "gensim_settings": {**GENSIM_SETTINGS, "sg": metrics["gensim_sg"]} if "gensim_hr@10" in metrics else None,
+        "model": {k: OmegaConf.select(cfg, k) for k in ("sg", "cbow_mean", "hs", "negatives", "window", "dim", "epochs")},
+        "gensim_settings": gensim_settings(cfg) if "gensim_hr@10" in metrics else None,
     }
     atomic_write_text(run_dir / "eval.json", json.dumps({"metrics": metrics, "split": info}, indent=2) + "\n")
     atomic_write_text(run_dir / "eval.md", _report_md(words, vectors, ccfg, split, metrics, info))
@@ -171,11 +257,15 @@ def _report_md(words: list[str], vectors: np.ndarray, ccfg: Any, split: Split, m
         "",
         "| method | HR@10 | NDCG@10 | OOV |",
         "|---|---|---|---|",
-        f"| w2v (this run) | {m['hr@10']:.4f} | {m['ndcg@10']:.4f} | {100 * m['songs_oov']:.1f}% |",
-        f"| popularity | {m['pop_hr@10']:.4f} | {m['pop_ndcg@10']:.4f} | |",
+        f"| w2v (this run), IN-IN cosine | {m['hr@10']:.4f} | {m['ndcg@10']:.4f} | {100 * m['songs_oov']:.1f}% |",
     ]
+    if "inout_hr@10" in m:
+        lines.append(f"| w2v (this run), IN-OUT cosine | {m['inout_hr@10']:.4f} | {m['inout_ndcg@10']:.4f} | |")
+    lines.append(f"| popularity | {m['pop_hr@10']:.4f} | {m['pop_ndcg@10']:.4f} | |")
+    if "follow_hr@10" in m:
+        lines.append(f"| songs that followed the query in training | {m['follow_hr@10']:.4f} | {m['follow_ndcg@10']:.4f} | |")
     if "gensim_hr@10" in m:
-        name = f"gensim sg={m['gensim_sg']}, tutorial settings"
+        name = f"gensim, same model and settings (sg={m['gensim_sg']}), {m['gensim_seconds']:.0f}s"
         lines.append(f"| {name} | {m['gensim_hr@10']:.4f} | {m['gensim_ndcg@10']:.4f} | {100 * m['gensim_oov']:.1f}% |")
     lines += ["", *_example_md(words, vectors, ccfg)]
     return "\n".join(lines) + "\n"

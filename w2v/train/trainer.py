@@ -234,7 +234,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         self.spec = ModelSpec.from_config(cfg)
         engine_cls = select_engine(cfg, self.device)
-        self.batch_size = cfg.batch_size or engine_cls.default_batch
+        self.batch_size = cfg.batch_size or engine_cls.batch_size(self.spec)
         self._load_data(resume_state)
         self.model = Word2VecModel(self.spec, self.vocab.counts, cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
         if resume_state is not None:
@@ -349,7 +349,9 @@ class Trainer:
         self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
         log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
         if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
-            _evaluate(cfg, self.run_dir, self.vocab, self.vectors(), self.tb, progress.epoch + 1, final=False)
+            _evaluate(
+                cfg, self.run_dir, self.vocab, self.vectors(), self.tb, progress.epoch + 1, final=False, out_vectors=self.out_vectors()
+            )
         progress.epoch += 1
         progress.start, progress.epoch_loss, progress.epoch_pairs = {}, 0.0, 0
         if progress.epoch < cfg.epochs:
@@ -358,6 +360,11 @@ class Trainer:
     def vectors(self) -> np.ndarray:
         """The vectors to export, as a float32 CPU array."""
         return self.model.vectors(self.cfg.export).float().cpu().numpy()
+
+    def out_vectors(self) -> np.ndarray | None:
+        """Negative sampling's output vectors (float32 CPU), or None when the model has none."""
+        out = self.model.out_embed.weight.detach()
+        return out.float().cpu().numpy() if len(out) else None
 
     def finish(self) -> dict[str, Any]:
         """Export vectors, write the final checkpoint, evaluate, and write metrics.json last."""
@@ -387,7 +394,7 @@ class Trainer:
             **{k: getattr(self.spec, k) for k in ("sg", "cbow_mean", "hs")},
         }
         self._save(metrics, elapsed_counted=True)
-        metrics.update(_evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs))
+        metrics.update(_evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs, out_vectors=self.out_vectors()))
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         self.tb.close()
@@ -430,9 +437,17 @@ class Trainer:
 
 
 def _evaluate(
-    cfg: Any, run_dir: Path, vocab: Vocab, vectors: np.ndarray, tb: MetricLogger, step: int, final: bool = True
+    cfg: Any,
+    run_dir: Path,
+    vocab: Vocab,
+    vectors: np.ndarray,
+    tb: MetricLogger,
+    step: int,
+    final: bool = True,
+    out_vectors: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Evaluation hook: song next-track metrics for playlists, word benchmarks otherwise.
+    """Evaluation hook: the corpus kind's own evaluator when it names one (songs: next-song metrics,
+    which also use the output vectors), word benchmarks otherwise.
 
     ``final`` is False for the per-epoch evaluations (``eval.every_epoch=true``), which only log.
     """
@@ -441,7 +456,7 @@ def _evaluate(
     if cfg.corpus.evaluator:  # a corpus kind that brings its own evaluation (songs: next-song hit rate)
         from hydra.utils import get_method
 
-        return get_method(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final)
+        return get_method(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final, out_vectors=out_vectors)
     from w2v.evaluation.run import evaluate_run
 
     return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final)
