@@ -54,6 +54,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         f"model={args.model}",
         f"hs={str(args.hs).lower()}",
         f"lr={args.lr}",
+        f"seed={args.seed}",
         f"sample={args.sample}",
         f"min_count={args.min_count}",
         f"threads={args.threads}",
@@ -115,7 +116,7 @@ def run_gensim(args: argparse.Namespace, out: Path) -> dict:
         workers=args.threads,
         alpha=args.lr,
         min_alpha=1e-4,
-        seed=1,
+        seed=args.seed,
     )
     model.build_vocab(sentences)
     t1 = time.perf_counter()
@@ -167,6 +168,7 @@ def main() -> None:
     parser.add_argument("--model", choices=("sg", "cbow"), default="sg", help="skip-gram or CBOW (cbow_mean=1 in both systems)")
     parser.add_argument("--hs", action="store_true", help="hierarchical softmax (with --negatives N > 0, both, as gensim)")
     parser.add_argument("--lr", type=float, default=0.025, help="starting learning rate (gensim's alpha)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of both systems (rerun with others to see the spread)")
     parser.add_argument("--sample", type=float, default=1e-3)
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
@@ -197,7 +199,7 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
     cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
     fmt = {"train_wps": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
     print(
-        f"\nmodel {args.model}{' hs' if args.hs else ''}, lr {args.lr}, "
+        f"\nmodel {args.model}{' hs' if args.hs else ''}, lr {args.lr}, seed {args.seed}, "
         f"corpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
         f"negatives {args.negatives}, sample {args.sample}, min_count {args.min_count}, threads {args.threads}"
     )

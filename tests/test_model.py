@@ -11,7 +11,7 @@ import torch
 
 from w2v.engines import numba_engine
 from w2v.engines.torch_engine import sgd_step
-from w2v.models.word2vec import ModelSpec, Tables, Word2VecModel, output_rows, sgns_loss
+from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel, output_rows, sgns_loss
 
 COUNTS = np.array([30, 20, 12, 9, 7, 5, 4, 3, 2])  # a 9-word vocabulary, sorted as the vocab is
 HAVE_NUMBA = numba_engine.HAVE_NUMBA
@@ -174,6 +174,8 @@ def autograd_reference(model: Word2VecModel, inputs, offsets, targets, negatives
     loss = h.new_zeros(())
     for name, rows, labels, valid in output_rows(tables, spec, targets, negatives):
         scores = (out[name][rows] * h.unsqueeze(1)).sum(-1)
+        if name == "hs_w":  # word2vec.c skips saturated nodes (none in these batches; see the test below)
+            valid = valid * (scores.abs() < MAX_EXP).detach()
         loss = loss + -(torch.nn.functional.logsigmoid(torch.where(labels > 0, scores, -scores)) * valid).sum()
     loss.backward()
     in_w = tables.in_w.clone()
@@ -238,6 +240,27 @@ def test_cbow_mean_input_update_is_count_times_the_exact_gradient():
     exact = model.tables().in_w
     torch.testing.assert_close(w2v.in_w[inputs] - before[inputs], 3 * (exact[inputs] - before[inputs]), rtol=0, atol=1e-6)
     torch.testing.assert_close(w2v.out_w, model.tables().out_w, rtol=0, atol=1e-6)  # the output side is exact
+
+
+@pytest.mark.parametrize("engine", ["torch", "numba"])
+def test_a_saturated_hierarchical_softmax_node_is_not_updated(engine):
+    """word2vec.c and gensim skip a node whose |u·h| >= MAX_EXP (6); its loss still counts."""
+    if engine == "numba" and not HAVE_NUMBA:
+        pytest.skip("numba is not installed")
+    spec = ModelSpec(hs=True, negatives=0)
+    tables = clone_tables(make_model(spec, dim=4, seed=0))
+    root = len(COUNTS) - 2
+    tables.in_w[0] = 1.0
+    tables.hs_w[root] = 2.0  # score 8 at the root, on every path
+    before = tables.hs_w.clone()
+    batch = (torch.tensor([0]), None, torch.tensor([8]), torch.zeros(1, 0, dtype=torch.int64))
+    step = sgd_step if engine == "torch" else numba_engine.word2vec_step_cpu
+    loss = step(tables, spec, *batch, 0.1)
+    path = tables.points[8, : tables.lengths[8]].tolist()
+    assert torch.equal(tables.hs_w[root], before[root])
+    assert all(not torch.equal(tables.hs_w[n], before[n]) for n in path if n != root)
+    code = float(tables.codes[8, 0])
+    assert loss.item() >= -math.log(1 / (1 + math.exp(-8.0 if code == 0 else 8.0)))  # the root's loss is counted
 
 
 def test_cbow_mean_changes_the_update():

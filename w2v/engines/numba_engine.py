@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from w2v.engines.base import Engine, register
-from w2v.models.word2vec import ModelSpec, Tables, Word2VecModel
+from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel
 
 try:
     import numba
@@ -40,6 +40,7 @@ if HAVE_NUMBA:
     _FASTMATH = {"contract", "reassoc", "arcp", "nsz", "afn"}
     _PREFETCH_AHEAD = 2  # pairs: far enough for a row to arrive from DRAM, near enough to stay in L1
     _LINE_FLOATS = 16  # float32s per 64-byte cache line
+    _HS_CACHED_DEPTH = 6  # Huffman nodes above this depth (63 rows) are hot in every path: no prefetch
 
     @intrinsic
     def _prefetch(typingctx, arr, row, col):  # pragma: no cover - compiled
@@ -58,32 +59,42 @@ if HAVE_NUMBA:
         return types.void(arr, types.intp, types.intp), codegen
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
-    def _prefetch_example(in_w, out_w, inputs, offsets, targets, negatives, i):  # pragma: no cover - compiled
+    def _prefetch_example(in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, lengths, i):  # pragma: no cover - compiled
         a, b = (offsets[i], offsets[i + 1]) if offsets.shape[0] else (i, i + 1)
-        use_ns = out_w.shape[0] > 0
+        use_ns, use_hs = out_w.shape[0] > 0, hs_w.shape[0] > 0
+        t = targets[i]
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
             for m in range(a, b):
                 _prefetch(in_w, inputs[m], col)
             if use_ns:
-                _prefetch(out_w, targets[i], col)
+                _prefetch(out_w, t, col)
                 for k in range(negatives.shape[1]):
                     _prefetch(out_w, negatives[i, k], col)
+            if use_hs:  # the top of the tree is shared by every path and stays in cache
+                for j in range(_HS_CACHED_DEPTH, lengths[t]):
+                    _prefetch(hs_w, points[t, j], col)
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def _logistic_update(h, neu1e, w, row, label, lr):  # pragma: no cover - compiled
-        """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h. Returns the row's loss."""
+    def _logistic_update(h, neu1e, w, row, label, lr, skip_saturated):  # pragma: no cover - compiled
+        """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h. Returns the row's loss.
+
+        ``skip_saturated``: word2vec.c's hierarchical-softmax rule, no update when |u·h| >= 6.
+        """
         dim = h.shape[0]
         f = np.float32(0.0)  # float32 accumulator keeps the loop in SIMD registers
         for d in range(dim):
             f += h[d] * w[row, d]
         # One exp serves both: σ(f) = 1/(1+e) and -log σ(±f) = log(1+e) + (1-y)·f, e = exp(-f).
         e = math.exp(-f)  # float64: overflows only past |f| > 709, i.e. on real divergence
+        loss = math.log1p(e) + (1.0 - label) * f
+        if skip_saturated and abs(f) >= MAX_EXP:
+            return loss
         g = np.float32((label - 1.0 / (1.0 + e)) * lr)
         for d in range(dim):
             neu1e[d] += g * w[row, d]
         for d in range(dim):
             w[row, d] += g * h[d]
-        return math.log1p(e) + (1.0 - label) * f
+        return loss
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
     def _word2vec_hogwild(
@@ -109,7 +120,7 @@ if HAVE_NUMBA:
             loss = 0.0
             for i in range(lo, hi):
                 if i + _PREFETCH_AHEAD < hi:
-                    _prefetch_example(in_w, out_w, inputs, offsets, targets, negatives, i + _PREFETCH_AHEAD)
+                    _prefetch_example(in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, lengths, i + _PREFETCH_AHEAD)
                 a, b = (offsets[i], offsets[i + 1]) if bags else (i, i + 1)
                 if b == a:
                     continue
@@ -126,13 +137,13 @@ if HAVE_NUMBA:
                         h[d] *= inv
                 t = targets[i]
                 if use_ns:
-                    loss += _logistic_update(h, neu1e, out_w, t, 1.0, lr)
+                    loss += _logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
                     for k in range(n_neg):
                         if negatives[i, k] != t:  # a negative equal to the target is skipped
-                            loss += _logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr)
+                            loss += _logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
                 if use_hs:
                     for j in range(lengths[t]):
-                        loss += _logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr)
+                        loss += _logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, True)
                 if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
                     for d in range(dim):
                         in_w[first, d] = h[d] + neu1e[d]

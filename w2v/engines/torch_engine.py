@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from w2v.engines.base import Engine, register
-from w2v.models.word2vec import ModelSpec, Tables, Word2VecModel, logistic_loss, output_rows
+from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel, logistic_loss, output_rows
 
 
 @torch.no_grad()
@@ -38,7 +38,8 @@ def sgd_step(
     CBOW follows word2vec.c and gensim, not the exact gradient: with ``cbow_mean`` every context row
     gets the whole ``neu1e`` (the exact gradient of the mean would be ``neu1e / count``); with a sum,
     gensim divides ``neu1e`` by the count. Negative sampling and hierarchical softmax, when both
-    are on, add their ``neu1e``. ``max_row_updates`` > 0 caps the summed updates a row takes in one
+    are on, add their ``neu1e``. A hierarchical-softmax node with ``|u·h| >= MAX_EXP`` (6) gets no
+    update, as in word2vec.c and gensim (its loss still counts). ``max_row_updates`` > 0 caps the summed updates a row takes in one
     batch: they are scaled by ``max_row_updates / count`` (for GPU-sized batches).
     """
     in_w, dim = tables.in_w, tables.in_w.shape[1]
@@ -58,6 +59,8 @@ def sgd_step(
         u = weight.index_select(0, rows.reshape(-1)).view(*rows.shape, dim)  # (B, T, D)
         scores = (u * h.unsqueeze(1)).sum(-1)  # (B, T)
         loss += logistic_loss(scores, labels, valid).double()
+        if table == "hs_w":  # word2vec.c: a saturated node (|u·h| >= MAX_EXP) is not updated
+            valid = valid * (scores.abs() < MAX_EXP)
         g = (labels - torch.sigmoid(scores)) * valid * lr  # (B, T), already scaled by the step size
         neu1e += torch.bmm(g.unsqueeze(1), u).squeeze(1)
         if max_row_updates > 0:

@@ -28,6 +28,11 @@ from torch import nn
 
 from w2v.models.huffman import build_huffman
 
+# word2vec.c's MAX_EXP: a hierarchical-softmax node with |u·h| >= MAX_EXP gets no update (word2vec.c
+# and gensim skip it). Nodes near the root are shared by every word, so once they are confident this
+# both saves work and keeps a few wrong-but-confident examples from dragging the whole tree.
+MAX_EXP = 6.0
+
 
 @dataclass(frozen=True)
 class ModelSpec:

@@ -86,7 +86,7 @@ class Progress:
     start: dict[int, tuple[int, int]] = field(default_factory=dict)  # worker -> next (block, batch)
     words_done: int = 0
     epoch_loss: float = 0.0  # summed loss of this epoch so far
-    epoch_pairs: int = 0
+    epoch_pairs: int = 0  # examples: skip-gram pairs or CBOW windows (name kept for older checkpoints)
     epoch_losses: list[float] = field(default_factory=list)
     pairs_total: int = 0
     train_seconds: float = 0.0
@@ -226,7 +226,7 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
 
 
 class Trainer:
-    """One training run: the tables, the pair stream, the schedule, logging and checkpoints."""
+    """One training run: the model, its engine, the example stream, the schedule, logging and checkpoints."""
 
     def __init__(self, cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None):
         self.t_start = time.perf_counter()
@@ -344,7 +344,7 @@ class Trainer:
         _check_finite(progress.epoch_loss, self.run_dir)
         avg = progress.epoch_loss / max(1, progress.epoch_pairs)
         progress.epoch_losses.append(avg)
-        log.info("epoch %d/%d: average loss %.6f over %d pairs, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
+        log.info("epoch %d/%d: average loss %.6f over %d examples, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
                  lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
         self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
         log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
