@@ -44,13 +44,13 @@ def make_stream(tmp_path, compose_cfg, write_corpus):
 
 def stream_pairs(stream: Word2VecStream, epoch: int = 0) -> list[tuple[int, int]]:
     stream.set_epoch(epoch)
-    return sorted((c, x) for b in stream for c, x in zip(b["inputs"].tolist(), b["targets"].tolist()))
+    return sorted((c, x) for b in stream for c, x in zip(b["targets"].tolist(), b["inputs"].tolist()))
 
 
 def center_counts(stream: Word2VecStream, n_words: int, epoch: int = 0) -> np.ndarray:
     """How often each word is a center in one epoch (tensor ops: these streams have ~1M pairs)."""
     stream.set_epoch(epoch)
-    return sum(torch.bincount(b["inputs"], minlength=n_words) for b in stream).numpy()
+    return sum(torch.bincount(b["targets"], minlength=n_words) for b in stream).numpy()
 
 
 def reference_pairs(sentences, vocab, window: int) -> list[tuple[int, int]]:
@@ -185,7 +185,7 @@ def test_stream_pairs_never_cross_sentences_with_shrink_and_subsampling(make_str
     owner = [w.split("w")[0] for w in vocab.words]
     n_pairs = 0
     for batch in stream:
-        for c, x in zip(batch["inputs"].tolist(), batch["targets"].tolist()):
+        for c, x in zip(batch["targets"].tolist(), batch["inputs"].tolist()):
             assert owner[c] == owner[x]
             n_pairs += 1
         assert ((batch["negatives"] >= 0) & (batch["negatives"] < len(vocab))).all()
@@ -274,8 +274,8 @@ def test_each_epoch_draws_anew_and_same_seed_repeats(sharded_stream, make_stream
 
     # Pairs as multisets differ too (subsampling and windows redrawn, not only the shuffle).
     def pairs(epoch_batches):
-        centers = torch.cat([b["inputs"] for b in epoch_batches.values()]).tolist()
-        contexts = torch.cat([b["targets"] for b in epoch_batches.values()]).tolist()
+        centers = torch.cat([b["targets"] for b in epoch_batches.values()]).tolist()
+        contexts = torch.cat([b["inputs"] for b in epoch_batches.values()]).tolist()
         return sorted(zip(centers, contexts))
 
     assert pairs(e0) != pairs(e1)
@@ -327,3 +327,65 @@ def test_negatives_in_the_stream_follow_the_noise_distribution(make_stream, synt
     empirical = np.bincount(negs, minlength=len(vocab)) / len(negs)
     target = vocab.counts**0.75 / (vocab.counts**0.75).sum()
     assert 0.5 * np.abs(empirical - target).sum() < 0.01
+
+
+# ---------------------------------------------------------------- CBOW windows
+
+
+def test_skipgram_examples_put_the_context_in_the_bag_and_the_center_as_target(make_stream):
+    """word2vec.c's roles: h is the context's input vector, the center is predicted (its path, its output row)."""
+    stream, vocab, _ = make_stream("a b c", window=1, shrink_windows=False, shuffle=False)
+    stream.set_epoch(0)
+    (batch,) = list(stream)
+    words = vocab.words
+    got = [(words[t], words[i]) for t, i in zip(batch["targets"].tolist(), batch["inputs"].tolist())]
+    assert got == [("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")]  # (target = center, input = context), center order
+    assert batch["offsets"] is None
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("window", [1, 2, 3])
+def test_cbow_windows_equal_a_plain_loop(make_stream, pair_path, window, shuffle):
+    """One example per center with at least one context: the bag is exactly its window, in its sentence."""
+    stream, vocab, sentences = make_stream(TINY, window=window, shrink_windows=False, shuffle=shuffle, cbow=True, batch_size=5)
+    stream.set_epoch(0)
+    got = []
+    for b in stream:
+        offsets = b["offsets"].tolist()
+        assert offsets[0] == 0 and offsets[-1] == len(b["inputs"]) and len(offsets) == len(b["targets"]) + 1
+        for e, target in enumerate(b["targets"].tolist()):
+            bag = sorted(vocab.words[i] for i in b["inputs"][offsets[e] : offsets[e + 1]].tolist())
+            got.append((vocab.words[target], tuple(bag)))
+    expected = []
+    for sent in sentences:
+        for i, center in enumerate(sent):
+            bag = sorted(sent[max(0, i - window) : i] + sent[i + 1 : i + window + 1])
+            if bag:
+                expected.append((center, tuple(bag)))
+    assert sorted(got) == sorted(expected)
+    if not shuffle:
+        assert got == expected  # text order, like word2vec.c
+
+
+def test_cbow_windows_shrink_and_stay_in_their_sentence(make_stream):
+    lines = [" ".join(f"s{k}w{(i * 7) % 5}" for i in range(40)) for k in range(30)]
+    stream, vocab, _ = make_stream("\n".join(lines), window=5, sample=1e-3, shrink_windows=True, block_tokens=333, cbow=True)
+    stream.set_epoch(0)
+    owner = [w.split("w")[0] for w in vocab.words]
+    sizes = []
+    for b in stream:
+        offsets = b["offsets"]
+        for e, target in enumerate(b["targets"].tolist()):
+            bag = b["inputs"][offsets[e] : offsets[e + 1]].tolist()
+            assert bag and all(owner[i] == owner[target] for i in bag)
+            sizes.append(len(bag))
+    # Effective windows uniform in 1..5: bags of 2 to 10 words, with every size present.
+    assert min(sizes) >= 1 and max(sizes) == 10 and len(set(sizes)) >= 9
+
+
+def test_csr_take_reorders_bags():
+    from w2v.data.stream import csr_take
+
+    inputs, offsets = torch.tensor([10, 11, 20, 30, 31, 32]), torch.tensor([0, 2, 3, 6])
+    got_inputs, got_offsets = csr_take(inputs, offsets, torch.tensor([2, 0, 1]))
+    assert got_inputs.tolist() == [30, 31, 32, 10, 11, 20] and got_offsets.tolist() == [0, 3, 5, 6]

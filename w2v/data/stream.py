@@ -8,7 +8,9 @@ deterministic whatever the number of workers, and a run can resume at any (block
 
 A batch is one layout for every model (an *input bag* per example, in CSR form, and a target):
 
-- skip-gram: one example per (center, context) pair; the bag is the center, the target the context;
+- skip-gram: one example per (center, context) pair; the bag is the context word, the target the
+  center (word2vec.c's and gensim's roles: in center order, consecutive examples share the target,
+  whose output row and Huffman path then stay in cache);
 - CBOW: one example per center; the bag is its context words, the target the center.
 """
 
@@ -212,7 +214,7 @@ class Word2VecStream(IterableDataset):
         """The block's examples for the configured model (see the module docstring)."""
         if not self.cfg.cbow:
             centers, contexts, words = self.block_pairs(raw, gen)
-            return Examples(centers, None, contexts, words)
+            return Examples(contexts, None, centers, words)
         centers, contexts, offsets, words = self.block_windows(raw, gen)
         targets = centers[offsets[:-1]]  # (E,) the center of each window
         if self.cfg.shuffle and len(targets):
