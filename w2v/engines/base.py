@@ -22,13 +22,17 @@ class Engine(ABC):
     """Applies one update per batch to a model's tables.
 
     Class attributes tell the trainer how to feed it: ``default_batch`` examples per step when
-    ``batch_size`` is null, and ``shuffle`` whether the stream should shuffle examples within a block
-    (when ``shuffle_pairs`` is null).
+    ``batch_size`` is null, ``shuffle`` whether the stream should shuffle examples within a block
+    (when ``shuffle_pairs`` is null), and ``overlaps_stream`` whether to build the next batch while
+    it trains.
     """
 
     name: ClassVar[str]
     default_batch: ClassVar[int]
     shuffle: ClassVar[bool]
+    # True when step() releases the GIL and leaves a core for the stream, so the trainer can build
+    # the next batch in a thread meanwhile.
+    overlaps_stream: ClassVar[bool] = False
 
     @classmethod
     def batch_size(cls, spec: ModelSpec) -> int:

@@ -198,6 +198,7 @@ class NumbaEngine(Engine):
     # Updates stay sequential whatever the batch; bigger batches only save thread barriers.
     default_batch = 32768
     shuffle = False  # word2vec's center-by-center order keeps a center's row in cache
+    overlaps_stream = True  # the kernel runs without the GIL
 
     @classmethod
     def unavailable(cls, cfg: Any, device: torch.device) -> str | None:

@@ -7,6 +7,7 @@ like word2vec.c and gensim: the learning rate decays linearly with words process
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -34,6 +35,7 @@ from w2v.export import save_word2vec
 from w2v.metrics import MetricLogger
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
+from w2v.train.prefetch import Prefetcher
 
 log = logging.getLogger(__name__)
 
@@ -313,16 +315,20 @@ class Trainer:
     def _run_epoch(self, interrupt: _Interrupt) -> None:
         progress = self.progress
         self.stream.set_epoch(progress.epoch, progress.start)
-        for step, batch in enumerate(self.loader, 1):
-            lr = lr_at(self.cfg, progress.words_done, self.total_words)
-            self._apply(batch, lr)
-            if step % self.cfg.log_every == 0:
-                self._log_step(lr)
-            if interrupt.hit:
-                break
-            if _checkpoint_due(self.cfg, *self.last_ckpt, progress.words_done):
-                self._save()
-                self.last_ckpt = (time.monotonic(), progress.words_done)
+        # An engine that releases the GIL while it updates trains one batch while a thread builds the
+        # next; with DataLoader workers the batches are already made in other processes.
+        overlap = self.engine.overlaps_stream and self.cfg.workers == 0
+        with Prefetcher(self.loader) if overlap else contextlib.nullcontext(self.loader) as batches:
+            for step, batch in enumerate(batches, 1):
+                lr = lr_at(self.cfg, progress.words_done, self.total_words)
+                self._apply(batch, lr)
+                if step % self.cfg.log_every == 0:
+                    self._log_step(lr)
+                if interrupt.hit:
+                    break
+                if _checkpoint_due(self.cfg, *self.last_ckpt, progress.words_done):
+                    self._save()
+                    self.last_ckpt = (time.monotonic(), progress.words_done)
         self._fold_loss()
 
     def _apply(self, batch: dict, lr: float) -> None:
