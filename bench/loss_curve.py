@@ -1,0 +1,74 @@
+"""Why the reported training loss can rise while the model improves, in one run.
+
+    python bench/loss_curve.py corpus=playlists corpus.path=../shared/data/playlists corpus.max_tokens=150000
+    python bench/loss_curve.py corpus=text8 corpus.path=../shared/data/wiki8/wiki8.txt.gz corpus.max_tokens=2000000
+
+The loss w2v reports (like word2vec.c's and gensim's) is *progressive*: each example is scored just
+before the update it causes. This script trains the same configuration twice, in word2vec's
+center-by-center order (the numba engine's default) and with examples shuffled within each block
+(``shuffle_pairs=true``), and after every epoch also scores a fixed sample of examples with the
+frozen model (no updates, fixed negatives). It prints both losses per epoch for both orders.
+Arguments are train.py overrides.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_BATCHES = 8
+
+
+def run(overrides: list[str], shuffle: bool, out: Path) -> list[tuple[float, float]]:
+    """(progressive loss, frozen loss) after each epoch; the frozen loss of the untrained model first."""
+    from hydra import compose, initialize_config_dir
+
+    from w2v.config import register_configs
+    from w2v.train.trainer import Trainer
+
+    register_configs()
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, f"shuffle_pairs={str(shuffle).lower()}", "eval=none", "checkpoint_every_minutes=0"])
+    out.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(cfg, out, None)
+    trainer.stream.set_epoch(0)
+    sample = list(itertools.islice(iter(trainer.stream), SAMPLE_BATCHES))  # fixed examples and negatives
+
+    @torch.no_grad()
+    def frozen_loss() -> float:
+        total = sum(float(trainer.model(b["inputs"], b["offsets"], b["targets"], b["negatives"])) for b in sample)
+        return total / sum(len(b["targets"]) for b in sample)
+
+    rows = [(float("nan"), frozen_loss())]
+    end_epoch = trainer._end_epoch
+
+    def end_epoch_and_score() -> None:
+        end_epoch()
+        rows.append((trainer.progress.epoch_losses[-1], frozen_loss()))
+
+    trainer._end_epoch = end_epoch_and_score
+    trainer.fit()
+    trainer.tb.close()
+    return rows
+
+
+def main() -> None:
+    overrides = sys.argv[1:]
+    with tempfile.TemporaryDirectory() as tmp:
+        ordered = run(overrides, False, Path(tmp) / "ordered")
+        shuffled = run(overrides, True, Path(tmp) / "shuffled")
+    print(f"\n{' '.join(overrides)}")
+    print("| epoch | reported, center order | frozen model, center order | reported, shuffled | frozen model, shuffled |")
+    print("|---|---|---|---|---|")
+    for epoch, ((p1, f1), (p2, f2)) in enumerate(zip(ordered, shuffled)):
+        cells = ["-" if p1 != p1 else f"{p1:.4f}", f"{f1:.4f}", "-" if p2 != p2 else f"{p2:.4f}", f"{f2:.4f}"]
+        print(f"| {epoch} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
