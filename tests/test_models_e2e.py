@@ -95,3 +95,16 @@ def test_resume_refuses_a_different_model(run_train, tmp_path):
     with pytest.raises(W2VError, match="holds a cbow-ns model but the run asks for sg-ns"):
         _restore_model(Word2VecModel(ModelSpec(), counts, 4), ModelSpec(), state)
     _restore_model(Word2VecModel(ModelSpec(sg=False), counts, 4), ModelSpec(sg=False), state)
+
+
+def test_a_checkpoint_from_before_the_model_keys_resumes_as_skipgram(compose_cfg):
+    from omegaconf import OmegaConf
+
+    from w2v.models.word2vec import ModelSpec
+    from w2v.train.trainer import _resume_config
+
+    old = OmegaConf.to_container(compose_cfg([]), resolve=True)
+    for key in ("sg", "cbow_mean", "hs"):
+        del old[key]
+    cfg = _resume_config(compose_cfg(["resume=/somewhere"]), {"config": old})
+    assert ModelSpec.from_config(cfg) == ModelSpec()

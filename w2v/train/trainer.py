@@ -211,6 +211,9 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
 
 def _resume_config(cfg: DictConfig, state: dict[str, Any]) -> DictConfig:
     saved = OmegaConf.create(state["config"])
+    for key in ("sg", "cbow_mean", "hs"):  # checkpoints from before the model keys trained skip-gram with NS
+        if key not in saved:
+            OmegaConf.update(saved, key, key != "hs", merge=False)
     for key in RESUME_MAY_CHANGE:
         if key in cfg:
             OmegaConf.update(saved, key, cfg[key], merge=False)
