@@ -172,8 +172,9 @@ def validate(cfg: Any) -> None:
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
     from w2v.engines import ENGINES  # registered engines; imported here to keep config import-light
 
+    # Whether the named engine can run this job (device, optimizer) is the engine's own rule, checked
+    # by select_engine when the trainer starts, before any data is read.
     _check(cfg.engine == "auto" or cfg.engine in ENGINES, f"unknown engine {cfg.engine!r}: use auto or one of {', '.join(ENGINES)}")
-    _check(cfg.engine != "numba" or cfg.optim == "sgd", "engine=numba implements optim=sgd only: use engine=torch for other optimizers")
     _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens

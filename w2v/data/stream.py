@@ -178,9 +178,15 @@ class Word2VecStream(IterableDataset):
         raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
         return torch.from_numpy(raw.astype(np.int64)).to(self.device)
 
-    def block_windows(self, raw: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-        """(centers, contexts, offsets, words) of one block, in center order: the vectorised heart of
-        the data pipeline. ``offsets`` (E+1,) delimits each center's run of pairs."""
+    def block_windows(
+        self, raw: torch.Tensor, gen: torch.Generator, grouped: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, int]:
+        """(centers, contexts, offsets, words) of one block: the vectorised heart of the data pipeline.
+
+        With ``grouped`` the pairs come in center order and ``offsets`` (E+1,) delimits each center's
+        run of pairs; without it the tensor path skips that sort (the pairs are about to be
+        shuffled) and ``offsets`` may be None. The compiled path is grouped for free.
+        """
         is_end = raw == SENTENCE_END
         sentence = torch.cumsum(is_end, 0)  # sentence id of every position
         vocab_id = torch.where(is_end, -1, self.remap.take(raw.clamp(min=0)))  # take(): fast gather
@@ -197,14 +203,16 @@ class Word2VecStream(IterableDataset):
         if self.device.type == "cpu" and compiled.available():
             centers, contexts, offsets = compiled.window_pairs_cpu(tokens, sentence, radius)
         else:
-            centers, contexts, positions = window_pairs(tokens, sentence, radius, self.cfg.window, center_order=True)
-            sizes = torch.bincount(positions, minlength=len(tokens))
-            offsets = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes[sizes > 0], 0)])
+            centers, contexts, positions = window_pairs(tokens, sentence, radius, self.cfg.window, center_order=grouped)
+            offsets = None
+            if grouped:
+                sizes = torch.bincount(positions, minlength=len(tokens))
+                offsets = torch.cat([sizes.new_zeros(1), torch.cumsum(sizes[sizes > 0], 0)])
         return centers, contexts, offsets, words
 
     def block_pairs(self, raw: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int]:
         """(centers, contexts, words) of one block: skip-gram pairs, shuffled if configured."""
-        centers, contexts, _, words = self.block_windows(raw, gen)
+        centers, contexts, _, words = self.block_windows(raw, gen, grouped=not self.cfg.shuffle)
         if self.cfg.shuffle and len(centers):
             perm = torch.randperm(len(centers), generator=gen, device=self.device)
             centers, contexts = centers[perm], contexts[perm]
@@ -216,6 +224,7 @@ class Word2VecStream(IterableDataset):
             centers, contexts, words = self.block_pairs(raw, gen)
             return Examples(contexts, None, centers, words)
         centers, contexts, offsets, words = self.block_windows(raw, gen)
+        assert offsets is not None  # grouped=True always delimits the windows
         targets = centers[offsets[:-1]]  # (E,) the center of each window
         if self.cfg.shuffle and len(targets):
             perm = torch.randperm(len(targets), generator=gen, device=self.device)

@@ -197,7 +197,7 @@ class NumbaEngine(Engine):
     name = "numba"
     # Updates stay sequential whatever the batch; bigger batches only save thread barriers.
     default_batch = 32768
-    shuffle = False  # word2vec's center-by-center order keeps a center's row in cache
+    shuffle = False  # word2vec's center-by-center order keeps the center's output row and path in cache
     overlaps_stream = True  # the kernel runs without the GIL
 
     @classmethod

@@ -39,13 +39,13 @@ def sgd_step(
     gets the whole ``neu1e`` (the exact gradient of the mean would be ``neu1e / count``); with a sum,
     gensim divides ``neu1e`` by the count. Negative sampling and hierarchical softmax, when both
     are on, add their ``neu1e``. A hierarchical-softmax node with ``|u·h| >= MAX_EXP`` (6) gets no
-    update, as in word2vec.c and gensim (its loss still counts). ``max_row_updates`` > 0 caps the summed updates a row takes in one
-    batch: they are scaled by ``max_row_updates / count`` (for GPU-sized batches).
+    update, as in word2vec.c and gensim (its loss still counts). ``max_row_updates`` > 0 caps the
+    summed updates a row takes in one batch: they are scaled by ``max_row_updates / count`` (for
+    GPU-sized batches).
     """
     in_w, dim = tables.in_w, tables.in_w.shape[1]
     if offsets is None:
         h = in_w.index_select(0, inputs)  # (B, D)
-        bag = inputs
     else:
         sizes = offsets[1:] - offsets[:-1]  # (B,)
         example = torch.repeat_interleave(torch.arange(len(sizes), device=inputs.device), sizes, output_size=len(inputs))
@@ -70,10 +70,9 @@ def sgd_step(
         if not spec.cbow_mean:
             neu1e /= sizes.clamp(min=1).unsqueeze(1).to(neu1e.dtype)  # gensim: the error spread over the summed rows
         neu1e = neu1e.index_select(0, example)  # (N_in, D): every context row gets its example's error
-        bag = inputs
     if max_row_updates > 0:
-        neu1e = neu1e * _row_scale(bag, in_w.shape[0], max_row_updates).unsqueeze(1)
-    in_w.index_add_(0, bag, neu1e)
+        neu1e = neu1e * _row_scale(inputs, in_w.shape[0], max_row_updates).unsqueeze(1)
+    in_w.index_add_(0, inputs, neu1e)
     return loss
 
 

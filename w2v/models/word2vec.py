@@ -3,8 +3,8 @@ hierarchical softmax.
 
 Every model is an *input bag* per example and a logistic loss over output rows (fastText's shape):
 
-- the hidden vector ``h`` is the input row of the center (skip-gram), or the mean
-  (``cbow_mean=True``) or sum of the context rows (CBOW);
+- the hidden vector ``h`` is the input row of the context word, predicting the center (skip-gram,
+  word2vec.c's roles), or the mean (``cbow_mean=True``) or sum of the context rows (CBOW);
 - negative sampling scores the target's output row (label 1) and ``K`` noise rows (label 0) in
   ``out_embed`` (word2vec.c's ``syn1neg``);
 - hierarchical softmax scores the inner nodes on the target's Huffman path in ``hs_embed``

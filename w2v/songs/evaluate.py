@@ -36,9 +36,8 @@ from w2v.songs.data import Split, corpus_split, load_catalog, metadata_file, pla
 
 log = logging.getLogger(__name__)
 
-# The tutorial's call: Word2Vec(playlists, vector_size=32, window=20, negative=50, min_count=1), which
-# is CBOW (gensim's default sg=0); corpus=playlists model=cbow is the same call in w2v.
-TUTORIAL_SETTINGS = {"vector_size": 32, "window": 20, "negative": 50, "min_count": 1, "sg": 0}
+# The tutorial's call, Word2Vec(playlists, vector_size=32, window=20, negative=50, min_count=1), is
+# CBOW (gensim's default sg=0): corpus=playlists model=cbow makes gensim_settings() return exactly it.
 EXAMPLE_SONG = 3822  # "Billie Jean", the tutorial's example
 
 
