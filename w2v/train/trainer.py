@@ -178,6 +178,7 @@ def _flat(cfg: Any) -> dict[str, Any]:
 def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train one model as configured, write everything into ``run_dir`` and return the metrics."""
     validate(cfg)
+    select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
     if cfg.eval.enabled and not cfg.corpus.evaluator:
         from w2v.evaluation.run import check_eval_config
 
