@@ -73,11 +73,24 @@ class EvalConfig:
 
 
 @dataclass
+class PhrasesConfig:
+    """gensim's ``Phrases`` (same names and defaults), run over the encoded corpus (w2v/data/phrases.py)."""
+
+    enabled: bool = False
+    threshold: float = 10.0  # a pair is a phrase when its score is > threshold
+    min_count: int = 5
+    scoring: str = "default"  # default (Mikolov et al.'s original_scorer) | npmi
+    delimiter: str = "_"
+    passes: int = 1  # 2 = apply twice, as gensim users do for trigrams and 4-grams
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs. Top-level names are gensim's where gensim has one."""
 
     corpus: CorpusConfig = MISSING
     eval: EvalConfig = field(default_factory=EvalConfig)
+    phrases: PhrasesConfig = field(default_factory=PhrasesConfig)
     # The model, in gensim's names (configs/model/: sg.yaml, cbow.yaml). sg: skip-gram (true) or
     # CBOW (false); cbow_mean: CBOW averages (true) or sums (false) the context vectors; hs:
     # hierarchical softmax over a Huffman tree. negatives=0 with hs=true is pure hierarchical
@@ -121,12 +134,17 @@ class TrainConfig:
     checkpoint_every_minutes: float = 10.0
     checkpoint_every_words: Optional[int] = None
     resume: Optional[str] = None
+    # Continue training on new text from a finished run (w2v/train/init.py): its model, vocabulary and
+    # vectors; the LR schedule starts again at init_lr, or at lr when init_lr is null.
+    init: Optional[str] = None
+    init_lr: Optional[float] = None
     keep_ids_cache: bool = False  # keep the encoded corpus (corpus.ids) in the run dir
 
 
 CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a corpus.reader
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
+PHRASE_SCORINGS = ("default", "npmi")
 
 
 def register_configs() -> None:
@@ -179,6 +197,23 @@ def validate(cfg: Any) -> None:
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
+    _validate_phrases(cfg.phrases)
+    _check(not (cfg.init and cfg.resume), "init= and resume= are exclusive: resume continues an interrupted run, init starts a new one")
+    init_lr = cfg.init_lr
+    _check(init_lr is None or bool(cfg.init), "init_lr is set without init=RUN_DIR: set lr for a run from scratch")
+    _check(init_lr is None or 0 <= cfg.min_lr <= init_lr, f"invalid value init_lr={init_lr}: need 0 <= min_lr <= init_lr")
     dev = str(cfg.device)
     ok_dev = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
     _check(ok_dev, f"unknown device {dev!r}: use auto, cpu, cuda or cuda:N")
+
+
+def _validate_phrases(p: Any) -> None:
+    """The checks gensim's ``Phrases`` makes, as one-line errors naming the key."""
+    _check(p.scoring in PHRASE_SCORINGS, f"unknown phrases.scoring {p.scoring!r}: use one of {', '.join(PHRASE_SCORINGS)}")
+    _check(p.min_count >= 1, f"invalid value phrases.min_count={p.min_count}: must be >= 1")
+    _check(p.passes >= 1, f"invalid value phrases.passes={p.passes}: must be >= 1")
+    _check(bool(p.delimiter), "phrases.delimiter is empty: use a glue string such as _")
+    if p.scoring == "default":
+        _check(p.threshold > 0, f"invalid value phrases.threshold={p.threshold}: must be > 0 with phrases.scoring=default")
+    else:
+        _check(-1 <= p.threshold <= 1, f"invalid value phrases.threshold={p.threshold}: must be in [-1, 1] with phrases.scoring=npmi")

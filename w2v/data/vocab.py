@@ -89,21 +89,36 @@ class Vocab:
     words: list[str]
     counts: np.ndarray  # int64, descending
     remap: np.ndarray | None = None  # int32 provisional id -> vocab id or -1
+    # Counts in this run's corpus when they differ from ``counts``: after a merge with an earlier run's
+    # vocabulary (init=RUN_DIR), ``counts`` are the merged counts (noise distribution, Huffman tree,
+    # export order) and these the new text's (subsampling, LR schedule). None = same as ``counts``.
+    corpus_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.words)
 
     @property
+    def train_counts(self) -> np.ndarray:
+        """Counts of each word in the corpus this run trains on."""
+        return self.counts if self.corpus_counts is None else self.corpus_counts
+
+    @property
     def total(self) -> int:
         """Corpus tokens that are in the vocabulary (the words the LR schedule counts)."""
-        return int(self.counts.sum())
+        return int(self.train_counts.sum())
+
+    @property
+    def index(self) -> dict[str, int]:
+        """word -> vocab id."""
+        return {w: i for i, w in enumerate(self.words)}
 
     def keep_probs(self, sample: float) -> np.ndarray:
         """word2vec's subsampling keep-probability ``sqrt(t/f) + t/f`` per word (1.0 when sample=0)."""
         if sample <= 0:
             return np.ones(len(self), dtype=np.float32)
-        freq = self.counts / self.total
-        prob = np.sqrt(sample / freq) + sample / freq
+        freq = self.train_counts / self.total
+        with np.errstate(divide="ignore"):  # a word absent from this corpus (freq 0) is never drawn: keep 1.0
+            prob = np.sqrt(sample / freq) + sample / freq
         return np.minimum(prob, 1.0).astype(np.float32)
 
     def noise_weights(self, ns_exponent: float) -> np.ndarray:
@@ -159,4 +174,45 @@ def build_vocab(encoded: EncodedCorpus, min_count: int, max_vocab: int | None = 
         encoded.n_tokens,
         100 * kept_tokens / encoded.n_tokens,
     )
+    return vocab
+
+
+def merge_vocab(base: Vocab, encoded: EncodedCorpus, min_count: int) -> Vocab:
+    """``base``'s words plus the new corpus's words with count >= min_count, merged by word (gensim's
+    ``build_vocab(update=True)``).
+
+    Counts add up. Every word of ``base`` stays, whatever its new count; a word new to ``base`` joins
+    when it reaches ``min_count`` (its merged count is its new count, since ``base`` kept no count of
+    it). The result is sorted by descending merged count (ties: base words first, in base order, then
+    new words in order of first occurrence); ``remap`` maps the new corpus's provisional ids to it and
+    ``corpus_counts`` holds the new corpus's counts.
+    """
+    if encoded.n_tokens == 0:
+        raise W2VError("the corpus has no tokens: check corpus.path and that the files are not empty")
+    index = base.index
+    new_counts = encoded.counts
+    base_pos = np.array([index.get(w, -1) for w in encoded.words], dtype=np.int64)  # provisional -> base id
+    added = np.flatnonzero((base_pos < 0) & (new_counts >= min_count))  # provisional ids of new words
+    n_base = len(base)
+    words = list(base.words) + [encoded.words[i] for i in added.tolist()]
+    merged = np.concatenate([base.counts, new_counts[added]]).astype(np.int64)
+    corpus = np.zeros(len(words), dtype=np.int64)
+    seen = base_pos >= 0
+    np.add.at(corpus, base_pos[seen], new_counts[seen])
+    corpus[n_base:] = new_counts[added]
+    merged[:n_base] += corpus[:n_base]
+    unsorted_id = np.full(len(new_counts), -1, dtype=np.int64)  # provisional -> id before sorting
+    unsorted_id[seen] = base_pos[seen]
+    unsorted_id[added] = n_base + np.arange(len(added))
+    order = np.argsort(-merged, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    remap = np.where(unsorted_id >= 0, rank[np.maximum(unsorted_id, 0)], -1).astype(np.int32)
+    vocab = Vocab([words[i] for i in order.tolist()], merged[order], remap, corpus[order])
+    log.info(
+        "vocab: %d words of the earlier run (%d of them in the new text) + %d new words with min_count=%d "
+        "(of %d distinct in the new text) = %d; the new text's %d tokens are %.2f%% in the vocabulary",
+        n_base, int(np.count_nonzero(corpus[:n_base])), len(added), min_count, len(encoded.words), len(vocab),
+        encoded.n_tokens, 100 * vocab.total / encoded.n_tokens,
+    )  # fmt: skip
     return vocab

@@ -28,13 +28,14 @@ from w2v.atomic import atomic_write_text
 from w2v.config import validate
 from w2v.data.corpus import iter_sentences, undecodable_bytes
 from w2v.data.stream import StreamConfig, Word2VecStream
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus
+from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab
 from w2v.engines import batch_to, select_engine
 from w2v.errors import W2VError
 from w2v.export import save_word2vec
 from w2v.metrics import MetricLogger
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
+from w2v.train.init import InitRun, explicit_keys, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
 
 log = logging.getLogger(__name__)
@@ -142,15 +143,21 @@ def _setup_file_log(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def _prepare_data(cfg: Any, run_dir: Path) -> tuple[EncodedCorpus, Vocab]:
+def _prepare_data(cfg: Any, run_dir: Path, base: Vocab | None = None) -> tuple[EncodedCorpus, Vocab]:
+    """Encode the corpus (and its phrases) into run_dir/corpus.ids and build the vocabulary, merged
+    into ``base`` (an earlier run's vocabulary, ``init=``) when given."""
     ids_path = run_dir / "corpus.ids"
     before = undecodable_bytes()
     encoded = encode_corpus(iter_sentences(cfg.corpus), ids_path, cfg.corpus.max_tokens)
     bad = undecodable_bytes() - before
     if bad:
         log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
+    if cfg.phrases.enabled:
+        from w2v.data.phrases import detect_phrases
+
+        encoded = detect_phrases(encoded, cfg.phrases)
     try:
-        vocab = build_vocab(encoded, cfg.min_count, cfg.max_vocab)
+        vocab = build_vocab(encoded, cfg.min_count, cfg.max_vocab) if base is None else merge_vocab(base, encoded, cfg.min_count)
     except W2VError:
         ids_path.unlink(missing_ok=True)
         raise
@@ -178,6 +185,10 @@ def _flat(cfg: Any) -> dict[str, Any]:
 def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train one model as configured, write everything into ``run_dir`` and return the metrics."""
     validate(cfg)
+    init = None
+    if cfg.init:  # a new run from a finished one: its model keys, vocabulary and vectors
+        init = load_init_run(cfg.init)
+        cfg = init_config(cfg, init, explicit_keys())
     select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
     if cfg.eval.enabled and not cfg.corpus.evaluator:
         from w2v.evaluation.run import check_eval_config
@@ -198,7 +209,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         raise W2VError(f"cannot write to the run directory {run_dir}: {exc.strerror}; choose a writable hydra.run.dir") from None
     handler = _setup_file_log(run_dir)
     try:
-        return _train(cfg, run_dir, resume_state)
+        return _train(cfg, run_dir, resume_state, init)
     except OSError as exc:  # disk full, permissions, ...: atomic writes left every earlier file intact
         where = exc.filename or run_dir
         raise W2VError(
@@ -225,8 +236,8 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any]) -> DictConfig:
     return saved
 
 
-def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict[str, Any]:
-    trainer = Trainer(cfg, run_dir, resume_state)
+def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> dict[str, Any]:
+    trainer = Trainer(cfg, run_dir, resume_state, init)
     trainer.fit()
     return trainer.finish()
 
@@ -234,17 +245,19 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None) -> dict
 class Trainer:
     """One training run: the model, its engine, the example stream, the schedule, logging and checkpoints."""
 
-    def __init__(self, cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None):
+    def __init__(self, cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: InitRun | None = None):
         self.t_start = time.perf_counter()
         self.cfg, self.run_dir = cfg, run_dir
         self.device = resolve_device(cfg.device)
         self.spec = ModelSpec.from_config(cfg)
         engine_cls = select_engine(cfg, self.device)
         self.batch_size = cfg.batch_size or engine_cls.batch_size(self.spec)
-        self._load_data(resume_state)
+        self._load_data(resume_state, init)
         self.model = Word2VecModel(self.spec, self.vocab.counts, cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
         if resume_state is not None:
             _restore_model(self.model, self.spec, resume_state)
+        elif init is not None:
+            init_model(self.model, self.vocab, init)
         self.model.to(self.device)
         self.engine = engine_cls(self.model, cfg, self.device, cfg.threads or os.cpu_count() or 1)
         if resume_state is not None:
@@ -261,15 +274,16 @@ class Trainer:
             self.batch_size, cfg.optim, self.engine.name,
         )  # fmt: skip
 
-    def _load_data(self, resume_state: dict[str, Any] | None) -> None:
+    def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
         if resume_state is None:
-            encoded, self.vocab = _prepare_data(self.cfg, self.run_dir)
+            encoded, self.vocab = _prepare_data(self.cfg, self.run_dir, init.vocab if init else None)
             self.remap, self.progress = self.vocab.remap, Progress()
             self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
             return
         vs = resume_state["vocab"]
-        self.vocab = Vocab(list(vs["words"]), vs["counts"].numpy())
+        corpus_counts = vs["corpus_counts"].numpy() if "corpus_counts" in vs else None  # runs started with init=
+        self.vocab = Vocab(list(vs["words"]), vs["counts"].numpy(), corpus_counts=corpus_counts)
         self.remap = resume_state["remap"].numpy()
         self.progress = Progress.from_state(resume_state["progress"])
         saved = resume_state["metrics"]
@@ -438,7 +452,8 @@ class Trainer:
             "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             "model_spec": self.spec.to_dict(),
             "optimizer": self.engine.state_dict(),
-            "vocab": {"words": self.vocab.words, "counts": torch.from_numpy(self.vocab.counts)},
+            "vocab": {"words": self.vocab.words, "counts": torch.from_numpy(self.vocab.counts),
+                      **({} if self.vocab.corpus_counts is None else {"corpus_counts": torch.from_numpy(self.vocab.corpus_counts)})},
             "remap": torch.from_numpy(np.asarray(self.remap, dtype=np.int32)),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "progress": snapshot.state(),
