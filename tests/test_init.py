@@ -161,7 +161,8 @@ def test_missing_or_unfinished_init_run_is_a_one_line_error(tmp_path, lee_run):
     state = load_checkpoint(lee_run[0])
     state["progress"]["done"] = False
     state.pop("format")
-    save_checkpoint(tmp_path / "unfinished" / "checkpoint.pt", state) if (tmp_path / "unfinished").mkdir() is None else None
+    (tmp_path / "unfinished").mkdir()
+    save_checkpoint(tmp_path / "unfinished" / "checkpoint.pt", state)
     with pytest.raises(W2VError, match=r"has not finished; finish it first with: python train.py resume="):
         load_init_run(str(tmp_path / "unfinished"))
     with pytest.raises(W2VError, match="max_vocab cannot be combined with init"):
