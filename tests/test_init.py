@@ -278,3 +278,36 @@ def test_train_py_init_as_a_user_runs_it(tmp_path, lee_run, new_corpus, run_trai
         errors = [line for line in proc.stderr.splitlines() if "ERROR" in line]
         assert proc.returncode == 2 and len(errors) == 1 and fragment in errors[0], proc.stderr[-2000:]
         assert "Traceback" not in proc.stderr and not list((tmp_path / name).glob("*.pt"))
+
+
+def test_an_interrupted_init_run_resumes_to_the_same_vectors(tmp_path, lee_run, new_corpus):
+    """The merged vocabulary, the new text's schedule (corpus_counts) and the position survive a SIGKILL."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import TRAIN_PY
+
+    args = [f"init={lee_run[0]}", "corpus=text", f"corpus.path={new_corpus}", "eval=none", "epochs=2", "threads=1", "seed=5"]
+    args += ["block_tokens=2000", "batch_size=256", "checkpoint_every_minutes=0", "checkpoint_every_words=2000", "log_every=1"]
+    ref = train(compose_train_cfg(args), tmp_path / "ref")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, str(TRAIN_PY), *args, f"hydra.run.dir={run_dir}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 90
+    while not (run_dir / "checkpoint.pt").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-2000:]
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert not load_checkpoint(run_dir)["progress"]["done"], "the run finished before it was interrupted: the test proved nothing"
+    done = subprocess.run([sys.executable, str(TRAIN_PY), f"resume={run_dir}", "threads=1"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    ours = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    theirs = torch.load(tmp_path / "ref" / "checkpoint.pt", weights_only=True)
+    assert ours["vocab"]["words"] == theirs["vocab"]["words"]
+    assert torch.equal(ours["model"]["in_embed.weight"], theirs["model"]["in_embed.weight"])
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["words_done"] == ref["words_done"] == 2 * ref["train_words"]
