@@ -139,6 +139,15 @@ def test_a_conflicting_model_setting_is_a_one_line_error(sg_init, overrides, giv
         init_config(compose_train_cfg(["init=somewhere", *overrides]), sg_init, given={"init", *given})
 
 
+def test_init_path_does_not_name_sweep_directories():
+    from conftest import CONFIG_DIR
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR), job_name="test"):
+        cfg = compose("train", overrides=["init=outputs/x"], return_hydra_config=True)
+    assert "init" in cfg.hydra.job.config.override_dirname.exclude_keys
+
+
 @pytest.mark.parametrize(
     "overrides, message",
     [

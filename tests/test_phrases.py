@@ -25,6 +25,16 @@ from w2v.errors import W2VError
 counts = st.integers(min_value=1, max_value=10**7)
 
 
+def test_defaults_are_gensims():
+    import inspect
+
+    gensim_defaults = {k: p.default for k, p in inspect.signature(Phrases.__init__).parameters.items()}
+    ours = compose_train_cfg([]).phrases
+    assert not ours.enabled and ours.passes == 1
+    for key in ("threshold", "min_count", "scoring", "delimiter"):
+        assert ours[key] == gensim_defaults[key], key
+
+
 @given(a=counts, b=counts, ab=counts, len_vocab=st.integers(1, 10**8), min_count=st.integers(1, 100))
 def test_original_score_equals_gensims_bit_for_bit(a, b, ab, len_vocab, min_count):
     ours = original_score(a, b, ab, len_vocab, min_count)
