@@ -135,6 +135,11 @@ def test_the_model_comes_from_the_init_run(sg_init):
     ids=["dim", "model-group", "negatives-explicit-default", "hs"],
 )
 def test_a_conflicting_model_setting_is_a_one_line_error(sg_init, overrides, given):
+    if overrides == ["model=cbow"]:  # and model=sg, the default, conflicts with a CBOW init run when given
+        cbow_init = _init_run(ModelSpec(sg=False, negatives=3), ["a", "b"], [5, 4], dim=24)
+        with pytest.raises(W2VError, match="this run sets sg=True"):
+            init_config(compose_train_cfg(["init=x", "model=sg"]), cbow_init, given={"init", "model"})
+        assert init_config(compose_train_cfg(["init=x"]), cbow_init, given={"init"}).sg is False
     with pytest.raises(W2VError, match=r"init=old trained sg-ns with dim=24, but this run sets .*drop"):
         init_config(compose_train_cfg(["init=somewhere", *overrides]), sg_init, given={"init", *given})
 

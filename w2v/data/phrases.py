@@ -29,6 +29,7 @@ import math
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -147,14 +148,14 @@ def count_pairs(path: Path, n_words: int) -> tuple[np.ndarray, np.ndarray]:
     return keys, counts
 
 
-def score_pairs(keys: np.ndarray, pair_counts: np.ndarray, word_counts: np.ndarray, pcfg, n_tokens: int) -> np.ndarray:
+def score_pairs(keys: np.ndarray, pair_counts: np.ndarray, word_counts: np.ndarray, pcfg: Any, n_tokens: int) -> np.ndarray:
     """gensim's score of every pair, on gensim's counts (see the module docstring)."""
     n_words = len(word_counts)
     len_vocab = int(np.count_nonzero(word_counts)) + len(keys)
     return _scores(keys, pair_counts, word_counts, n_words, len_vocab, pcfg.min_count, n_tokens, pcfg.scoring == "npmi")
 
 
-def phrase_pass(encoded: EncodedCorpus, pcfg, out_path: Path) -> tuple[EncodedCorpus, int]:
+def phrase_pass(encoded: EncodedCorpus, pcfg: Any, out_path: Path) -> tuple[EncodedCorpus, int]:
     """One gensim ``Phrases`` pass over ``encoded``: find phrases, write the rewritten ids to ``out_path``.
 
     Returns the new corpus (phrase words appended to ``words``, counts recounted) and the number of
@@ -186,7 +187,7 @@ def phrase_pass(encoded: EncodedCorpus, pcfg, out_path: Path) -> tuple[EncodedCo
     return EncodedCorpus(out_path, words, counts, n_tokens, encoded.n_sentences, encoded.seconds), len(phrase_keys)
 
 
-def detect_phrases(encoded: EncodedCorpus, pcfg) -> EncodedCorpus:
+def detect_phrases(encoded: EncodedCorpus, pcfg: Any) -> EncodedCorpus:
     """Run ``pcfg.passes`` phrase passes (``pcfg``: the ``phrases`` config), rewriting ``encoded.path`` in place."""
     start = time.perf_counter()
     tmp = encoded.path.with_name(encoded.path.name + ".phrases")

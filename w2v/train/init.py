@@ -95,7 +95,9 @@ def init_config(cfg: Any, init: InitRun, given: set[str] | None = None) -> Any:
     default (which also catches config groups such as ``model=cbow``).
     """
     defaults = TrainConfig()
-    given = given or set()
+    given = set(given or ())
+    if "model" in given:  # model=sg|cbow sets sg (model=sg equals the default, so only the command line tells)
+        given.add("sg")
     cfg = copy.deepcopy(cfg)
     for key, value in init.settings().items():
         current = cfg[key]
