@@ -13,7 +13,8 @@ One pass (gensim's ``Phrases`` followed by ``phrases[sentences]``):
 
 ``passes=2`` runs that on the rewritten stream again, as gensim users apply ``Phrases`` twice
 (``new_york`` + ``times`` -> ``new_york_times``). Everything runs over int arrays (numpy + numba),
-in chunks of whole sentences, so memory stays bounded and no Python code runs per token.
+in chunks of whole sentences, so no Python code runs per token and memory holds one chunk plus the
+table of distinct pairs (16 bytes each), never the corpus.
 
 Where this differs from gensim: no ``connector_words`` (gensim's default is none), no
 ``max_vocab_size`` pruning (gensim prunes only past 40M entries), and pairs are counted by word ids,
