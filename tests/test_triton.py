@@ -30,7 +30,7 @@ from w2v.engines.chunks import Chunk, prepare_chunk  # noqa: E402
 from w2v.errors import W2VError  # noqa: E402
 
 
-def _chunk(seed: int, size: int = 70, vocab: int = 12, window: int = 2, keep: float = 0.8) -> tuple[Chunk, torch.Tensor]:
+def _chunk(seed: int, size: int = 50, vocab: int = 12, window: int = 2, keep: float = 0.8) -> tuple[Chunk, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, vocab, (size,), generator=gen, dtype=torch.int32)
     ids[torch.rand(size, generator=gen) < 0.1] = -1  # sentence ends
@@ -78,8 +78,7 @@ def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, n
     return loss, len(pairs)
 
 
-@pytest.mark.parametrize("grid", [1, 3])
-def test_kernel_equals_sequential_reference_in_program_order(grid):
+def test_kernel_equals_sequential_reference_in_program_order(grid: int = 3):
     chunk, _ = _chunk(seed=grid)
     vocab, dim, window, negatives = 12, 8, 2, 3
     gen = torch.Generator().manual_seed(5)
@@ -90,7 +89,7 @@ def test_kernel_equals_sequential_reference_in_program_order(grid):
     ref_in, ref_out = in_w.clone(), out_w.clone()
     got = tk.sgns_chunk(*chunk, in_w, out_w, prob, alias, 1234, 0.05, 0.01, window, negatives, grid)
     loss, pairs = _reference(chunk, ref_in, ref_out, prob, alias, 1234, 0.05, 0.01, window, negatives, grid)
-    assert pairs > 50
+    assert pairs > 40
     assert int(got[1]) == pairs
     assert float(got[0]) == pytest.approx(loss, rel=1e-5)
     torch.testing.assert_close(in_w, ref_in, rtol=1e-5, atol=1e-6)
@@ -165,13 +164,13 @@ def test_prepare_chunk_is_reproducible_from_its_seed():
 def test_in_kernel_negatives_follow_the_noise_distribution():
     weights = np.array([50.0, 20, 10, 5, 5, 4, 3, 2, 1, 0.5]) ** 0.75
     prob, alias = build_alias_table(weights)
-    draws = tk.draw_negatives(torch.arange(40_000, dtype=torch.int64), prob.float(), alias.to(torch.int32), seed=99)
+    draws = tk.draw_negatives(torch.arange(20_000, dtype=torch.int64), prob.float(), alias.to(torch.int32), seed=99)
     freq = torch.bincount(draws.long(), minlength=len(weights)).double() / len(draws)
     expected = torch.from_numpy(weights / weights.sum())
-    assert float((freq - expected).abs().sum()) / 2 < 0.015  # total variation
-    again = tk.draw_negatives(torch.arange(40_000, dtype=torch.int64), prob.float(), alias.to(torch.int32), seed=99)
+    assert float((freq - expected).abs().sum()) / 2 < 0.02  # total variation
+    again = tk.draw_negatives(torch.arange(20_000, dtype=torch.int64), prob.float(), alias.to(torch.int32), seed=99)
     assert torch.equal(draws, again)
-    other = tk.draw_negatives(torch.arange(40_000, dtype=torch.int64), prob.float(), alias.to(torch.int32), seed=100)
+    other = tk.draw_negatives(torch.arange(20_000, dtype=torch.int64), prob.float(), alias.to(torch.int32), seed=100)
     assert not torch.equal(draws, other)
 
 
@@ -251,16 +250,16 @@ def test_train_py_runs_the_triton_engine_end_to_end(tmp_path):
 
     rng = np.random.default_rng(0)
     topics = ["king queen crown castle throne", "cat dog fish bird mouse"]
-    text = "\n".join(" ".join(rng.choice(topics[i % 2].split(), 8)) for i in range(30)) + "\n"
+    text = "\n".join(" ".join(rng.choice(topics[i % 2].split(), 6)) for i in range(10)) + "\n"
     corpus = write_text_file(tmp_path / "c.txt", text)
     run_dir = tmp_path / "run"
-    args = ["corpus=text", f"corpus.path={corpus}", "engine=triton", "device=cpu", "min_count=1", "epochs=2", "dim=8",
+    args = ["corpus=text", f"corpus.path={corpus}", "engine=triton", "device=cpu", "min_count=1", "epochs=1", "dim=8",
             "negatives=2", "window=2", "sample=0", "eval=none", "grid=2", "chunk_tokens=100", "block_tokens=50",
             f"hydra.run.dir={run_dir}"]  # fmt: skip
     proc = run_train_py(args, cwd=tmp_path, env={"TRITON_INTERPRET": "1"}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["engine"] == "triton"
-    assert len(metrics["epoch_loss"]) == 2 and all(np.isfinite(metrics["epoch_loss"]))
+    assert len(metrics["epoch_loss"]) == 1 and all(np.isfinite(metrics["epoch_loss"]))
     kv = KeyedVectors.load_word2vec_format(str(run_dir / "vectors.bin"), binary=True)
     assert set(kv.index_to_key) == set(" ".join(topics).split())

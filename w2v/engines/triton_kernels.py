@@ -168,7 +168,7 @@ def sgns_chunk(
 def draw_negatives(offsets: torch.Tensor, prob: torch.Tensor, alias: torch.Tensor, seed: int) -> torch.Tensor:
     """The negatives :func:`sgns_chunk` draws at the given Philox offsets (int64), as int32."""
     out = torch.empty(len(offsets), dtype=torch.int32, device=offsets.device)
-    block = 256
+    block = 1024
     _alias_draw_kernel[(triton.cdiv(len(offsets), block),)](offsets, out, len(offsets), prob, alias, len(prob), seed, BLOCK=block)
     return out
 

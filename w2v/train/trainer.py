@@ -259,7 +259,7 @@ class Trainer:
         log.info(
             "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
             self.spec.name, cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
-            self.batch_size, cfg.optim, self.engine.name,
+            self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
         )  # fmt: skip
 
     def _load_data(self, resume_state: dict[str, Any] | None) -> None:
@@ -411,6 +411,7 @@ class Trainer:
             "total_seconds": time.perf_counter() - self.t_start,
             "device": str(self.device),
             "engine": self.engine.name,
+            "grid": getattr(self.engine, "grid", None),  # the Triton engine's programs in flight
             "model": self.spec.name,
             **{k: getattr(self.spec, k) for k in ("sg", "cbow_mean", "hs")},
         }
