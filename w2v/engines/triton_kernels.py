@@ -69,13 +69,14 @@ if HAVE_TRITON:
     @triton.jit
     def _logistic_row(w, row, h, neu1e, label, alpha, d, dmask, DIM: tl.constexpr):
         """One output row: g = (label - σ(u·h))·alpha; neu1e += g·u; u += g·h. Returns (neu1e, loss)."""
-        u = tl.load(w + row * DIM + d, mask=dmask, other=0.0)
+        offset = row.to(tl.int64) * DIM + d  # int64: a 10M x 300 table has more than 2**31 floats
+        u = tl.load(w + offset, mask=dmask, other=0.0)
         f = tl.sum(u * h, axis=0)
         s = tl.where(label > 0.5, -f, f)  # loss = softplus(s) = -log σ(±f), computed without overflow
         loss = tl.maximum(s, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(s)))
         g = (label - tl.sigmoid(f)) * alpha
         neu1e += g * u
-        tl.store(w + row * DIM + d, u + g * h, mask=dmask)
+        tl.store(w + offset, u + g * h, mask=dmask)
         tl.debug_barrier()  # the next row may be this one: make the store visible to every thread first
         return neu1e, loss
 
@@ -108,18 +109,19 @@ if HAVE_TRITON:
                 for j in range(first, stop):
                     if j != i:
                         context = tl.load(tokens + j)
-                        h = tl.load(in_w + context * DIM + d, mask=dmask, other=0.0)
+                        in_offset = context.to(tl.int64) * DIM + d
+                        h = tl.load(in_w + in_offset, mask=dmask, other=0.0)
                         neu1e = tl.zeros((BLOCK_D,), dtype=tl.float32)
                         neu1e, row_loss = _logistic_row(out_w, center, h, neu1e, 1.0, alpha, d, dmask, DIM)
                         loss += row_loss
                         # Philox counter of this pair's k-th negative: unique per (position, offset, k).
-                        base = (tl.zeros((), tl.int64) + i * (2 * WINDOW + 1) + (j - i + WINDOW)) * NEGATIVES
+                        base = ((tl.zeros((), tl.int64) + i) * (2 * WINDOW + 1) + (j - i + WINDOW)) * NEGATIVES
                         for k in range(NEGATIVES):
                             negative = _draw_negative(prob, alias, n_words, seed, base + k)
                             if negative != center:  # word2vec.c skips a negative equal to the target
                                 neu1e, row_loss = _logistic_row(out_w, negative, h, neu1e, 0.0, alpha, d, dmask, DIM)
                                 loss += row_loss
-                        tl.store(in_w + context * DIM + d, h + neu1e, mask=dmask)
+                        tl.store(in_w + in_offset, h + neu1e, mask=dmask)
                         tl.debug_barrier()
                         pairs += 1
         tl.store(loss_out + pid, loss)
