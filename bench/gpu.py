@@ -93,7 +93,7 @@ def where_time_goes(corpus: Path, tmp: Path) -> str:
         e[0].record()
         chunk = prepare_chunk(tokens, keep, 5, True, gen)
         e[1].record()
-        out = tk.sgns_chunk(*chunk, in_w, out_w, prob, alias, attempt, 0.025, 0.024, 5, 5, grid)
+        out = tk.word2vec_chunk(*chunk, in_w, out_w, prob, alias, attempt, 0.025, 0.024, 5, 5, grid)
         e[2].record()
         host = time.perf_counter() - host0
         torch.cuda.synchronize()

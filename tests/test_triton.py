@@ -55,31 +55,62 @@ def _pairs_in_program_order(chunk: Chunk, grid: int) -> list[tuple[int, int, int
     return out
 
 
-def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, negatives, grid) -> tuple[float, int]:
-    """word2vec.c's skip-gram NS update, one pair after another, in the kernel's program order."""
+def _logistic_rows(out_w, rows, h, alpha) -> tuple[torch.Tensor, float]:
+    """word2vec.c's output-row updates for one example, in order; returns (neu1e, loss)."""
+    neu1e, loss = torch.zeros_like(h), 0.0
+    for row, label in rows:
+        u = out_w[row].clone()
+        f = float(u @ h)
+        loss += float(torch.nn.functional.softplus(torch.tensor(-f if label else f)))
+        g = (label - 1.0 / (1.0 + np.exp(-f))) * alpha
+        neu1e += g * u
+        out_w[row] = u + g * h
+    return neu1e, loss
+
+
+def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, negatives, grid, cbow=False, cbow_mean=True):
+    """The negative-sampling update one example after another, in the kernel's program order."""
     tokens = chunk.tokens.tolist()
     pairs = _pairs_in_program_order(chunk, grid)
-    offsets = torch.tensor([tk.pair_offset(i, j, k, window, negatives) for _, i, j, _, _ in pairs for k in range(negatives)])
-    drawn = tk.draw_negatives(offsets, prob, alias, seed).view(len(pairs), negatives).tolist() if pairs else []
+    if cbow:  # one example per center: its pairs in order, grouped
+        examples = {}
+        for pid, i, j, lo, hi in pairs:
+            examples.setdefault((pid, i, lo, hi), []).append(j)
+        keys = [(i, i) for (_, i, _, _) in examples]
+    else:
+        keys = [(i, j) for _, i, j, _, _ in pairs]
+    offsets = torch.tensor([tk.pair_offset(i, j, k, window, negatives) for i, j in keys for k in range(negatives)])
+    drawn = tk.draw_negatives(offsets, prob, alias, seed).view(len(keys), negatives).tolist() if keys else []
     loss = 0.0
-    for (_, i, j, lo, hi), negs in zip(pairs, drawn):
-        center, context = tokens[i], tokens[j]
-        alpha = np.float32(lr0) + (np.float32(lr1) - np.float32(lr0)) * np.float32((i - lo) / max(hi - lo, 1))
-        h = in_w[context].clone()
-        neu1e = torch.zeros_like(h)
-        for row, label in [(center, 1.0)] + [(neg, 0.0) for neg in negs if neg != center]:
-            u = out_w[row].clone()
-            f = float(u @ h)
-            loss += float(torch.nn.functional.softplus(torch.tensor(-f if label else f)))
-            g = (label - 1.0 / (1.0 + np.exp(-f))) * float(alpha)
-            neu1e += g * u
-            out_w[row] = u + g * h
-        in_w[context] = h + neu1e
-    return loss, len(pairs)
+
+    def alpha(i, lo, hi):
+        return float(np.float32(lr0) + (np.float32(lr1) - np.float32(lr0)) * np.float32((i - lo) / max(hi - lo, 1)))
+
+    if not cbow:
+        for (_, i, j, lo, hi), negs in zip(pairs, drawn):
+            center, context = tokens[i], tokens[j]
+            h = in_w[context].clone()
+            rows = [(center, 1.0)] + [(neg, 0.0) for neg in negs if neg != center]
+            neu1e, ex_loss = _logistic_rows(out_w, rows, h, alpha(i, lo, hi))
+            loss += ex_loss
+            in_w[context] = h + neu1e
+        return loss, len(pairs)
+    for ((_, i, lo, hi), contexts), negs in zip(examples.items(), drawn):
+        center, rows_in = tokens[i], [tokens[j] for j in contexts]
+        h = in_w[rows_in].sum(0)
+        if cbow_mean:
+            h = h / len(rows_in)
+        rows = [(center, 1.0)] + [(neg, 0.0) for neg in negs if neg != center]
+        neu1e, ex_loss = _logistic_rows(out_w, rows, h, alpha(i, lo, hi))
+        loss += ex_loss
+        for r in rows_in:  # one at a time: a word can occur twice in a window
+            in_w[r] += neu1e if cbow_mean else neu1e / len(rows_in)
+    return loss, len(examples)
 
 
-def test_kernel_equals_sequential_reference_in_program_order(grid: int = 3):
-    chunk, _ = _chunk(seed=grid)
+@pytest.mark.parametrize(("cbow", "cbow_mean"), [(False, True), (True, True), (True, False)], ids=["sg", "cbow-mean", "cbow-sum"])
+def test_kernel_equals_sequential_reference_in_program_order(cbow, cbow_mean, grid: int = 3):
+    chunk, _ = _chunk(seed=3 + cbow + cbow_mean)
     vocab, dim, window, negatives = 12, 8, 2, 3
     gen = torch.Generator().manual_seed(5)
     in_w = (torch.rand(vocab, dim, generator=gen) - 0.5) / dim
@@ -87,14 +118,13 @@ def test_kernel_equals_sequential_reference_in_program_order(grid: int = 3):
     prob, alias = build_alias_table(np.arange(1, vocab + 1, dtype=np.float64) ** 0.75)
     prob, alias = prob.float().contiguous(), alias.to(torch.int32).contiguous()
     ref_in, ref_out = in_w.clone(), out_w.clone()
-    got = tk.sgns_chunk(*chunk, in_w, out_w, prob, alias, 1234, 0.05, 0.01, window, negatives, grid)
-    loss, pairs = _reference(chunk, ref_in, ref_out, prob, alias, 1234, 0.05, 0.01, window, negatives, grid)
-    assert pairs > 40
-    assert int(got[1]) == pairs
+    got = tk.word2vec_chunk(*chunk, in_w, out_w, prob, alias, 1234, 0.05, 0.01, window, negatives, grid, cbow=cbow, cbow_mean=cbow_mean)
+    loss, examples = _reference(chunk, ref_in, ref_out, prob, alias, 1234, 0.05, 0.01, window, negatives, grid, cbow, cbow_mean)
+    assert examples > (20 if cbow else 40)
+    assert int(got[1]) == examples
     assert float(got[0]) == pytest.approx(loss, rel=1e-5)
     torch.testing.assert_close(in_w, ref_in, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out_w, ref_out, rtol=1e-5, atol=1e-6)
-    assert not torch.equal(out_w, out_w.new_zeros(out_w.shape))
 
 
 def test_kernel_pairs_are_the_streams_window_pairs():
@@ -178,8 +208,9 @@ def test_in_kernel_negatives_follow_the_noise_distribution():
     ("overrides", "device", "message"),
     [
         (["engine=triton"], "cpu", None),  # allowed under the interpreter, which this module turns on
-        (["engine=triton", "model=cbow"], "cuda", "skip-gram with negative sampling only"),
-        (["engine=triton", "hs=true"], "cuda", "skip-gram with negative sampling only"),
+        (["engine=triton", "model=cbow"], "cuda", None),
+        (["engine=triton", "hs=true"], "cuda", "negative sampling only"),
+        (["engine=triton", "model=cbow", "hs=true", "negatives=0"], "cuda", "negative sampling only"),
         (["engine=triton", "optim=adagrad"], "cuda", "optim=sgd only"),
     ],
 )
@@ -192,9 +223,10 @@ def test_engine_rules(overrides, device, message):
             select_engine(cfg, torch.device(device))
 
 
-def test_auto_picks_triton_on_cuda_for_skipgram_ns_and_never_on_cpu(monkeypatch):
+def test_auto_picks_triton_on_cuda_for_negative_sampling_and_never_on_cpu(monkeypatch):
     assert select_engine(compose_train_cfg([]), torch.device("cuda")).name == "triton"
-    assert select_engine(compose_train_cfg(["model=cbow"]), torch.device("cuda")).name == "torch"
+    assert select_engine(compose_train_cfg(["model=cbow"]), torch.device("cuda")).name == "triton"
+    assert select_engine(compose_train_cfg(["hs=true"]), torch.device("cuda")).name == "torch"
     assert select_engine(compose_train_cfg([]), torch.device("cpu")).name == "numba"
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(W2VError, match="runs on CUDA"):

@@ -106,9 +106,9 @@ class TrainConfig:
     max_row_updates: int = 0
     block_tokens: int = 65536  # tokens per stream block: the unit of sharding, shuffling, resume
     # Update engine (w2v/engines): numba = word2vec's per-example SGD compiled for CPU threads
-    # (Hogwild); triton = the fused Hogwild GPU kernel (skip-gram negative sampling, CUDA); torch =
-    # the batched tensor update (CPU or CUDA); auto = the first that can run the job: numba on CPU
-    # with optim=sgd, triton on CUDA for skip-gram NS when triton is installed, else torch.
+    # (Hogwild); triton = the fused Hogwild GPU kernel (negative sampling, skip-gram or CBOW, CUDA);
+    # torch = the batched tensor update (CPU or CUDA); auto = the first that can run the job: numba
+    # on CPU with optim=sgd, triton on CUDA for negative sampling when triton is installed, else torch.
     engine: str = "auto"
     # triton engine: programs walking the corpus at once (the updates in flight, which bound the
     # staleness); null = 8 per SM. The corpus goes to the GPU in chunks of chunk_tokens words, one

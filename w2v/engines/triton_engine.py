@@ -1,4 +1,4 @@
-"""GPU engine: the fused Triton skip-gram kernel, fed whole chunks of the corpus.
+"""GPU engine: the fused Triton word2vec kernel (skip-gram or CBOW, negative sampling), fed whole chunks of the corpus.
 
 Unlike the example engines, this one takes *token chunks* from the stream (``consumes_tokens``):
 vocabulary ids of ``chunk_tokens`` corpus words with sentence separators. On the device, torch
@@ -38,7 +38,7 @@ def interpreting() -> bool:
 
 
 class TritonEngine(Engine):
-    """Hogwild skip-gram negative sampling in one Triton kernel launch per chunk (CUDA)."""
+    """Hogwild negative sampling (skip-gram or CBOW) in one Triton kernel launch per chunk (CUDA)."""
 
     name = "triton"
     default_batch = 0  # unused: the engine takes token chunks of `chunk_tokens` words, not example batches
@@ -48,8 +48,8 @@ class TritonEngine(Engine):
 
     @classmethod
     def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
-        if not (cfg.sg and not cfg.hs and cfg.negatives >= 1):
-            return "engine=triton trains skip-gram with negative sampling only (sg=true hs=false negatives>=1): use engine=torch"
+        if cfg.hs or cfg.negatives < 1:
+            return "engine=triton trains negative sampling only (hs=false negatives>=1): use engine=torch for hierarchical softmax"
         if cfg.optim != "sgd":
             return "engine=triton implements optim=sgd only: use engine=torch for other optimizers"
         if importlib.util.find_spec("triton") is None:
@@ -100,9 +100,9 @@ class TritonEngine(Engine):
         seed = block_seed(cfg.seed, batch["epoch"], batch["first_block"])
         self.generator.manual_seed(seed)
         chunk = prepare_chunk(tokens, self.keep_prob, cfg.window, cfg.shrink_windows, self.generator)
-        return self.kernels.sgns_chunk(
+        return self.kernels.word2vec_chunk(
             chunk.tokens, chunk.starts, chunk.ends, chunk.radius, chunk.n, self.tables.in_w, self.tables.out_w, self.prob, self.alias,
-            seed % (2**31), lr, batch.get("lr_end", lr), cfg.window, cfg.negatives, self.grid,
+            seed % (2**31), lr, batch.get("lr_end", lr), cfg.window, cfg.negatives, self.grid, cbow=not cfg.sg, cbow_mean=cfg.cbow_mean,
         )  # fmt: skip
 
 

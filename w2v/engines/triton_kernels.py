@@ -1,4 +1,4 @@
-"""The fused skip-gram negative-sampling kernel in Triton: Hogwild on the GPU, one launch per chunk.
+"""The fused word2vec negative-sampling kernel in Triton: Hogwild on the GPU, one launch per chunk.
 
 The batched torch update sums a whole batch of gradients at once, so its staleness grows with the
 batch and it diverges from about 16k pairs at lr 0.025. Here a persistent grid of ``G`` programs
@@ -11,6 +11,8 @@ Roles are word2vec.c's and gensim's: the *context* word's input row is the hidde
 *center* word is the positive target in the output table, and a negative equal to the center is
 skipped. Per pair, with ``g = (y - σ(u·h))·lr``: ``neu1e += g·u`` and ``u += g·h`` for each output
 row ``u`` in turn, then ``h += neu1e`` (the update of ``w2v.engines.numba_engine`` for skip-gram).
+CBOW has the same structure with one example per center: ``h`` is the mean (or sum) of the window's
+context rows, and each of them gets ``neu1e`` (÷ count for a sum), as in gensim.
 
 Memory ordering. Triton does not promise that a load sees an earlier store of the same program when
 the two are laid out over different threads (triton-lang/triton #10924, #9887). Within a pair the
@@ -60,7 +62,7 @@ if HAVE_TRITON:
 
     @triton.jit
     def _alias_draw_kernel(offsets_ptr, out_ptr, n, prob, alias, n_words, seed, BLOCK: tl.constexpr):
-        """out[i] = the negative the SGNS kernel draws at Philox offset offsets[i] (tests, benchmarks)."""
+        """out[i] = the negative the kernel draws at Philox offset offsets[i] (tests, benchmarks)."""
         idx = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         mask = idx < n
         offset = tl.load(offsets_ptr + idx, mask=mask, other=0)
@@ -81,13 +83,30 @@ if HAVE_TRITON:
         return neu1e, loss
 
     @triton.jit
-    def _sgns_chunk_kernel(
+    def _output_rows(out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, base, d, dmask, DIM: tl.constexpr, NEGATIVES: tl.constexpr):
+        """The positive target, then NEGATIVES draws (a draw equal to the target is skipped). Returns (neu1e, loss)."""
+        neu1e, loss = _logistic_row(out_w, center, h, neu1e, 1.0, alpha, d, dmask, DIM)
+        for k in range(NEGATIVES):
+            negative = _draw_negative(prob, alias, n_words, seed, base + k)
+            if negative != center:  # word2vec.c skips a negative equal to the target
+                neu1e, row_loss = _logistic_row(out_w, negative, h, neu1e, 0.0, alpha, d, dmask, DIM)
+                loss += row_loss
+        return neu1e, loss
+
+    @triton.jit
+    def _word2vec_chunk_kernel(
         tokens, starts, ends, radius, n_ptr,  # the prepared chunk (see w2v.engines.chunks)
         in_w, out_w, prob, alias, n_words,  # tables and the noise distribution's alias table
-        seed, lr0, lr1, loss_out, pairs_out,
+        seed, lr0, lr1, loss_out, examples_out,
         DIM: tl.constexpr, BLOCK_D: tl.constexpr, NEGATIVES: tl.constexpr, WINDOW: tl.constexpr,
+        CBOW: tl.constexpr, CBOW_MEAN: tl.constexpr,
     ):  # fmt: skip
-        """Program ``pid`` trains positions [pid·span, (pid+1)·span) of the chunk, pair by pair, in place."""
+        """Program ``pid`` trains positions [pid·span, (pid+1)·span) of the chunk, example by example, in place.
+
+        Skip-gram: one example per (center, context) pair, h = the context's input row. CBOW: one
+        example per center, h = the mean (or sum) of its context rows, and every context row then
+        gets neu1e (÷ count for a sum), as gensim and the numba kernel do.
+        """
         pid = tl.program_id(0)
         n = tl.load(n_ptr)
         span = (n + tl.num_programs(0) - 1) // tl.num_programs(0)
@@ -96,7 +115,7 @@ if HAVE_TRITON:
         d = tl.arange(0, BLOCK_D)
         dmask = d < DIM
         loss = 0.0
-        pairs = 0
+        examples = 0
         for i in range(lo, hi):
             center = tl.load(tokens + i)
             if center >= 0:  # -1: a sentence separator
@@ -106,33 +125,57 @@ if HAVE_TRITON:
                 r = tl.load(radius + i)
                 first = tl.maximum(i - r, tl.load(starts + i))
                 stop = tl.minimum(i + r + 1, tl.load(ends + i))
-                for j in range(first, stop):
-                    if j != i:
-                        context = tl.load(tokens + j)
-                        in_offset = context.to(tl.int64) * DIM + d
-                        h = tl.load(in_w + in_offset, mask=dmask, other=0.0)
+                # Philox counter of an example's k-th negative: base + k, unique per (position, offset, k).
+                row_base = (tl.zeros((), tl.int64) + i) * (2 * WINDOW + 1)
+                if CBOW:
+                    h = tl.zeros((BLOCK_D,), dtype=tl.float32)
+                    count = 0
+                    for j in range(first, stop):
+                        if j != i:
+                            context = tl.load(tokens + j)
+                            h += tl.load(in_w + context.to(tl.int64) * DIM + d, mask=dmask, other=0.0)
+                            count += 1
+                    if count > 0:
+                        if CBOW_MEAN:
+                            h = h / count
                         neu1e = tl.zeros((BLOCK_D,), dtype=tl.float32)
-                        neu1e, row_loss = _logistic_row(out_w, center, h, neu1e, 1.0, alpha, d, dmask, DIM)
-                        loss += row_loss
-                        # Philox counter of this pair's k-th negative: unique per (position, offset, k).
-                        base = ((tl.zeros((), tl.int64) + i) * (2 * WINDOW + 1) + (j - i + WINDOW)) * NEGATIVES
-                        for k in range(NEGATIVES):
-                            negative = _draw_negative(prob, alias, n_words, seed, base + k)
-                            if negative != center:  # word2vec.c skips a negative equal to the target
-                                neu1e, row_loss = _logistic_row(out_w, negative, h, neu1e, 0.0, alpha, d, dmask, DIM)
-                                loss += row_loss
-                        tl.store(in_w + in_offset, h + neu1e, mask=dmask)
-                        tl.debug_barrier()
-                        pairs += 1
+                        neu1e, ex_loss = _output_rows(
+                            out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, (row_base + WINDOW) * NEGATIVES, d, dmask,
+                            DIM, NEGATIVES,
+                        )  # fmt: skip
+                        loss += ex_loss
+                        if not CBOW_MEAN:
+                            neu1e = neu1e / count
+                        for j in range(first, stop):
+                            if j != i:
+                                in_offset = tl.load(tokens + j).to(tl.int64) * DIM + d
+                                row = tl.load(in_w + in_offset, mask=dmask, other=0.0)
+                                tl.store(in_w + in_offset, row + neu1e, mask=dmask)
+                                tl.debug_barrier()  # a word can occur twice in one window
+                        examples += 1
+                else:
+                    for j in range(first, stop):
+                        if j != i:
+                            in_offset = tl.load(tokens + j).to(tl.int64) * DIM + d  # int64: tables can pass 2**31 floats
+                            h = tl.load(in_w + in_offset, mask=dmask, other=0.0)
+                            neu1e = tl.zeros((BLOCK_D,), dtype=tl.float32)
+                            neu1e, ex_loss = _output_rows(
+                                out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, (row_base + (j - i + WINDOW)) * NEGATIVES,
+                                d, dmask, DIM, NEGATIVES,
+                            )  # fmt: skip
+                            loss += ex_loss
+                            tl.store(in_w + in_offset, h + neu1e, mask=dmask)
+                            tl.debug_barrier()
+                            examples += 1
         tl.store(loss_out + pid, loss)
-        tl.store(pairs_out + pid, pairs)
+        tl.store(examples_out + pid, examples)
 
 
 def _block_d(dim: int) -> int:
     return max(16, 1 << (dim - 1).bit_length())
 
 
-def sgns_chunk(
+def word2vec_chunk(
     tokens: torch.Tensor,
     starts: torch.Tensor,
     ends: torch.Tensor,
@@ -148,8 +191,12 @@ def sgns_chunk(
     window: int,
     negatives: int,
     grid: int,
+    cbow: bool = False,
+    cbow_mean: bool = True,
 ) -> torch.Tensor:
-    """Train one prepared chunk in place with ``grid`` programs; return (summed loss, pairs) on the device.
+    """Train one prepared chunk in place with ``grid`` programs; return (summed loss, examples) on the device.
+
+    Examples are skip-gram pairs, or CBOW windows with ``cbow``.
 
     tokens/starts/ends/radius: int32 (N,) from :func:`w2v.engines.chunks.prepare_chunk`; ``n`` a
     one-element int32 tensor with the number of valid positions (it stays on the device: no sync).
@@ -159,16 +206,17 @@ def sgns_chunk(
     dim = in_w.shape[1]
     block_d = _block_d(dim)
     loss_out = torch.zeros(grid, dtype=torch.float32, device=in_w.device)
-    pairs_out = torch.zeros(grid, dtype=torch.int32, device=in_w.device)
-    _sgns_chunk_kernel[(grid,)](
-        tokens, starts, ends, radius, n, in_w, out_w, prob, alias, len(prob), seed, float(lr0), float(lr1), loss_out, pairs_out,
-        DIM=dim, BLOCK_D=block_d, NEGATIVES=negatives, WINDOW=window, num_warps=max(1, min(4, block_d // 128)),
+    examples_out = torch.zeros(grid, dtype=torch.int32, device=in_w.device)
+    _word2vec_chunk_kernel[(grid,)](
+        tokens, starts, ends, radius, n, in_w, out_w, prob, alias, len(prob), seed, float(lr0), float(lr1), loss_out, examples_out,
+        DIM=dim, BLOCK_D=block_d, NEGATIVES=negatives, WINDOW=window, CBOW=bool(cbow), CBOW_MEAN=bool(cbow_mean),
+        num_warps=max(1, min(4, block_d // 128)),
     )  # fmt: skip
-    return torch.stack([loss_out.sum(dtype=torch.float64), pairs_out.sum(dtype=torch.float64)])
+    return torch.stack([loss_out.sum(dtype=torch.float64), examples_out.sum(dtype=torch.float64)])
 
 
 def draw_negatives(offsets: torch.Tensor, prob: torch.Tensor, alias: torch.Tensor, seed: int) -> torch.Tensor:
-    """The negatives :func:`sgns_chunk` draws at the given Philox offsets (int64), as int32."""
+    """The negatives :func:`word2vec_chunk` draws at the given Philox offsets (int64), as int32."""
     out = torch.empty(len(offsets), dtype=torch.int32, device=offsets.device)
     block = 1024
     _alias_draw_kernel[(triton.cdiv(len(offsets), block),)](offsets, out, len(offsets), prob, alias, len(prob), seed, BLOCK=block)
@@ -176,5 +224,6 @@ def draw_negatives(offsets: torch.Tensor, prob: torch.Tensor, alias: torch.Tenso
 
 
 def pair_offset(position: int, context: int, k: int, window: int, negatives: int) -> int:
-    """The Philox offset of negative ``k`` of the pair (position, context) (the kernel's formula)."""
+    """The Philox offset of negative ``k`` of the pair (position, context) (the kernel's formula; a
+    CBOW window uses ``context == position``)."""
     return (position * (2 * window + 1) + (context - position + window)) * negatives + k
