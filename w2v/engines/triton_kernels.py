@@ -83,7 +83,9 @@ if HAVE_TRITON:
         return neu1e, loss
 
     @triton.jit
-    def _output_rows(out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, base, d, dmask, DIM: tl.constexpr, NEGATIVES: tl.constexpr):
+    def _output_rows(
+        out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, base, d, dmask, DIM: tl.constexpr, NEGATIVES: tl.constexpr
+    ):
         """The positive target, then NEGATIVES draws (a draw equal to the target is skipped). Returns (neu1e, loss)."""
         neu1e, loss = _logistic_row(out_w, center, h, neu1e, 1.0, alpha, d, dmask, DIM)
         for k in range(NEGATIVES):
