@@ -121,7 +121,8 @@ def make_quick_overrides(corpus_path: Path | str, **extra) -> list[str]:
 
 def run_train_py(args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python train.py *args`` in ``cwd`` and return the completed process (text output)."""
-    full_env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}  # Hydra's short errors, as users see them
+    # Hydra's short errors, as users see them; Triton's interpreter only where a test asks for it.
+    full_env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "TRITON_INTERPRET")}
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, str(TRAIN_PY), *args],

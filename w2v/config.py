@@ -119,9 +119,15 @@ class TrainConfig:
     max_row_updates: int = 0
     block_tokens: int = 65536  # tokens per stream block: the unit of sharding, shuffling, resume
     # Update engine (w2v/engines): numba = word2vec's per-example SGD compiled for CPU threads
-    # (Hogwild); torch = the batched tensor update (CPU or CUDA); auto = the first that can run the
-    # job: numba on CPU with optim=sgd, else torch.
+    # (Hogwild); triton = the fused Hogwild GPU kernel (negative sampling, skip-gram or CBOW, CUDA);
+    # torch = the batched tensor update (CPU or CUDA); auto = the first that can run the job: numba
+    # on CPU with optim=sgd, triton on CUDA for negative sampling when triton is installed, else torch.
     engine: str = "auto"
+    # triton engine: programs walking the corpus at once (the updates in flight, which bound the
+    # staleness); null = 8 per SM. The corpus goes to the GPU in chunks of chunk_tokens words, one
+    # kernel launch each.
+    grid: Optional[int] = None
+    chunk_tokens: int = 4_194_304
     # Shuffle pairs inside a block so a batch mixes many centers; null = only for the torch engine
     # (the per-pair kernel prefers word2vec's center-by-center order, which keeps rows in cache).
     shuffle_pairs: Optional[bool] = None
@@ -185,6 +191,8 @@ def validate(cfg: Any) -> None:
     _check(0 <= cfg.min_lr <= cfg.lr, f"invalid value min_lr={cfg.min_lr}: need 0 <= min_lr <= lr")
     _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
+    _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
+    _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")

@@ -93,6 +93,7 @@ class StreamConfig:
     shuffle: bool = True
     seed: int = 1
     cbow: bool = False
+    token_chunks: int = 0  # > 0: yield token chunks of this many blocks instead of examples (GPU engines)
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Word2VecStream(IterableDataset):
         self.cfg = cfg
         self.device = torch.device(device)
         self.remap = torch.from_numpy(remap.astype(np.int64)).to(self.device)
+        self.remap_np = np.asarray(remap, dtype=np.int32)
         self.keep_prob = torch.from_numpy(keep_prob).to(self.device)
         self.sampler = AliasSampler(noise, self.device)
         self.epoch = 0
@@ -262,7 +264,44 @@ class Word2VecStream(IterableDataset):
                 "last": b == n_batches - 1,
             }
 
+    def vocab_ids(self, block: int) -> np.ndarray:
+        """One block as int32 vocabulary ids: out-of-vocabulary words dropped, -1 at sentence ends."""
+        count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
+        raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
+        ids = np.where(raw == SENTENCE_END, SENTENCE_END, self.remap_np.take(np.maximum(raw, 0)))
+        return ids[(raw == SENTENCE_END) | (ids >= 0)].astype(np.int32)
+
+    def iter_chunks(self) -> Iterator[dict]:
+        """Token chunks of ``token_chunks`` consecutive blocks of this rank/worker, for an engine that
+        makes its own examples. A chunk is grouped by its blocks' absolute index, so a resume (which
+        always restarts after a whole chunk) forms the same chunks as the uninterrupted run."""
+        wid, nw = self.worker()
+        stride, first = self.world * nw, self.rank + self.world * wid
+        group: list[int] = []
+        blocks = list(self.my_blocks())
+        for i, block in enumerate(blocks):
+            group.append(block)
+            if ((block - first) // stride + 1) % self.cfg.token_chunks and i + 1 < len(blocks):
+                continue
+            # A separator after each block: windows never cross blocks, as in the example stream.
+            parts = [np.append(self.vocab_ids(b), np.int32(SENTENCE_END)) for b in group]
+            tokens = np.concatenate(parts)
+            yield {
+                "tokens": torch.from_numpy(tokens),
+                "words": int(np.count_nonzero(tokens >= 0)),
+                "epoch": self.epoch,
+                "block": block,
+                "first_block": group[0],
+                "batch": 0,
+                "last": True,
+                "worker": wid,
+            }
+            group = []
+
     def __iter__(self) -> Iterator[dict]:
+        if self.cfg.token_chunks:
+            yield from self.iter_chunks()
+            return
         wid, _ = self.worker()
         start_block, start_batch = self.start.get(wid, (0, 0))
         for block in self.my_blocks():

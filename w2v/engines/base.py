@@ -33,6 +33,9 @@ class Engine(ABC):
     # True when step() releases the GIL and leaves a core for the stream, so the trainer can build
     # the next batch in a thread meanwhile.
     overlaps_stream: ClassVar[bool] = False
+    # True when the engine builds its examples itself from token chunks (vocabulary ids with -1
+    # between sentences, ``chunk_tokens`` corpus words each) instead of taking example batches.
+    consumes_tokens: ClassVar[bool] = False
 
     @classmethod
     def batch_size(cls, spec: ModelSpec) -> int:
@@ -47,9 +50,20 @@ class Engine(ABC):
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
         self.model, self.cfg, self.device = model, cfg, device
 
+    def attach(self, stream: Any) -> None:  # noqa: B027 - engines that take example batches need nothing
+        """Take what the engine needs from the stream (its keep probabilities, noise table) once it exists."""
+
+    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        """The batch on the engine's device (an engine may copy on its own CUDA stream)."""
+        return batch_to(batch, self.device)
+
     @abstractmethod
     def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
-        """Update the tables in place with one batch; return the batch's summed loss before the update."""
+        """Update the tables in place with one batch; return the batch's summed loss before the update.
+
+        A token-chunk engine returns a float64 (2,) tensor: (summed loss, examples trained), because
+        only the device knows how many pairs a chunk made.
+        """
 
     def state_dict(self) -> dict[str, Any]:
         """Engine state a checkpoint must carry (an optimizer's, say); empty for plain SGD."""

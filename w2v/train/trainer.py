@@ -29,7 +29,7 @@ from w2v.config import validate
 from w2v.data.corpus import iter_sentences, undecodable_bytes
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab
-from w2v.engines import batch_to, select_engine
+from w2v.engines import select_engine
 from w2v.errors import W2VError
 from w2v.export import save_word2vec
 from w2v.metrics import MetricLogger
@@ -263,15 +263,16 @@ class Trainer:
         if resume_state is not None:
             self.engine.load_state_dict(resume_state.get("optimizer") or {})
         self.loader, self.stream = self._make_loader(engine_cls.shuffle)
+        self.engine.attach(self.stream)
         self.total_words = cfg.epochs * self.vocab.total
         self.tb = MetricLogger(run_dir / "tb")
-        # The epoch's loss is summed on the device (no sync per step) and folded into progress at
-        # logging, checkpoint and epoch boundaries.
-        self.loss_acc = torch.zeros((), dtype=torch.float64, device=self.device)
+        # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
+        # (no sync per step) and folded into progress at logging, checkpoint and epoch boundaries.
+        self.loss_acc = torch.zeros(2, dtype=torch.float64, device=self.device)
         log.info(
             "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
             self.spec.name, cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
-            self.batch_size, cfg.optim, self.engine.name,
+            self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
         )  # fmt: skip
 
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
@@ -297,9 +298,14 @@ class Trainer:
         # The stream makes examples where they are used: on the GPU itself unless workers are asked for.
         stream_device = self.device if cfg.workers == 0 else torch.device("cpu")
         shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else engine_shuffles
+        # An engine that makes its own examples on the GPU takes chunks of vocabulary ids, read on the CPU.
+        token_chunks = max(1, cfg.chunk_tokens // cfg.block_tokens) if self.engine.consumes_tokens else 0
+        if token_chunks:
+            stream_device = torch.device("cpu")
         pair_cfg = StreamConfig(
-            cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed, cbow=not self.spec.sg
-        )
+            cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed, cbow=not self.spec.sg,
+            token_chunks=token_chunks,
+        )  # fmt: skip
         stream = Word2VecStream(
             self.run_dir / "corpus.ids", self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
             pair_cfg, stream_device,
@@ -352,9 +358,14 @@ class Trainer:
     def _apply(self, batch: dict, lr: float) -> None:
         """One update on one batch, then advance the stream position and the word count."""
         progress = self.progress
-        n = len(batch["targets"])
-        if n:
-            self.loss_acc += self.engine.step(batch_to(batch, self.device), lr)
+        if "tokens" in batch:  # a token chunk: the device counts its examples
+            batch["lr_end"] = lr_at(self.cfg, progress.words_done + batch["words"], self.total_words)
+            self.loss_acc += self.engine.step(self.engine.to_device(batch), lr)
+            n = 0
+        else:
+            n = len(batch["targets"])
+            if n:
+                self.loss_acc[0] += self.engine.step(self.engine.to_device(batch), lr)
         progress.epoch_pairs += n
         progress.pairs_total += n
         progress.words_done += batch["words"]
@@ -414,6 +425,7 @@ class Trainer:
             "total_seconds": time.perf_counter() - self.t_start,
             "device": str(self.device),
             "engine": self.engine.name,
+            "grid": getattr(self.engine, "grid", None),  # the Triton engine's programs in flight
             "model": self.spec.name,
             **{k: getattr(self.spec, k) for k in ("sg", "cbow_mean", "hs")},
         }
@@ -428,13 +440,17 @@ class Trainer:
         return metrics
 
     def _fold_loss(self) -> None:
-        """Move the device-side loss sum into the progress record (one sync)."""
-        self.progress.epoch_loss += float(self.loss_acc.item())
+        """Move the device-side loss sum (and example count) into the progress record (one sync)."""
+        loss, examples = self.loss_acc.tolist()
+        self.progress.epoch_loss += loss
+        self.progress.epoch_pairs += int(examples)
+        self.progress.pairs_total += int(examples)
         self.loss_acc.zero_()
 
     def _log_step(self, lr: float) -> None:
         progress = self.progress
-        loss = (progress.epoch_loss + float(self.loss_acc.item())) / max(1, progress.epoch_pairs)
+        self._fold_loss()
+        loss = progress.epoch_loss / max(1, progress.epoch_pairs)
         _check_finite(loss, self.run_dir)
         wps = self.words_this_run / max(1e-9, time.perf_counter() - self.t_train)
         self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", wps=f"{wps / 1e3:.0f}k", refresh=False)
