@@ -16,6 +16,7 @@ are not bit-equal; under ``TRITON_INTERPRET=1`` the programs run one after anoth
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from typing import Any
 
@@ -26,9 +27,13 @@ from w2v.engines.base import Engine, register
 from w2v.engines.chunks import prepare_chunk
 from w2v.models.word2vec import Word2VecModel
 
+log = logging.getLogger(__name__)
+
 # Programs per SM when ``grid`` is null. The quality-vs-concurrency curve in the README (bench/
-# concurrency.py) shows no loss at this many updates in flight; bench/gpu.py's G sweep times it.
+# concurrency.py) holds up to 4,096 updates in flight and diverges at 16,384; the default stays a
+# quarter of the last safe value on an H200 (132 SMs) and never passes it. bench/gpu.py's G sweep times it.
 PROGRAMS_PER_SM = 8
+SAFE_GRID = 4096
 CPU_GRID = 4  # under the interpreter: enough programs to exercise the span split
 
 
@@ -67,11 +72,13 @@ class TritonEngine(Engine):
         self.kernels = triton_kernels
         self.tables = model.tables()
         if device.type == "cuda":
-            self.grid = cfg.grid or PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count
+            self.grid = cfg.grid or min(SAFE_GRID, PROGRAMS_PER_SM * torch.cuda.get_device_properties(device).multi_processor_count)
             self.copy_stream = torch.cuda.Stream(device)
         else:
             self.grid = cfg.grid or CPU_GRID
             torch.set_num_threads(max(1, threads))
+        if self.grid > SAFE_GRID:
+            log.warning("grid=%d: more updates in flight than the %d measured safe (README: concurrency)", self.grid, SAFE_GRID)
         self.generator = torch.Generator(device=device)
 
     def attach(self, stream: Word2VecStream) -> None:
