@@ -70,6 +70,7 @@ class EvalConfig:
     plot_words: Optional[list[str]] = None  # None = the query words and their nearest neighbours
     projection: str = "pca"  # pca | tsne (needs scikit-learn)
     cache_dir: Optional[str] = "~/.cache/w2v"  # parsed copies of big text vector files (GloVe); null = none
+    projector_words: int = 10000  # TensorBoard Projector: this many most frequent words (0 = off; eval=none sets 0)
 
 
 @dataclass
@@ -167,6 +168,7 @@ def validate(cfg: Any) -> None:
     _check(0 <= cfg.min_lr <= cfg.lr, f"invalid value min_lr={cfg.min_lr}: need 0 <= min_lr <= lr")
     _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
+    _check(cfg.eval.projector_words >= 0, f"invalid value eval.projector_words={cfg.eval.projector_words}: must be >= 0 (0 = off)")
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
