@@ -44,6 +44,9 @@ class CorpusConfig:
     metadata: Optional[str] = None  # song_hash.txt[.gz]; None = beside the playlists
     url: str = "https://storage.googleapis.com/maps-premium/dataset/yes_complete"
     cache_dir: str = "~/.cache/w2v/playlists"
+    # kind=text8 with path=None downloads `url` once into `cache_dir` and keeps it only if it matches
+    # this checksum ("md5:<hex>" or "sha256:<hex>"; configs/corpus/text8.yaml sets gensim-data's).
+    checksum: Optional[str] = None
     compare_gensim: bool = False  # also train gensim with this run's model and settings on the split and report it
     gensim_sg: Optional[int] = None  # the comparison's sg; null = the run's own (model=cbow: the tutorial's call)
 
