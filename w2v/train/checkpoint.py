@@ -59,4 +59,5 @@ def _reason(exc: Exception) -> str:
         return "it holds Python objects that a w2v checkpoint never contains, which w2v refuses to unpickle" + (
             f": {what[:120]}" if what else ""
         )
-    return text[:200] if text else type(exc).__name__
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first[:200]
