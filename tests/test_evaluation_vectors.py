@@ -43,7 +43,7 @@ def test_gensim_saved_binary_and_kv(tmp_path, table):
     kv.save_word2vec_format(str(tmp_path / "g.bin"), binary=True)
     kv.save(str(tmp_path / "g.kv"))
     assert_same(load_vectors(tmp_path / "g.bin"), table)
-    assert_same(load_vectors(tmp_path / "g.kv"), table)
+    assert_same(load_vectors(tmp_path / "g.kv", trust_pickle=True), table)
 
 
 def test_glove_without_header_gzipped_and_limit(tmp_path, table):
@@ -179,7 +179,7 @@ def test_not_a_gensim_pickle(tmp_path):
     path = tmp_path / "model.kv"
     path.write_bytes(b"\x80\x04garbage")
     with pytest.raises(W2VError, match=r"cannot load .*model\.kv as a gensim file"):
-        load_vectors(path)
+        load_vectors(path, trust_pickle=True)
 
 
 def test_empty_file(tmp_path):

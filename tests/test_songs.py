@@ -309,7 +309,7 @@ def test_recommend_rejects_runs_that_are_not_playlists(tmp_path, capsys):
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create({"corpus": {"kind": "lee"}}), tmp_path / "run" / ".hydra" / "config.yaml")
     assert recommend.main([f"run={tmp_path / 'run'}", "song=3"]) == 2
-    assert "not a playlists run" in capsys.readouterr().err
+    assert "not a playlists run: for its words use python similar.py" in capsys.readouterr().err
     assert recommend.main([f"run={tmp_path}", "song=3"]) == 2
     assert "not a w2v run directory" in capsys.readouterr().err
     assert recommend.main(["song=3"]) == 2 and "run is not set" in capsys.readouterr().err

@@ -44,6 +44,9 @@ class CorpusConfig:
     metadata: Optional[str] = None  # song_hash.txt[.gz]; None = beside the playlists
     url: str = "https://storage.googleapis.com/maps-premium/dataset/yes_complete"
     cache_dir: str = "~/.cache/w2v/playlists"
+    # kind=text8 with path=None downloads `url` once into `cache_dir` and keeps it only if it matches
+    # this checksum ("md5:<hex>" or "sha256:<hex>"; configs/corpus/text8.yaml sets gensim-data's).
+    checksum: Optional[str] = None
     compare_gensim: bool = False  # also train gensim with this run's model and settings on the split and report it
     gensim_sg: Optional[int] = None  # the comparison's sg; null = the run's own (model=cbow: the tutorial's call)
 
@@ -70,6 +73,7 @@ class EvalConfig:
     plot_words: Optional[list[str]] = None  # None = the query words and their nearest neighbours
     projection: str = "pca"  # pca | tsne (needs scikit-learn)
     cache_dir: Optional[str] = "~/.cache/w2v"  # parsed copies of big text vector files (GloVe); null = none
+    projector_words: int = 10000  # TensorBoard Projector: this many most frequent words (0 = off; eval=none sets 0)
 
 
 @dataclass
@@ -193,6 +197,7 @@ def validate(cfg: Any) -> None:
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
     _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
     _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")
+    _check(cfg.eval.projector_words >= 0, f"invalid value eval.projector_words={cfg.eval.projector_words}: must be >= 0 (0 = off)")
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")

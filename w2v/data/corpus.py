@@ -203,6 +203,15 @@ def _iter_hf_texts(ccfg: Any) -> Iterator[tuple[str, bool]]:
         yield str(row[column] or ""), True
 
 
+def _download_or_paths(ccfg: Any) -> list[Path]:
+    """``corpus.path``'s files; for text8 without a path, the verified download in ``corpus.cache_dir``."""
+    if ccfg.kind == "text8" and not ccfg.path:
+        from w2v.data.download import cached_corpus_file
+
+        return [cached_corpus_file(ccfg)]
+    return resolve_paths(ccfg.path)
+
+
 def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
     """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass."""
     tokenize = Tokenizer(ccfg.lowercase, ccfg.token_pattern, ccfg.wikitext_markup)
@@ -215,7 +224,7 @@ def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
         if kind == "hf":
             pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg)
         else:
-            paths = [_lee_path()] if kind == "lee" and not ccfg.path else resolve_paths(ccfg.path)
+            paths = [_lee_path()] if kind == "lee" and not ccfg.path else _download_or_paths(ccfg)
             pieces = (piece for p in paths for piece in iter_file_pieces(p))
         sentences = chunk_sentences(pieces, tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)
     yield from sentences

@@ -24,6 +24,8 @@ class EvaluateConfig:
     sort_by: Optional[str] = None  # sweep table order; None = analogy if present, else final_loss
     metrics: Optional[list[str]] = None  # sweep table metric columns; None = the usual ones present
     out: Optional[str] = None  # where reports go; None = Hydra's run directory (a sweep: the sweep directory)
+    # gensim .kv/.model files are pickles, which run code when loaded: load them only when told to.
+    trust_pickle: bool = False
 
 
 def register_evaluate_config() -> None:

@@ -31,7 +31,7 @@ from w2v.evaluation.report import (
     write_reports,
 )
 from w2v.evaluation.similarity import WordPairs, evaluate_pairs, read_pairs
-from w2v.evaluation.vectors import Vectors, default_name, load_vectors, resolve_vectors_path
+from w2v.evaluation.vectors import Vectors, default_name, load_vectors, refuse_untrusted_pickle, resolve_vectors_path
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +199,9 @@ def evaluate(cfg: Any, out_dir: str | os.PathLike) -> str:
     many = isinstance(cfg.vectors, (list, tuple, ListConfig))
     paths = [str(p) for p in cfg.vectors] if many else [str(cfg.vectors)]
     files = [resolve_vectors_path(p) for p in paths]  # every path checked before any slow work
+    if not cfg.trust_pickle:
+        for file in files:
+            refuse_untrusted_pickle(file)
     names = _names(paths, cfg.names)
     out = Path(cfg.out or out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -208,7 +211,7 @@ def evaluate(cfg: Any, out_dir: str | os.PathLike) -> str:
         if glove is not None and file.resolve() == Path(glove.source).resolve() and cfg.limit == ec.glove_limit:
             vecs = Vectors(name, glove.words, glove.matrix, glove.source)  # already loaded
         else:
-            vecs = load_vectors(path, name=name, limit=cfg.limit, cache_dir=ec.cache_dir)
+            vecs = load_vectors(path, name=name, limit=cfg.limit, cache_dir=ec.cache_dir, trust_pickle=cfg.trust_pickle)
         plot = out / ("projection.png" if len(paths) == 1 else f"projection-{name}.png")
         report = evaluate_vectors(vecs, ec, glove, plot)
         _log_report(report, f"{name}: " if len(paths) > 1 else "")

@@ -1,6 +1,11 @@
 """Load word vectors from any format a user has: a w2v run directory, word2vec text or binary files,
 GloVe text files (no header; .gz/.bz2/.xz allowed) and gensim-saved ``.kv`` / model files.
 
+gensim's ``.kv`` and ``.model`` files are Python pickles, and unpickling a file runs whatever code its
+author put in it. They are therefore loaded only when the caller says the file is trusted
+(``trust_pickle=True``, in the spirit of Hugging Face's ``trust_remote_code``); word2vec text/binary
+and GloVe text are plain data and stay the safe default.
+
 Formats are sniffed from the content, not the file name. Binary word2vec and gensim pickles go
 through gensim's own loaders; text goes through a chunked ``numpy.loadtxt`` parser, about ten times
 faster than gensim's per-line Python parser (GloVe 6B, 400k words: seconds, not a minute), which
@@ -124,11 +129,16 @@ def default_name(path: str | os.PathLike) -> str:
 
 
 def load_vectors(
-    path: str | os.PathLike, name: str | None = None, limit: int | None = None, cache_dir: str | os.PathLike | None = None
+    path: str | os.PathLike,
+    name: str | None = None,
+    limit: int | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    trust_pickle: bool = False,
 ) -> Vectors:
     """Load the first ``limit`` words (all if None) of any supported vectors source.
 
     ``cache_dir``: keep a parsed copy of big text files there (keyed by path, size, mtime and limit).
+    ``trust_pickle``: allow gensim's pickle-based ``.kv``/``.model`` files, which can run code when loaded.
     """
     file = resolve_vectors_path(path)
     name = name or default_name(path)
@@ -137,6 +147,8 @@ def load_vectors(
     t0 = time.perf_counter()
     head = _read_head(file)
     if head.startswith(_PICKLE_MAGIC):
+        if not trust_pickle:
+            raise W2VError(untrusted_pickle_message(file))
         words, matrix = _load_gensim(file, limit)
     else:
         header, first_data = _parse_first_line(file, head)
@@ -147,6 +159,23 @@ def load_vectors(
     vecs = Vectors(name, words, matrix, str(file))
     log.info("loaded %s: %d words x %d dims from %s in %.1fs", name, len(vecs), vecs.dim, file, time.perf_counter() - t0)
     return vecs
+
+
+def refuse_untrusted_pickle(path: str | os.PathLike) -> None:
+    """Fail at once, before any slow work, if ``path`` (a vectors file or run directory) is a pickle."""
+    file = resolve_vectors_path(path)
+    if _read_head(file, 2).startswith(_PICKLE_MAGIC):
+        raise W2VError(untrusted_pickle_message(file))
+
+
+def untrusted_pickle_message(path: Path) -> str:
+    """The one-line refusal for a pickle file: why, and the two ways on (trust it, or convert it once)."""
+    target = path.with_suffix(".bin")
+    return (
+        f"{path} is a Python pickle (gensim .kv/.model), and loading a pickle runs any code its author put in it: "
+        f"pass trust_pickle=true only if you trust its source, or convert it once where you trust it with "
+        f"KeyedVectors.load('{path}').save_word2vec_format('{target}', binary=True) and load {target.name}"
+    )
 
 
 def _open(path: Path, mode: str = "rb") -> IO[Any]:

@@ -85,7 +85,10 @@ def load_run(run_dir: str | os.PathLike, metadata: str | None = None, with_tags:
     cfg = run_config(run_dir)
     kind = OmegaConf.select(cfg, "corpus.kind")
     if kind != "playlists":
-        raise W2VError(f"{run_dir} is a corpus={kind} run, not a playlists run: train one with python train.py corpus=playlists")
+        raise W2VError(
+            f"{run_dir} is a corpus={kind} run, not a playlists run: for its words use python similar.py run={run_dir} positive=<word>, "
+            "or train songs with python train.py corpus=playlists"
+        )
     vectors_path = run_dir / "vectors.bin"
     if not vectors_path.is_file():
         raise W2VError(f"{run_dir} has no vectors.bin (training did not finish?); resume it with python train.py resume={run_dir}")

@@ -6,6 +6,8 @@ cannot run code; a truncated or foreign file gives a one-line error instead of a
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,31 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise W2VError(f"no checkpoint at {path}: pass resume=<run directory> of a run that saved one")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about foreign pickle protocols in several lines
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated zip, foreign pickle, ... all mean the same to a user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise W2VError(
-            f"checkpoint {path} is corrupt or not a w2v checkpoint ({first[:200]}); resume from an earlier copy or start a new run"
+            f"checkpoint {path} is corrupt or not a w2v checkpoint ({_reason(exc)}); resume from an earlier copy or start a new run"
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise W2VError(f"checkpoint {path} is not a w2v checkpoint (format {FORMAT} expected)")
     return state
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason for a failed load, without PyTorch's advice to retry with ``weights_only=False``.
+
+    That advice is the one thing a user must not follow with a file they did not write: it would run
+    the pickle's code. A refused pickle is reported by what the safe unpickler rejected instead.
+    """
+    text = " ".join(str(exc).split())
+    if "weights_only" in text or "Weights only load failed" in text:
+        detail = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\s*Check the documentation|$)", text)
+        # Only the first sentence: the next ones suggest allow-listing globals, another way to unpickle it.
+        what = re.split(r"(?<=\.)\s", detail.group(1).strip())[0] if detail else ""
+        return "it holds Python objects that a w2v checkpoint never contains, which w2v refuses to unpickle" + (
+            f": {what[:120]}" if what else ""
+        )
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first[:200]

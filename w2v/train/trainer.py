@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from w2v.atomic import atomic_write_text
-from w2v.config import validate
+from w2v.config import EvalConfig, validate
 from w2v.data.corpus import iter_sentences, undecodable_bytes
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab
@@ -34,6 +34,7 @@ from w2v.errors import W2VError
 from w2v.export import save_word2vec
 from w2v.metrics import MetricLogger
 from w2v.models.word2vec import ModelSpec, Word2VecModel
+from w2v.projector import write_projector
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
 from w2v.train.init import InitRun, explicit_keys, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
@@ -410,6 +411,8 @@ class Trainer:
         vectors = self.vectors()
         save_word2vec(run_dir / "vectors.txt", self.vocab.words, vectors, binary=False)
         save_word2vec(run_dir / "vectors.bin", self.vocab.words, vectors, binary=True)
+        n_projector = cfg.eval.get("projector_words", EvalConfig.projector_words)  # configs saved before the key lack it
+        write_projector(run_dir / "tb", self.vocab.words, self.vocab.counts, vectors, n_projector, cfg.epochs)
         metrics = {
             "epoch_loss": progress.epoch_losses,
             "final_loss": progress.epoch_losses[-1] if progress.epoch_losses else None,
