@@ -118,6 +118,12 @@ class TrainConfig:
     workers: int = 0  # DataLoader worker processes making pairs
     export: str = "in"  # in | in+out (W+C, as GloVe)
     log_every: int = 50  # batches between progress/TensorBoard updates
+    # Without a progress bar (stdout/stderr not a terminal: nohup, CI, `> log`), log a progress line
+    # at the first log step after this many seconds; 0 = never.
+    progress_every: float = 30.0
+    # A seeded fraction of stream blocks kept out of training and scored without updates (val/loss);
+    # 0 = off. The same blocks every epoch, whatever the number of workers.
+    heldout: float = 0.005
     checkpoint_every_minutes: float = 10.0
     checkpoint_every_words: Optional[int] = None
     resume: Optional[str] = None
@@ -167,6 +173,8 @@ def validate(cfg: Any) -> None:
     _check(0 <= cfg.min_lr <= cfg.lr, f"invalid value min_lr={cfg.min_lr}: need 0 <= min_lr <= lr")
     _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
+    _check(0 <= cfg.heldout < 1, f"invalid value heldout={cfg.heldout}: need 0 <= heldout < 1 (a fraction of blocks; 0 = off)")
+    _check(cfg.progress_every >= 0, f"invalid value progress_every={cfg.progress_every}: must be >= 0 seconds (0 = off)")
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")

@@ -1,0 +1,65 @@
+"""Held-out loss: the blocks the stream keeps out of training, scored by the frozen model.
+
+The training loss w2v reports is *progressive* (each example is scored just before its own update),
+so it mixes model quality with the learning rate and the example order. The held-out loss scores
+fixed examples with fixed negatives under ``torch.no_grad`` with the model's reference loss
+(:meth:`w2v.models.word2vec.Word2VecModel.forward`): it changes only when the model does.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+import torch
+
+from w2v.data.stream import HELDOUT_KEY, Word2VecStream
+from w2v.models.word2vec import Word2VecModel
+
+# Examples per forward pass: bounds the (B, T, D) score tensor (T = K+1, or a Huffman path's length).
+SCORE_BATCH = 2048
+# The held-out examples kept in memory and scored: enough for a smooth curve; a larger held-out
+# fraction of a huge corpus would cost memory and time at every log step for no better estimate.
+MAX_EXAMPLES = 1_000_000
+# Scoring at a log step is skipped while it would take more than this share of the training time.
+TIME_SHARE = 0.02
+
+
+class HeldOutLoss:
+    """Fixed examples of the held-out blocks and their mean loss under the current model."""
+
+    def __init__(self, stream: Word2VecStream, model: Word2VecModel, device: torch.device):
+        self.model = model
+        # The held-out draws (subsampling, windows, negatives) are seeded once, with their own key in
+        # place of the epoch, and cut into small batches; the training stream is not touched.
+        scorer = copy.copy(stream)
+        scorer.cfg = dataclasses.replace(stream.cfg, batch_size=SCORE_BATCH)
+        self.batches: list[tuple[torch.Tensor, torch.Tensor | None, torch.Tensor, torch.Tensor]] = []
+        self.examples = self.words = 0
+        for block in stream.heldout_blocks:
+            self.words += stream.block_words(block)
+            for batch in scorer.iter_block(block, epoch=HELDOUT_KEY) if self.examples < MAX_EXAMPLES else ():
+                if len(batch["targets"]):
+                    tensors = (batch[k] for k in ("inputs", "offsets", "targets", "negatives"))
+                    self.batches.append(tuple(t.to(device) if t is not None else None for t in tensors))  # type: ignore[arg-type]
+                    self.examples += len(batch["targets"])
+        self.seconds, self.calls = 0.0, 0  # time spent scoring, for the overhead budget
+
+    def __bool__(self) -> bool:
+        return self.examples > 0
+
+    @torch.no_grad()
+    def loss(self) -> float:
+        """Mean loss per example (the training loss's unit) of the held-out examples; one device sync."""
+        t0 = time.perf_counter()
+        total = torch.zeros((), dtype=torch.float64, device=self.batches[0][2].device)
+        for inputs, offsets, targets, negatives in self.batches:
+            total += self.model(inputs, offsets, targets, negatives)
+        self.seconds += time.perf_counter() - t0
+        self.calls += 1
+        return float(total.item()) / self.examples
+
+    def due(self, train_seconds: float) -> bool:
+        """Whether scoring now keeps the time spent scoring under ``TIME_SHARE`` of ``train_seconds``."""
+        return self.seconds + self.seconds / max(1, self.calls) <= TIME_SHARE * train_seconds
