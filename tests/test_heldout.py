@@ -111,3 +111,18 @@ def test_heldout_zero_turns_it_off(tmp_path):
     overrides = ["eval=none", "epochs=1", "dim=8", "threads=1", "block_tokens=4000", "heldout=0", "checkpoint_every_minutes=0"]
     metrics = train(compose_train_cfg(overrides), tmp_path)
     assert metrics["val_loss"] == [] and metrics["final_val_loss"] is None and metrics["heldout_words"] == 0
+
+
+def test_scored_examples_are_capped_and_taken_from_every_heldout_block(tmp_path, monkeypatch):
+    import w2v.train.heldout as heldout
+
+    ids = tmp_path / "ids"
+    np.arange(100 * 50, dtype=np.int32).tofile(ids)
+    n = 100 * 50
+    stream = Word2VecStream(ids, np.arange(n), np.ones(n, np.float32), np.ones(n), StreamConfig(2, 3, 64, 50, seed=1, heldout=0.5))
+    monkeypatch.setattr(heldout, "MAX_EXAMPLES", 100)
+    scored = heldout.HeldOutLoss(stream, Word2VecModel(ModelSpec(negatives=3), np.ones(n), 8), torch.device("cpu"))
+    assert scored.examples == 100 and len(scored.batches) == 50  # 2 examples from each of the 50 held-out blocks
+    assert {int(b[2][0]) // 50 for b in scored.batches} == set(stream.heldout_blocks)
+    assert scored.words == 50 * 50
+    assert scored.loss() == pytest.approx(math.log(2) * 4, rel=1e-6)  # zero output vectors: every score is 0

@@ -283,7 +283,7 @@ class Trainer:
         self.loss_acc = torch.zeros((), dtype=torch.float64, device=self.device)
         log.info(
             "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
-            self.spec.name, cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
+            self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
             self.batch_size, cfg.optim, self.engine.name,
         )  # fmt: skip
         if cfg.heldout:
@@ -435,6 +435,7 @@ class Trainer:
             "val_loss": progress.val_losses,  # held-out loss after each epoch (heldout=0: empty)
             "final_val_loss": progress.val_losses[-1] if progress.val_losses else None,
             "heldout_words": self.heldout.words,
+            "heldout_seconds": self.heldout.seconds,  # this process's time scoring held-out blocks (within train_seconds)
             "words_done": progress.words_done,
             "peak_rss_mb": rss_mb()[1],
             "epochs": cfg.epochs,
