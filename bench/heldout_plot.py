@@ -51,7 +51,7 @@ def plot(run_dir: Path, out: Path) -> None:
     right.set_xticks(list(epochs))
     right.legend()
     tokens = metrics["corpus_tokens"] / 1e6
-    fig.suptitle(f"{metrics['model']}, {tokens:.0f}M tokens of wiki8, {metrics['epochs']} epochs: training loss against held-out loss")
+    fig.suptitle(f"{metrics['model']}, {tokens:.0f}M tokens, {metrics['epochs']} epochs: training loss against held-out loss")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
