@@ -88,8 +88,12 @@ def test_heldout_blocks_are_never_trained_on(tmp_path):
 
 
 @pytest.mark.parametrize("model", ["sg-ns", "cbow-ns", "sg-hs", "cbow-hs"])
-def test_every_model_records_a_falling_heldout_loss(tmp_path, model):
+def test_every_model_records_a_falling_heldout_loss(tmp_path, monkeypatch, model):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    import w2v.train.heldout as heldout
+
+    monkeypatch.setattr(heldout, "TIME_SHARE", 1.0)  # score at log steps as long as scoring takes less time than training
 
     sg, loss = model.split("-")
     extra = {"sg": sg == "sg", "hs": loss == "hs", "negatives": 0 if loss == "hs" else 5}
@@ -126,3 +130,21 @@ def test_scored_examples_are_capped_and_taken_from_every_heldout_block(tmp_path,
     assert {int(b[2][0]) // 50 for b in scored.batches} == set(stream.heldout_blocks)
     assert scored.words == 50 * 50
     assert scored.loss() == pytest.approx(math.log(2) * 4, rel=1e-6)  # zero output vectors: every score is 0
+
+
+def test_scoring_at_log_steps_keeps_to_its_share_of_the_training_time(tmp_path):
+    import w2v.train.heldout as heldout
+
+    ids = tmp_path / "ids"
+    np.arange(40 * 50, dtype=np.int32).tofile(ids)
+    n = 40 * 50
+    stream = Word2VecStream(ids, np.arange(n), np.ones(n, np.float32), np.ones(n), StreamConfig(2, 3, 64, 50, seed=1, heldout=0.5))
+    scored = heldout.HeldOutLoss(stream, Word2VecModel(ModelSpec(negatives=3), np.ones(n), 8), torch.device("cpu"))
+    assert scored.estimate > 0 and scored.calls == 0
+    per_call = scored.estimate
+    assert not scored.due(0.5 * per_call / heldout.TIME_SHARE)  # not even the first pass before it fits
+    assert scored.due(10 * per_call / heldout.TIME_SHARE)
+    scored.loss()
+    spent = scored.seconds
+    assert not scored.due(spent / heldout.TIME_SHARE)  # one more pass would go over the share
+    assert scored.due(3 * spent / heldout.TIME_SHARE)

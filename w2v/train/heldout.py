@@ -52,6 +52,18 @@ class HeldOutLoss:
                     taken += len(batch["targets"])
         self.examples = sum(len(b[2]) for b in self.batches)
         self.seconds, self.calls = 0.0, 0  # time spent scoring, for the overhead budget
+        self.estimate = self._probe()  # seconds per scoring pass until one has been measured
+
+    @torch.no_grad()
+    def _probe(self) -> float:
+        """Time one batch and extrapolate to all, so even the first scoring at a log step keeps to the budget."""
+        if not self.batches:
+            return 0.0
+        t0 = time.perf_counter()
+        self.model(*self.batches[0]).item()
+        took = time.perf_counter() - t0
+        self.seconds += took
+        return took * len(self.batches)
 
     def __bool__(self) -> bool:
         return self.examples > 0
@@ -69,4 +81,5 @@ class HeldOutLoss:
 
     def due(self, train_seconds: float) -> bool:
         """Whether scoring now keeps the time spent scoring under ``TIME_SHARE`` of ``train_seconds``."""
-        return self.seconds + self.seconds / max(1, self.calls) <= TIME_SHARE * train_seconds
+        per_call = self.seconds / self.calls if self.calls else self.estimate
+        return self.seconds + per_call <= TIME_SHARE * train_seconds
