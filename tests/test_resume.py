@@ -13,13 +13,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import TRAIN_PY, compose_train_cfg, make_synthetic_text, write_text_file
+from omegaconf import OmegaConf
 
 from w2v.errors import W2VError
 from w2v.train.checkpoint import load_checkpoint
 from w2v.train.trainer import train
 
 # Deterministic setting: one kernel thread, no workers; small blocks and batches so a run has many
-# stop points; a periodic checkpoint every 3,000 words. About 2-4 s of training per run.
+# stop points; a periodic checkpoint every 2,000 words; 2 of the 8 blocks held out (val/loss on).
+# About 2-4 s of training per run.
 RUN_ARGS = [
     "eval=none",
     "corpus=text",
@@ -34,6 +36,7 @@ RUN_ARGS = [
     "checkpoint_every_words=2000",
     "log_every=1",
     "seed=7",
+    "heldout=0.25",
 ]
 
 
@@ -68,8 +71,18 @@ def _wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, timeout: float =
         time.sleep(0.02)
 
 
-def _resume(run_dir: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(TRAIN_PY), f"resume={run_dir}"], capture_output=True, text=True, timeout=120)
+def _resume(run_dir: Path, extra: list[str] = ()) -> subprocess.CompletedProcess:
+    args = [sys.executable, str(TRAIN_PY), f"resume={run_dir}", *extra]
+    return subprocess.run(args, capture_output=True, text=True, timeout=120)
+
+
+def _interrupt(run_dir: Path, corpus: Path, sig: int = signal.SIGINT) -> subprocess.Popen:
+    proc = _start(run_dir, corpus)
+    _wait_for_checkpoint(proc, run_dir)
+    proc.send_signal(sig)
+    proc.communicate(timeout=60)
+    assert not load_checkpoint(run_dir)["progress"]["done"], "the run finished before it was interrupted: the test proved nothing"
+    return proc
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
@@ -87,14 +100,66 @@ def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, refer
         assert "Traceback" not in err
     assert not (run_dir / "vectors.txt").exists(), "an interrupted run must not leave outputs that look complete"
 
-    done = _resume(run_dir)
+    done = _resume(run_dir)  # no other flag: the run continues as it was configured
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "keeping the checkpoint's" not in done.stderr  # nothing was given, so nothing is ignored
+    config = load_checkpoint(run_dir)["config"]
+    assert config["threads"] == 1 and config["eval"]["enabled"] is False and config["log_every"] == 1
+    assert not (run_dir / "eval.json").exists(), "eval=none was set when the run started"
     ref_dir, ref_metrics = reference
     # Exact: same words in the same order with the same draws, so the tables are bitwise equal.
     assert np.array_equal(_vectors(run_dir), _vectors(ref_dir))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["words_done"] == ref_metrics["words_done"] == 4 * ref_metrics["train_words"]
     assert metrics["epoch_loss"] == pytest.approx(ref_metrics["epoch_loss"], rel=1e-9)
+    assert len(ref_metrics["val_loss"]) == 4 and metrics["val_loss"] == pytest.approx(ref_metrics["val_loss"], rel=1e-9)
+
+
+def test_keys_given_on_resume_change_and_others_are_kept_with_a_warning(tmp_path, corpus):
+    run_dir = tmp_path / "run"
+    _interrupt(run_dir, corpus)
+    done = _resume(run_dir, ["threads=2", "log_every=3", "epochs=9", "window=2"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = load_checkpoint(run_dir)["config"]
+    assert config["threads"] == 2 and config["log_every"] == 3  # machine settings a resume may change
+    assert config["epochs"] == 4 and config["window"] == 5  # the model and the data are the checkpoint's
+    assert "resume: keeping the checkpoint's epochs=4 (ignoring 9)" in done.stderr
+    assert "resume: keeping the checkpoint's window=5 (ignoring 2)" in done.stderr
+    assert config["eval"]["enabled"] is False and config["checkpoint_every_words"] == 2000  # not given: kept
+
+
+def test_resume_config_programmatic_explicit_keys():
+    from w2v.train.trainer import _resume_config
+
+    saved = compose_train_cfg(RUN_ARGS)
+    state = {"config": OmegaConf.to_container(saved, resolve=True)}
+    cfg = compose_train_cfg(["eval=default", "threads=3", "resume=x", "epochs=2"])
+    kept = _resume_config(cfg, state)  # nothing explicit but resume itself
+    assert kept.threads == 1 and kept.eval.enabled is False and kept.epochs == 4 and kept.resume == "x"
+    changed = _resume_config(cfg, state, explicit=["threads", "eval", "epochs"])
+    assert changed.threads == 3 and changed.eval.enabled is True and changed.epochs == 4
+    one_value = _resume_config(compose_train_cfg(["eval.every_epoch=true"]), state, explicit=["eval.every_epoch"])
+    assert one_value.eval.every_epoch is True and one_value.eval.enabled is False
+
+
+def test_hydra_override_keys():
+    from w2v.train.resume import override_keys
+
+    assert override_keys(["threads=1", "eval=none", "+eval.seed=3", "hydra.run.dir=/x", "resume=/a/b"]) == [
+        "threads", "eval", "eval.seed", "hydra.run.dir", "resume",
+    ]  # fmt: skip
+
+
+def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_continue(tmp_path, reference):
+    ref_dir, _ = reference
+    (tmp_path / "checkpoint.pt").write_bytes((ref_dir / "checkpoint.pt").read_bytes())
+    proc = _resume(tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "ERROR" in line]
+    assert len(lines) == 1, proc.stderr
+    assert f"the run in {tmp_path} is complete (4 epochs" in lines[0]
+    assert f"python train.py init={tmp_path} corpus=..." in lines[0]
+    assert "corpus.ids" not in proc.stderr
 
 
 def test_workers_train_every_word_exactly_once_across_resume(tmp_path, corpus):
@@ -144,6 +209,7 @@ def test_checkpoint_of_another_vocabulary_or_dim_is_refused(tmp_path, corpus, re
     ref_dir, _ = reference
     state = torch.load(ref_dir / "checkpoint.pt", weights_only=True)
     state["model"]["in_embed.weight"] = torch.zeros(5, 16)
+    state["progress"]["done"] = False  # the reference run finished; a finished run is refused earlier
     torch.save(state, tmp_path / "checkpoint.pt")
     (tmp_path / "corpus.ids").write_bytes(b"")
     with pytest.raises(W2VError, match="different vocabulary or dim"):

@@ -141,6 +141,12 @@ class TrainConfig:
     workers: int = 0  # DataLoader worker processes making pairs
     export: str = "in"  # in | in+out (W+C, as GloVe)
     log_every: int = 50  # batches between progress/TensorBoard updates
+    # Without a progress bar (stdout/stderr not a terminal: nohup, CI, `> log`), log a progress line
+    # at the first log step after this many seconds; 0 = never.
+    progress_every: float = 30.0
+    # A seeded fraction of stream blocks kept out of training and scored without updates (val/loss);
+    # 0 = off. The same blocks every epoch, whatever the number of workers.
+    heldout: float = 0.005
     checkpoint_every_minutes: float = 10.0
     checkpoint_every_words: Optional[int] = None
     resume: Optional[str] = None
@@ -198,6 +204,8 @@ def validate(cfg: Any) -> None:
     _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
     _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")
     _check(cfg.eval.projector_words >= 0, f"invalid value eval.projector_words={cfg.eval.projector_words}: must be >= 0 (0 = off)")
+    _check(0 <= cfg.heldout < 1, f"invalid value heldout={cfg.heldout}: need 0 <= heldout < 1 (a fraction of blocks; 0 = off)")
+    _check(cfg.progress_every >= 0, f"invalid value progress_every={cfg.progress_every}: must be >= 0 seconds (0 = off)")
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")

@@ -4,7 +4,8 @@ The encoded corpus is read in blocks of ``block_tokens`` ids. Each block is turn
 with whole-tensor operations (no per-pair Python): drop out-of-vocabulary words, subsample frequent
 words, draw each center's effective window, emit the window pairs, shuffle, cut batches, and draw
 negatives. Each block has its own RNG seeded from ``(seed, epoch, block)``, so the stream is
-deterministic whatever the number of workers, and a run can resume at any (block, batch).
+deterministic whatever the number of workers, and a run can resume at any (block, batch). A seeded
+fraction of blocks (``heldout``) is never streamed: the trainer scores them without updates.
 
 A batch is one layout for every model (an *input bag* per example, in CSR form, and a target):
 
@@ -75,6 +76,23 @@ def csr_take(inputs: torch.Tensor, offsets: torch.Tensor, rows: torch.Tensor) ->
     return inputs[starts + torch.arange(len(starts), device=inputs.device)], new_offsets
 
 
+# SeedSequence key of the draws that do not depend on the epoch: which blocks are held out, and the
+# held-out blocks' own subsampling, windows and negatives (fixed once, so their loss is comparable).
+HELDOUT_KEY = 0x68656C64  # "held"
+
+
+def heldout_mask(n_blocks: int, fraction: float, seed: int) -> np.ndarray:
+    """(n_blocks,) bool: ``round(fraction * n_blocks)`` blocks chosen by ``seed``, never all of them.
+
+    Depends only on (n_blocks, fraction, seed), so every epoch, worker and resume agrees on it.
+    """
+    k = min(int(fraction * n_blocks + 0.5), n_blocks - 1)
+    mask = np.zeros(n_blocks, dtype=bool)
+    if k > 0:
+        mask[np.random.default_rng(np.random.SeedSequence([seed, HELDOUT_KEY])).permutation(n_blocks)[:k]] = True
+    return mask
+
+
 def block_seed(seed: int, epoch: int, block: int, batch: int = -1) -> int:
     """A 63-bit seed for one block of one epoch (or one batch of it), independent of worker layout."""
     key = [seed, epoch, block] if batch < 0 else [seed, epoch, block, batch]
@@ -94,6 +112,7 @@ class StreamConfig:
     seed: int = 1
     cbow: bool = False
     token_chunks: int = 0  # > 0: yield token chunks of this many blocks instead of examples (GPU engines)
+    heldout: float = 0.0  # fraction of blocks kept out of training (see Word2VecStream.heldout_blocks)
 
 
 @dataclass
@@ -147,6 +166,12 @@ class Word2VecStream(IterableDataset):
         self.start: dict[int, tuple[int, int]] = {}  # worker -> (block, batch) to start from
         # Distributed hook: a rank takes blocks rank, rank + world, ... before worker sharding.
         self.rank, self.world = 0, 1
+        self.heldout = heldout_mask(self.n_blocks, cfg.heldout, cfg.seed)
+
+    @property
+    def heldout_blocks(self) -> list[int]:
+        """Blocks kept out of training (no worker ever streams them); see :func:`heldout_mask`."""
+        return np.flatnonzero(self.heldout).tolist()
 
     @property
     def n_blocks(self) -> int:
@@ -164,21 +189,29 @@ class Word2VecStream(IterableDataset):
         info = get_worker_info()
         return (info.id, info.num_workers) if info else (0, 1)
 
-    def my_blocks(self) -> range:
-        """Blocks this rank/worker streams, in order, from the start position on."""
+    def my_blocks(self) -> range | list[int]:
+        """Blocks this rank/worker streams, in order, from the start position on (held-out blocks left out)."""
         wid, nw = self.worker()
         stride = self.world * nw
         first = self.rank + self.world * wid
         start_block = self.start.get(wid, (0, 0))[0]
         # First block >= start_block congruent to `first` modulo stride.
         first += max(0, math.ceil((start_block - first) / stride)) * stride
-        return range(first, self.n_blocks, stride)
+        blocks = range(first, self.n_blocks, stride)
+        # Held-out blocks keep their place in the sharding, so the trained blocks and their seeds are
+        # the same whatever the fraction's draw and the number of workers.
+        return [b for b in blocks if not self.heldout[b]] if self.heldout.any() else blocks
 
     def read_block(self, block: int) -> torch.Tensor:
         """Provisional ids of one block as an int64 tensor on the stream's device."""
         count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
         raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
         return torch.from_numpy(raw.astype(np.int64)).to(self.device)
+
+    def block_words(self, block: int) -> int:
+        """In-vocabulary corpus words of one block (what the LR schedule counts for it)."""
+        raw = self.read_block(block)
+        return int(((raw != SENTENCE_END) & (self.remap.take(raw.clamp(min=0)) >= 0)).sum())
 
     def block_windows(
         self, raw: torch.Tensor, gen: torch.Generator, grouped: bool = True
@@ -234,10 +267,14 @@ class Word2VecStream(IterableDataset):
             targets = targets[perm]
         return Examples(contexts, offsets, targets, words)
 
-    def iter_block(self, block: int, skip_batches: int = 0) -> Iterator[dict]:
-        """Batches of one block, starting at batch ``skip_batches`` (same draws as a full pass)."""
+    def iter_block(self, block: int, skip_batches: int = 0, epoch: int | None = None) -> Iterator[dict]:
+        """Batches of one block, starting at batch ``skip_batches`` (same draws as a full pass).
+
+        ``epoch`` overrides the epoch the draws are seeded with (held-out scoring fixes its own).
+        """
+        epoch = self.epoch if epoch is None else epoch
         gen = torch.Generator(device=self.device)
-        gen.manual_seed(block_seed(self.cfg.seed, self.epoch, block))
+        gen.manual_seed(block_seed(self.cfg.seed, epoch, block))
         examples = self.block_examples(self.read_block(block), gen)
         bs = self.cfg.batch_size
         n_batches = max(1, math.ceil(len(examples) / bs))
@@ -246,7 +283,7 @@ class Word2VecStream(IterableDataset):
             inputs, offsets, targets = examples.slice(lo, hi)
             # Each batch draws its negatives from its own seed: memory stays at one batch's worth
             # (negatives=50 would need GBs per block), and a resume that skips batches draws the same.
-            batch_seed = block_seed(self.cfg.seed, self.epoch, block, b)
+            batch_seed = block_seed(self.cfg.seed, epoch, block, b)
             gen.manual_seed(batch_seed)
             negatives = self.sampler.sample((hi - lo, self.cfg.negatives), gen, seed=batch_seed)
             # Spread the block's words over its batches for a smooth LR schedule.
@@ -258,7 +295,7 @@ class Word2VecStream(IterableDataset):
                 "targets": targets,
                 "negatives": negatives,
                 "words": w,
-                "epoch": self.epoch,
+                "epoch": epoch,
                 "block": block,
                 "batch": b,
                 "last": b == n_batches - 1,

@@ -214,8 +214,8 @@ class NumbaEngine(Engine):
         super().__init__(model, cfg, device, threads)
         # The kernel owns the cores. torch's small stream ops stay on one thread: an idle OpenMP
         # pool spin-waits after each parallel op and would steal cycles from the kernel's threads.
+        set_threads(threads)  # first: with numba's OpenMP layer this resets torch's thread count too
         torch.set_num_threads(1)
-        set_threads(threads)
         self.spec, self.tables = model.spec, model.tables()
 
     def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:

@@ -75,19 +75,6 @@ def load_init_run(spec: str) -> InitRun:
     return InitRun(path, ModelSpec(**spec_dict), int(weights["in_embed.weight"].shape[1]), vocab, weights)
 
 
-def explicit_keys() -> set[str] | None:
-    """Top-level keys set on the command line (Hydra's task overrides), or None outside a Hydra app."""
-    try:
-        from hydra.core.hydra_config import HydraConfig
-
-        if not HydraConfig.initialized():
-            return None
-        overrides = HydraConfig.get().overrides.task
-    except Exception:  # not running under @hydra.main (tests, library use)
-        return None
-    return {o.lstrip("+~").split("=", 1)[0] for o in overrides}
-
-
 def init_config(cfg: Any, init: InitRun, given: set[str] | None = None) -> Any:
     """``cfg`` with the earlier run's model keys; a conflicting explicit setting is an error.
 

@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,24 @@ from w2v.metrics import MetricLogger
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.projector import write_projector
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
-from w2v.train.init import InitRun, explicit_keys, init_config, init_model, load_init_run
+from w2v.train.heldout import HeldOutLoss
+from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
+from w2v.train.progress_log import ProgressLog
+from w2v.train.resume import explicit_keys, finished_run_message
 
 log = logging.getLogger(__name__)
+_ABSENT = object()
 
-# Keys a resumed run may change; every other key comes from the checkpoint.
+# Keys a resumed run may change when the command line gives them; every other key, and these when
+# not given, keep the checkpoint's values.
 RESUME_MAY_CHANGE = (
     "resume",
     "device",
     "threads",
+    "grid",
     "log_every",
+    "progress_every",
     "eval",
     "checkpoint_every_minutes",
     "checkpoint_every_words",
@@ -92,6 +100,7 @@ class Progress:
     epoch_loss: float = 0.0  # summed loss of this epoch so far
     epoch_pairs: int = 0  # examples: skip-gram pairs or CBOW windows (name kept for older checkpoints)
     epoch_losses: list[float] = field(default_factory=list)
+    val_losses: list[float] = field(default_factory=list)  # held-out loss at the end of each epoch
     pairs_total: int = 0
     train_seconds: float = 0.0
     done: bool = False
@@ -183,13 +192,19 @@ def _flat(cfg: Any) -> dict[str, Any]:
     return out
 
 
-def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Train one model as configured, write everything into ``run_dir`` and return the metrics."""
+def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None, explicit: Iterable[str] | None = None) -> dict[str, Any]:
+    """Train one model as configured, write everything into ``run_dir`` and return the metrics.
+
+    ``explicit`` names the config keys the user gave (dotted, ``threads`` or ``eval.every_epoch``):
+    on ``resume=`` those among :data:`RESUME_MAY_CHANGE` replace the checkpoint's values. None =
+    the command line's overrides when Hydra runs, else none (programmatic callers say which).
+    """
     validate(cfg)
+    explicit = list(explicit_keys() if explicit is None else explicit)
     init = None
     if cfg.init:  # a new run from a finished one: its model keys, vocabulary and vectors
         init = load_init_run(cfg.init)
-        cfg = init_config(cfg, init, explicit_keys())
+        cfg = init_config(cfg, init, set(explicit))
     select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
     if cfg.eval.enabled and not cfg.corpus.evaluator:
         from w2v.evaluation.run import check_eval_config
@@ -199,7 +214,9 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
     if cfg.resume:
         resume_state = load_checkpoint(Path(cfg.resume))
         run_dir = Path(cfg.resume) if Path(cfg.resume).is_dir() else Path(cfg.resume).parent
-        cfg = _resume_config(cfg, resume_state)
+        if resume_state["progress"].get("done"):
+            raise W2VError(finished_run_message(run_dir, resume_state))
+        cfg = _resume_config(cfg, resume_state, explicit)
     run_dir = Path(run_dir or os.getcwd())
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -222,18 +239,26 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None) -> dict[str
         handler.close()
 
 
-def _resume_config(cfg: DictConfig, state: dict[str, Any]) -> DictConfig:
+def _resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[str] = ()) -> DictConfig:
+    """The checkpoint's config, with the RESUME_MAY_CHANGE keys of ``explicit`` taken from ``cfg``."""
     saved = OmegaConf.create(state["config"])
     for key in ("sg", "cbow_mean", "hs"):  # checkpoints from before the model keys trained skip-gram with NS
         if key not in saved:
             OmegaConf.update(saved, key, key != "hs", merge=False)
+    if "heldout" not in saved:  # checkpoints from before held-out blocks trained on every block
+        OmegaConf.update(saved, "heldout", 0.0, merge=False)
+    explicit = {"resume", *explicit}
     for key in RESUME_MAY_CHANGE:
-        if key in cfg:
+        if key in cfg and key not in saved:  # a key newer than the checkpoint: this version's value
             OmegaConf.update(saved, key, cfg[key], merge=False)
-    for key, value in _flat(cfg).items():
-        old = OmegaConf.select(saved, key, default=None)
-        if key.split(".")[0] not in RESUME_MAY_CHANGE and old != value:
-            log.warning("resume: keeping the checkpoint's %s=%s (ignoring %s)", key, old, value)
+    for key in sorted(explicit):  # a group (eval=none) replaces its subtree, eval.x=... one value
+        new = OmegaConf.select(cfg, key, default=_ABSENT)
+        if new is _ABSENT:  # hydra.* and other keys outside the run config
+            continue
+        if key.split(".")[0] in RESUME_MAY_CHANGE:
+            OmegaConf.update(saved, key, new, merge=False)
+        elif OmegaConf.select(saved, key, default=None) != new:
+            log.warning("resume: keeping the checkpoint's %s=%s (ignoring %s)", key, OmegaConf.select(saved, key, default=None), new)
     return saved
 
 
@@ -265,16 +290,24 @@ class Trainer:
             self.engine.load_state_dict(resume_state.get("optimizer") or {})
         self.loader, self.stream = self._make_loader(engine_cls.shuffle)
         self.engine.attach(self.stream)
-        self.total_words = cfg.epochs * self.vocab.total
+        self.heldout = HeldOutLoss(self.stream, self.model, self.device)
+        # Held-out blocks are never trained on, so the schedule and progress count the others only.
+        self.train_words = self.vocab.total - self.heldout.words
+        self.total_words = cfg.epochs * self.train_words
         self.tb = MetricLogger(run_dir / "tb")
         # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
         # (no sync per step) and folded into progress at logging, checkpoint and epoch boundaries.
         self.loss_acc = torch.zeros(2, dtype=torch.float64, device=self.device)
         log.info(
             "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
-            self.spec.name, cfg.epochs, self.device, self.vocab.total, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
+            self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
             self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
         )  # fmt: skip
+        if cfg.heldout:
+            log.info(
+                "held out %d of %d blocks (%d words, heldout=%g): val/loss scores %d examples without updates",
+                len(self.stream.heldout_blocks), self.stream.n_blocks, self.heldout.words, cfg.heldout, self.heldout.examples,
+            )  # fmt: skip
 
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
@@ -306,6 +339,7 @@ class Trainer:
         pair_cfg = StreamConfig(
             cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed, cbow=not self.spec.sg,
             token_chunks=token_chunks,
+            heldout=cfg.heldout,
         )  # fmt: skip
         stream = Word2VecStream(
             self.run_dir / "corpus.ids", self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
@@ -324,6 +358,7 @@ class Trainer:
         self.last_ckpt = (time.monotonic(), progress.words_done)
         self.bar = tqdm(total=self.total_words, initial=progress.words_done, unit="w", unit_scale=True, dynamic_ncols=True,
                         disable=None, desc="train")  # fmt: skip
+        self.progress_log = ProgressLog(cfg.progress_every, enabled=bool(self.bar.disable))  # no bar: log lines instead
         with _Interrupt() as interrupt:
             while progress.epoch < cfg.epochs:
                 self._run_epoch(interrupt)
@@ -383,6 +418,12 @@ class Trainer:
         log.info("epoch %d/%d: average loss %.6f over %d examples, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
                  lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
         self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
+        if self.heldout:
+            val = self.heldout.loss()
+            progress.val_losses.append(val)
+            log.info("epoch %d/%d: held-out loss %.6f over %d examples", progress.epoch + 1, cfg.epochs, val, self.heldout.examples)
+            self.tb.scalar("val/loss", val, progress.words_done)
+            self.tb.scalar("val/epoch_loss", val, progress.epoch + 1)
         log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
         if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
             _evaluate(
@@ -420,7 +461,11 @@ class Trainer:
             "pairs_per_sec": progress.pairs_total / max(1e-9, progress.train_seconds),
             "vocab_size": len(self.vocab),
             **self.data_metrics,
-            "train_words": self.vocab.total,
+            "train_words": self.train_words,
+            "val_loss": progress.val_losses,  # held-out loss after each epoch (heldout=0: empty)
+            "final_val_loss": progress.val_losses[-1] if progress.val_losses else None,
+            "heldout_words": self.heldout.words,
+            "heldout_seconds": self.heldout.seconds,  # this process's time scoring held-out blocks (within train_seconds)
             "words_done": progress.words_done,
             "peak_rss_mb": rss_mb()[1],
             "epochs": cfg.epochs,
@@ -458,6 +503,9 @@ class Trainer:
         wps = self.words_this_run / max(1e-9, time.perf_counter() - self.t_train)
         self.bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.5f}", wps=f"{wps / 1e3:.0f}k", refresh=False)
         self.tb.scalars({"train/loss": loss, "train/lr": lr, "train/words_per_sec": wps}, progress.words_done)
+        if self.heldout and self.heldout.due(time.perf_counter() - self.t_train):
+            self.tb.scalar("val/loss", self.heldout.loss(), progress.words_done)
+        self.progress_log.offer(progress.epoch + 1, self.cfg.epochs, progress.words_done, self.total_words, wps, loss, lr)
 
     def _save(self, metrics: dict[str, Any] | None = None, elapsed_counted: bool = False) -> None:
         """Write checkpoint.pt: tables, optimizer, vocab, id mapping, config, position, metrics."""
