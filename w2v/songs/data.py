@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from w2v.atomic import atomic_open
 from w2v.data.corpus import open_text
+from w2v.data.download import download_verified
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
@@ -32,7 +30,6 @@ PLAYLISTS = "train.txt"
 SONGS = "song_hash.txt"
 TAGS = "tags.txt"
 TAG_NAMES = "tag_hash.txt"
-DOWNLOAD_TIMEOUT = 10.0  # seconds: an offline machine fails at once instead of hanging
 _OFFLINE_HINT = "offline? point corpus.path at a local copy (a directory with train.txt[.gz] and song_hash.txt[.gz])"
 
 
@@ -47,20 +44,6 @@ def find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
-def download(url: str, dest: Path, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """Fetch ``url`` into ``dest`` (atomically, so an interrupted download leaves nothing behind)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("downloading %s -> %s", url, dest)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, atomic_open(dest, "wb") as f:
-            while chunk := response.read(1 << 20):
-                f.write(chunk)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise W2VError(f"cannot download {url} ({reason}); {_OFFLINE_HINT}") from None
-    return dest
-
-
 def playlists_file(ccfg: Any) -> Path:
     """The playlist file of a corpus config: ``corpus.path`` (file or directory) or the download cache."""
     spec = getattr(ccfg, "path", None)
@@ -68,7 +51,7 @@ def playlists_file(ccfg: Any) -> Path:
         cache = Path(os.path.expanduser(ccfg.cache_dir))
         for name in (PLAYLISTS, SONGS):  # the two files the tutorial uses; tags stay optional
             if find_file(cache, name) is None:
-                download(f"{ccfg.url.rstrip('/')}/{name}", cache / name)
+                download_verified(f"{ccfg.url.rstrip('/')}/{name}", cache / name, None, _OFFLINE_HINT)
         return cache / PLAYLISTS
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
