@@ -74,7 +74,7 @@ if HAVE_TRITON:
         offset = row.to(tl.int64) * DIM + d  # int64: a 10M x 300 table has more than 2**31 floats
         u = tl.load(w + offset, mask=dmask, other=0.0)
         f = tl.sum(u * h, axis=0)
-        s = tl.where(label > 0.5, -f, f)  # loss = softplus(s) = -log σ(±f), computed without overflow
+        s = f * (1.0 - 2.0 * label)  # -f for the target, f for a negative: loss = softplus(s) = -log σ(∓f), without overflow
         loss = tl.maximum(s, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(s)))
         g = (label - tl.sigmoid(f)) * alpha
         neu1e += g * u
