@@ -148,6 +148,16 @@ def check_supported(cfg: Any, ctx: DistContext, consumes_tokens: bool) -> None:
             raise W2VError(f"{what} is not supported under torchrun yet: run it in a single process (python train.py ...)")
 
 
+def check_resumable(state: dict[str, Any], run_dir: Path) -> None:
+    """A checkpoint written under torchrun cannot be resumed yet (its ids files are per rank): say so."""
+    world = state.get("dist_world_size")
+    if world is not None:
+        raise W2VError(
+            f"{run_dir} was trained by torchrun with {world} rank(s): resuming such a run is not supported yet; "
+            f"its checkpoint holds the averaged tables, and its vectors are written at the end of a finished run"
+        )
+
+
 def shared_run_dir(ctx: DistContext, run_dir: Path) -> Path:
     """Rank 0's run directory on every rank (each rank's Hydra may have resolved its own timestamp)."""
     if not ctx.enabled or ctx.world == 1:

@@ -229,6 +229,7 @@ def _train_in(
         run_dir = Path(cfg.resume) if Path(cfg.resume).is_dir() else Path(cfg.resume).parent
         if resume_state["progress"].get("done"):
             raise W2VError(finished_run_message(run_dir, resume_state))
+        dist.check_resumable(resume_state, run_dir)
         cfg = _resume_config(cfg, resume_state, explicit)
     run_dir = dist.shared_run_dir(ctx, Path(run_dir or os.getcwd()))
     try:
@@ -580,6 +581,7 @@ class Trainer:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "progress": snapshot.state(),
             "metrics": metrics or self.data_metrics,
+            **({"dist_world_size": self.dist.world} if self.dist.enabled else {}),
         })  # fmt: skip
 
 
