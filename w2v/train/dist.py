@@ -65,6 +65,8 @@ class DistContext:
     local_world: int = 1
     enabled: bool = False  # a torch.distributed process group was initialised (torchrun)
     timeout_s: float = 300.0
+    device: str = "cpu"  # where small collectives' tensors live: NCCL reduces CUDA tensors only
+    owns_group: bool = False  # this module made the process group (and destroys it at the end)
 
     @property
     def is_main(self) -> bool:
@@ -94,18 +96,22 @@ def setup(cfg: Any, device: torch.device) -> DistContext:
         local_world=int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"])), enabled=True, timeout_s=timeout,
     )  # fmt: skip
     if dist.is_initialized():  # a caller (a test, a notebook) made the group already
+        if dist.get_backend() == "nccl":
+            ctx.device = f"cuda:{torch.cuda.current_device()}"
         return ctx
     backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl":
         torch.cuda.set_device(ctx.local_rank)
+        ctx.device = f"cuda:{ctx.local_rank}"
     with collective(ctx, "joining the process group"):
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+    ctx.owns_group = True
     return ctx
 
 
 def shutdown(ctx: DistContext) -> None:
     """Destroy the process group this module made (nothing for a single process)."""
-    if ctx.enabled and dist.is_initialized():
+    if ctx.owns_group and dist.is_initialized():
         dist.destroy_process_group()
 
 
@@ -267,7 +273,7 @@ def stream_seed(seed: int, ctx: DistContext) -> int:
 
 def all_reduce_sum(ctx: DistContext, values: list[float], what: str = "the round's counts") -> list[float]:
     """Sum of ``values`` over ranks (float64: word counts stay exact below 2**53)."""
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=ctx.device)
     with collective(ctx, f"summing {what}"):
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t.tolist()
@@ -275,7 +281,7 @@ def all_reduce_sum(ctx: DistContext, values: list[float], what: str = "the round
 
 def all_reduce_max(ctx: DistContext, value: int, what: str) -> int:
     """Largest ``value`` over ranks."""
-    t = torch.tensor([value], dtype=torch.int64)
+    t = torch.tensor([value], dtype=torch.int64, device=ctx.device)
     with collective(ctx, f"agreeing on {what}"):
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return int(t.item())
