@@ -404,8 +404,12 @@ class Trainer:
                     self._save()
                     self.bar.close()
                     self.tb.close()
-                    log.warning("interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
-                                progress.epoch + 1, progress.words_done, self.run_dir)  # fmt: skip
+                    if self.dist.enabled:  # resuming a torchrun run is not supported yet (dist.check_resumable)
+                        log.warning("interrupted: all ranks stopped after the same round; rank 0 saved the averaged tables at epoch %d, "
+                                    "%d words done", progress.epoch + 1, progress.words_done)  # fmt: skip
+                    else:
+                        log.warning("interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
+                                    progress.epoch + 1, progress.words_done, self.run_dir)  # fmt: skip
                     raise KeyboardInterrupt
                 self._end_epoch()
         self.bar.close()
