@@ -123,7 +123,7 @@ class _Interrupt:
     """Turns SIGINT/SIGTERM into a flag checked between batches, so a checkpoint can be written."""
 
     def __init__(self) -> None:
-        self.hit = False
+        self.hit, self.t_hit = False, 0.0
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupt:
@@ -132,9 +132,12 @@ class _Interrupt:
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.hit:  # a second Ctrl-C means "now"
+        # A second Ctrl-C means "now". Not one within a second of the first: under torchrun a Ctrl-C
+        # reaches each rank twice, from the terminal and relayed by torchrun, and both mean "stop cleanly".
+        if self.hit and time.monotonic() - self.t_hit > 1.0:
             raise KeyboardInterrupt
-        self.hit = True
+        if not self.hit:
+            self.hit, self.t_hit = True, time.monotonic()
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
