@@ -304,3 +304,29 @@ def test_torchrun_two_ranks_write_one_run_directory_with_gensim_loadable_vectors
     assert state["dist_world_size"] == 2
     with pytest.raises(W2VError, match="trained by torchrun with 2 rank"):  # resume is not supported yet: said, not attempted
         wdist.check_resumable(state, run)
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_checkpoint(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_synthetic_text(n_sentences=2000, n_words=200, length=50, seed=6))
+    args = make_quick_overrides(corpus, epochs=50, block_tokens=512, batch_size=1024) + [f"hydra.run.dir={tmp_path / 'run'}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *wdist._ENV)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(TRAIN_PY), *args]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    log0 = tmp_path / "run" / "train.log"
+    try:
+        end = time.monotonic() + 90
+        while not (log0.exists() and "round 1/" in log0.read_text()):
+            assert proc.poll() is None and time.monotonic() < end, "training did not start"
+            time.sleep(0.5)
+        proc.send_signal(2)  # SIGINT to torchrun, which relays it to the ranks
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for name in ("train.log", "train.rank1.log"):
+        assert "interrupted: all ranks stopped after the same round" in (tmp_path / "run" / name).read_text(), name
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert not state["progress"]["done"] and 0 < state["progress"]["words_done"] < 50 * 2000 * 50
+    assert not (tmp_path / "run" / "vectors.bin").exists()
