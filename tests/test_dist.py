@@ -107,7 +107,12 @@ def _collectives_worker(rank: int, world: int, sentences: list[list[str]], tmp: 
     """One process group for the averaging math and the vocabulary merge (a spawn costs seconds)."""
     ctx = _setup()
     try:
-        return {"average": _average(ctx, rank), "vocab": _vocab(ctx, rank, sentences, tmp, max_tokens)}
+        # Each rank's Hydra may resolve its own timestamped directory: all take rank 0's, rank 1 drops its own.
+        own = Path(tmp) / f"run{rank}"
+        (own / ".hydra").mkdir(parents=True)
+        (own / ".hydra" / "config.yaml").write_text("x: 1\n")
+        shared = str(wdist.shared_run_dir(ctx, own))
+        return {"average": _average(ctx, rank), "vocab": _vocab(ctx, rank, sentences, tmp, max_tokens), "run_dir": (shared, own.exists())}
     finally:
         wdist.shutdown(ctx)
 
@@ -154,6 +159,12 @@ def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(coll
         assert r["sums"] == [3.0, 5.0] and r["max"] == 7
     assert np.array_equal(results[0]["hot"][0][2:], np.full((2, 2), 10.0))
     assert np.array_equal(results[1]["hot"][0][2:], np.full((2, 2), 20.0))
+
+
+def test_every_rank_takes_rank_0s_run_directory_and_drops_its_own_empty_one(collectives):
+    (dir0, kept0), (dir1, kept1) = (r["run_dir"] for r in collectives)
+    assert dir0 == dir1 and Path(dir0).name == "run0"
+    assert kept0 and not kept1
 
 
 # ---------------------------------------------------------------- the vocabulary

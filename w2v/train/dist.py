@@ -33,6 +33,7 @@ import itertools
 import logging
 import math
 import os
+import shutil
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -172,8 +173,10 @@ def shared_run_dir(ctx: DistContext, run_dir: Path) -> Path:
     with collective(ctx, "agreeing on the run directory"):
         dist.broadcast_object_list(box, src=0)
     shared = Path(box[0])
-    if shared.resolve() != run_dir.resolve():
-        with contextlib.suppress(OSError):  # Hydra made an empty directory for this rank: drop it
+    if shared.resolve() != run_dir.resolve() and run_dir.is_dir() and {p.name for p in run_dir.iterdir()} <= {".hydra"}:
+        # This rank's Hydra resolved another second: drop the directory it made (its .hydra/ only).
+        with contextlib.suppress(OSError):
+            shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
             run_dir.rmdir()
     return shared
 
