@@ -341,3 +341,37 @@ def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_check
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert not state["progress"]["done"] and 0 < state["progress"]["words_done"] < 50 * 2000 * 50
     assert not (tmp_path / "run" / "vectors.bin").exists()
+
+
+@pytest.mark.slow
+def test_two_simulated_nodes_each_its_own_torchrun_train_like_one_job(tmp_path):
+    corpus = tmp_path / "tiny.txt"
+    corpus.write_text(make_synthetic_text(n_sentences=150, n_words=40, length=20, seed=5))
+    run = tmp_path / "run"
+    args = make_quick_overrides(corpus, epochs=2, block_tokens=512, batch_size=1024) + [f"hydra.run.dir={run}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *wdist._ENV)}
+    endpoint = f"127.0.0.1:{_free_port()}"
+    node = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d"]
+    procs = [
+        subprocess.Popen(
+            [*node, f"--rdzv_endpoint={endpoint}", "--rdzv_id=w2v-test", str(TRAIN_PY), *args],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    try:
+        outputs = [p.communicate(timeout=150)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-2000:] for o in outputs)
+    import json
+
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["words_done"] == 2 * 150 * 20
+    assert "rank 1 of 2 (local rank 0 of 1)" in (run / "train.rank1.log").read_text()
