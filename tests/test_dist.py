@@ -375,3 +375,28 @@ def test_two_simulated_nodes_each_its_own_torchrun_train_like_one_job(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["words_done"] == 2 * 150 * 20
     assert "rank 1 of 2 (local rank 0 of 1)" in (run / "train.rank1.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("override", "fragment"),
+    [("dist.timeout_s=0", "dist.timeout_s=0"), ("dist.sync_blocks=0", "dist.sync_blocks=0"), ("dist.hot_rows=-1", "dist.hot_rows=-1"),
+     ("dist.full_every=0", "dist.full_every=0")],
+)  # fmt: skip
+def test_bad_dist_values_fail_at_start_in_one_line(override, fragment):
+    from w2v.config import validate
+
+    with pytest.raises(W2VError, match=fragment):
+        validate(compose_train_cfg([override]))
+
+
+@pytest.mark.parametrize(
+    ("override", "what"),
+    [("phrases.enabled=true", "phrases"), ("workers=1", "workers>0"), ("resume=/x", "resume="), ("init=/x", "init=")],
+)
+def test_what_torchrun_does_not_run_yet_is_refused_in_one_line(override, what):
+    ctx = wdist.DistContext(rank=0, world=2, enabled=True)
+    with pytest.raises(W2VError, match=f"{what}.*not supported under torchrun yet"):
+        wdist.check_supported(compose_train_cfg([override]), ctx, consumes_tokens=False)
+    wdist.check_supported(compose_train_cfg([override]), wdist.SINGLE, consumes_tokens=False)  # a single process: no objection
+    with pytest.raises(W2VError, match="triton"):
+        wdist.check_supported(compose_train_cfg([]), ctx, consumes_tokens=True)
