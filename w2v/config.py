@@ -89,12 +89,25 @@ class PhrasesConfig:
 
 
 @dataclass
+class DistConfig:
+    """Data-parallel training under torchrun (w2v/train/dist.py); ignored by a single process."""
+
+    timeout_s: float = 300.0  # a collective waiting longer (a rank died or hangs) fails with an error
+    sync_blocks: int = 1  # stream blocks each rank trains between two averages of the tables (a round)
+    # > 0: average only rows [0, hot_rows) (the most frequent words) each round, and all rows every
+    # full_every rounds, at each epoch end and before a checkpoint; 0 = all rows every round.
+    hot_rows: int = 0
+    full_every: int = 8
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs. Top-level names are gensim's where gensim has one."""
 
     corpus: CorpusConfig = MISSING
     eval: EvalConfig = field(default_factory=EvalConfig)
     phrases: PhrasesConfig = field(default_factory=PhrasesConfig)
+    dist: DistConfig = field(default_factory=DistConfig)
     # The model, in gensim's names (configs/model/: sg.yaml, cbow.yaml). sg: skip-gram (true) or
     # CBOW (false); cbow_mean: CBOW averages (true) or sums (false) the context vectors; hs:
     # hierarchical softmax over a Huffman tree. negatives=0 with hs=true is pure hierarchical
@@ -219,6 +232,8 @@ def validate(cfg: Any) -> None:
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
     _validate_phrases(cfg.phrases)
+    if "dist" in cfg:  # configs saved before the key lack it
+        _validate_dist(cfg.dist)
     _check(not (cfg.init and cfg.resume), "init= and resume= are exclusive: resume continues an interrupted run, init starts a new one")
     init_lr = cfg.init_lr
     _check(init_lr is None or bool(cfg.init), "init_lr is set without init=RUN_DIR: set lr for a run from scratch")
@@ -226,6 +241,14 @@ def validate(cfg: Any) -> None:
     dev = str(cfg.device)
     ok_dev = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
     _check(ok_dev, f"unknown device {dev!r}: use auto, cpu, cuda or cuda:N")
+
+
+def _validate_dist(d: Any) -> None:
+    """The dist.* values torchrun training can use."""
+    _check(d.timeout_s > 0, f"invalid value dist.timeout_s={d.timeout_s}: must be > 0 seconds")
+    _check(d.sync_blocks >= 1, f"invalid value dist.sync_blocks={d.sync_blocks}: must be >= 1")
+    _check(d.hot_rows >= 0, f"invalid value dist.hot_rows={d.hot_rows}: must be >= 0 (0 = average all rows every round)")
+    _check(d.full_every >= 1, f"invalid value dist.full_every={d.full_every}: must be >= 1")
 
 
 def _validate_phrases(p: Any) -> None:

@@ -34,3 +34,22 @@ class MetricLogger:
     def close(self) -> None:
         """Flush and close the event file."""
         self.writer.close()
+
+
+class NullMetricLogger(MetricLogger):
+    """Logs nothing: for torchrun ranks other than 0, which write no TensorBoard files."""
+
+    def __init__(self) -> None:
+        pass
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        """Ignore the scalar."""
+
+    def scalars(self, values: dict[str, float], step: int) -> None:
+        """Ignore the scalars."""
+
+    def hparams(self, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Ignore the hyperparameters."""
+
+    def close(self) -> None:
+        """Nothing to close."""

@@ -33,9 +33,10 @@ from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, mer
 from w2v.engines import select_engine
 from w2v.errors import W2VError
 from w2v.export import save_word2vec
-from w2v.metrics import MetricLogger
+from w2v.metrics import MetricLogger, NullMetricLogger
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.projector import write_projector
+from w2v.train import dist
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
 from w2v.train.heldout import HeldOutLoss
 from w2v.train.init import InitRun, init_config, init_model, load_init_run
@@ -59,6 +60,7 @@ RESUME_MAY_CHANGE = (
     "checkpoint_every_minutes",
     "checkpoint_every_words",
     "keep_ids_cache",
+    "dist",
 )
 
 
@@ -121,7 +123,7 @@ class _Interrupt:
     """Turns SIGINT/SIGTERM into a flag checked between batches, so a checkpoint can be written."""
 
     def __init__(self) -> None:
-        self.hit = False
+        self.hit, self.t_hit = False, 0.0
         self._old: dict[int, Any] = {}
 
     def __enter__(self) -> _Interrupt:
@@ -130,9 +132,12 @@ class _Interrupt:
         return self
 
     def _handle(self, signum, frame) -> None:
-        if self.hit:  # a second Ctrl-C means "now"
+        # A second Ctrl-C means "now". Not one within a second of the first: under torchrun a Ctrl-C
+        # reaches each rank twice, from the terminal and relayed by torchrun, and both mean "stop cleanly".
+        if self.hit and time.monotonic() - self.t_hit > 1.0:
             raise KeyboardInterrupt
-        self.hit = True
+        if not self.hit:
+            self.hit, self.t_hit = True, time.monotonic()
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
@@ -144,8 +149,8 @@ def _ignore_sigint(_: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _setup_file_log(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+def _setup_file_log(run_dir: Path, name: str = "train.log") -> logging.Handler:
+    handler = logging.FileHandler(run_dir / name, encoding="utf-8")
     handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
     logging.getLogger().addHandler(handler)
     if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
@@ -205,29 +210,42 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None, explicit: I
     if cfg.init:  # a new run from a finished one: its model keys, vocabulary and vectors
         init = load_init_run(cfg.init)
         cfg = init_config(cfg, init, set(explicit))
-    select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
+    engine_cls = select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
     if cfg.eval.enabled and not cfg.corpus.evaluator:
         from w2v.evaluation.run import check_eval_config
 
         check_eval_config(cfg.eval)  # a bad eval.* value fails now, not after hours of training
+    ctx = dist.setup(cfg, resolve_device(cfg.device))  # torchrun: join the process group; else one process
+    try:
+        dist.check_supported(cfg, ctx, engine_cls.consumes_tokens)
+        return _train_in(cfg, run_dir, explicit, init, ctx)
+    finally:
+        dist.shutdown(ctx)
+
+
+def _train_in(
+    cfg: Any, run_dir: str | os.PathLike | None, explicit: list[str], init: InitRun | None, ctx: dist.DistContext
+) -> dict[str, Any]:
     resume_state = None
     if cfg.resume:
         resume_state = load_checkpoint(Path(cfg.resume))
         run_dir = Path(cfg.resume) if Path(cfg.resume).is_dir() else Path(cfg.resume).parent
         if resume_state["progress"].get("done"):
             raise W2VError(finished_run_message(run_dir, resume_state))
+        dist.check_resumable(resume_state, run_dir)
         cfg = _resume_config(cfg, resume_state, explicit)
-    run_dir = Path(run_dir or os.getcwd())
+    run_dir = dist.shared_run_dir(ctx, Path(run_dir or os.getcwd()))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".w2v-write-test"
+        probe = run_dir / (".w2v-write-test" + (str(ctx.rank) if ctx.enabled else ""))
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
         raise W2VError(f"cannot write to the run directory {run_dir}: {exc.strerror}; choose a writable hydra.run.dir") from None
-    handler = _setup_file_log(run_dir)
+    handler = _setup_file_log(run_dir, "train.log" if ctx.is_main else f"train.rank{ctx.rank}.log")
+    dist.quiet_console(ctx)
     try:
-        return _train(cfg, run_dir, resume_state, init)
+        return _train(cfg, run_dir, resume_state, init, ctx)
     except OSError as exc:  # disk full, permissions, ...: atomic writes left every earlier file intact
         where = exc.filename or run_dir
         raise W2VError(
@@ -262,8 +280,10 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[st
     return saved
 
 
-def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> dict[str, Any]:
-    trainer = Trainer(cfg, run_dir, resume_state, init)
+def _train(
+    cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: InitRun | None = None, ctx: dist.DistContext = dist.SINGLE
+) -> dict[str, Any]:
+    trainer = Trainer(cfg, run_dir, resume_state, init, ctx)
     trainer.fit()
     return trainer.finish()
 
@@ -271,9 +291,12 @@ def _train(cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: I
 class Trainer:
     """One training run: the model, its engine, the example stream, the schedule, logging and checkpoints."""
 
-    def __init__(self, cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: InitRun | None = None):
+    def __init__(
+        self, cfg: Any, run_dir: Path, resume_state: dict[str, Any] | None, init: InitRun | None = None, ctx: dist.DistContext = dist.SINGLE
+    ):
         self.t_start = time.perf_counter()
-        self.cfg, self.run_dir = cfg, run_dir
+        self.cfg, self.run_dir, self.dist = cfg, run_dir, ctx
+        self.ids_path = run_dir / ("corpus.ids" if not ctx.enabled else f"corpus.rank{ctx.rank}.ids")
         self.device = resolve_device(cfg.device)
         self.spec = ModelSpec.from_config(cfg)
         engine_cls = select_engine(cfg, self.device)
@@ -285,7 +308,7 @@ class Trainer:
         elif init is not None:
             init_model(self.model, self.vocab, init)
         self.model.to(self.device)
-        self.engine = engine_cls(self.model, cfg, self.device, cfg.threads or os.cpu_count() or 1)
+        self.engine = engine_cls(self.model, cfg, self.device, cfg.threads or dist.default_threads(ctx))
         if resume_state is not None:
             self.engine.load_state_dict(resume_state.get("optimizer") or {})
         self.loader, self.stream = self._make_loader(engine_cls.shuffle)
@@ -293,8 +316,12 @@ class Trainer:
         self.heldout = HeldOutLoss(self.stream, self.model, self.device)
         # Held-out blocks are never trained on, so the schedule and progress count the others only.
         self.train_words = self.vocab.total - self.heldout.words
+        if ctx.enabled:  # this rank's share of the words, summed over ranks (held-out blocks are per rank)
+            self.train_words = int(dist.all_reduce_sum(ctx, [self.local_words - self.heldout.words], "the words per epoch")[0])
         self.total_words = cfg.epochs * self.train_words
-        self.tb = MetricLogger(run_dir / "tb")
+        self.averager = dist.TableAverager(ctx, self.model.tables()[:3], cfg.dist.hot_rows)
+        self.sync_bytes = self.sync_rounds = 0
+        self.tb = MetricLogger(run_dir / "tb") if ctx.is_main else NullMetricLogger()
         # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
         # (no sync per step) and folded into progress at logging, checkpoint and epoch boundaries.
         self.loss_acc = torch.zeros(2, dtype=torch.float64, device=self.device)
@@ -303,6 +330,10 @@ class Trainer:
             self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
             self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
         )  # fmt: skip
+        if ctx.enabled:
+            log.info("rank %d of %d (local rank %d of %d), %d threads: averaging every %d block(s) per rank%s",
+                     ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, cfg.threads or dist.default_threads(ctx), cfg.dist.sync_blocks,
+                     f", rows [0, {cfg.dist.hot_rows}) except every {cfg.dist.full_every} rounds" if cfg.dist.hot_rows else "")  # fmt: skip
         if cfg.heldout:
             log.info(
                 "held out %d of %d blocks (%d words, heldout=%g): val/loss scores %d examples without updates",
@@ -311,6 +342,12 @@ class Trainer:
 
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
+        if resume_state is None and self.dist.enabled:
+            encoded, self.vocab = dist.prepare_data(self.cfg, self.run_dir, self.ids_path, self.dist)
+            self.local_words = dist.local_words(self.vocab, encoded)
+            self.remap, self.progress = self.vocab.remap, Progress()
+            self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
+            return
         if resume_state is None:
             encoded, self.vocab = _prepare_data(self.cfg, self.run_dir, init.vocab if init else None)
             self.remap, self.progress = self.vocab.remap, Progress()
@@ -337,12 +374,13 @@ class Trainer:
         if token_chunks:
             stream_device = torch.device("cpu")
         pair_cfg = StreamConfig(
-            cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle, cfg.seed, cbow=not self.spec.sg,
+            cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle,
+            dist.stream_seed(cfg.seed, self.dist), cbow=not self.spec.sg,
             token_chunks=token_chunks,
             heldout=cfg.heldout,
         )  # fmt: skip
         stream = Word2VecStream(
-            self.run_dir / "corpus.ids", self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
+            self.ids_path, self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
             pair_cfg, stream_device,
         )  # fmt: skip
         loader = DataLoader(
@@ -357,17 +395,24 @@ class Trainer:
         self.words_this_run, self.t_train = 0, time.perf_counter()
         self.last_ckpt = (time.monotonic(), progress.words_done)
         self.bar = tqdm(total=self.total_words, initial=progress.words_done, unit="w", unit_scale=True, dynamic_ncols=True,
-                        disable=None, desc="train")  # fmt: skip
+                        disable=None if self.dist.is_main else True, desc="train")  # fmt: skip
         self.progress_log = ProgressLog(cfg.progress_every, enabled=bool(self.bar.disable))  # no bar: log lines instead
         with _Interrupt() as interrupt:
             while progress.epoch < cfg.epochs:
-                self._run_epoch(interrupt)
+                if self.dist.enabled:
+                    dist.run_epoch(self, interrupt)
+                else:
+                    self._run_epoch(interrupt)
                 if interrupt.hit:
                     self._save()
                     self.bar.close()
                     self.tb.close()
-                    log.warning("interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
-                                progress.epoch + 1, progress.words_done, self.run_dir)  # fmt: skip
+                    if self.dist.enabled:  # resuming a torchrun run is not supported yet (dist.check_resumable)
+                        log.warning("interrupted: all ranks stopped after the same round; rank 0 saved the averaged tables at epoch %d, "
+                                    "%d words done", progress.epoch + 1, progress.words_done)  # fmt: skip
+                    else:
+                        log.warning("interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
+                                    progress.epoch + 1, progress.words_done, self.run_dir)  # fmt: skip
                     raise KeyboardInterrupt
                 self._end_epoch()
         self.bar.close()
@@ -418,14 +463,14 @@ class Trainer:
         log.info("epoch %d/%d: average loss %.6f over %d examples, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
                  lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
         self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
-        if self.heldout:
+        if self.heldout and self.dist.is_main:
             val = self.heldout.loss()
             progress.val_losses.append(val)
             log.info("epoch %d/%d: held-out loss %.6f over %d examples", progress.epoch + 1, cfg.epochs, val, self.heldout.examples)
             self.tb.scalar("val/loss", val, progress.words_done)
             self.tb.scalar("val/epoch_loss", val, progress.epoch + 1)
         log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
-        if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs:
+        if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs and self.dist.is_main:
             _evaluate(
                 cfg, self.run_dir, self.vocab, self.vectors(), self.tb, progress.epoch + 1, final=False, out_vectors=self.out_vectors()
             )
@@ -449,6 +494,8 @@ class Trainer:
         progress.done = True
         elapsed = time.perf_counter() - self.t_train
         progress.train_seconds += elapsed
+        if not self.dist.is_main:  # rank 0 writes the run directory
+            return self._finish_other_rank(elapsed)
         vectors = self.vectors()
         save_word2vec(run_dir / "vectors.txt", self.vocab.words, vectors, binary=False)
         save_word2vec(run_dir / "vectors.bin", self.vocab.words, vectors, binary=True)
@@ -476,6 +523,7 @@ class Trainer:
             "grid": getattr(self.engine, "grid", None),  # the Triton engine's programs in flight
             "model": self.spec.name,
             **{k: getattr(self.spec, k) for k in ("sg", "cbow_mean", "hs")},
+            **self._dist_metrics(),
         }
         self._save(metrics, elapsed_counted=True)
         metrics.update(_evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs, out_vectors=self.out_vectors()))
@@ -483,9 +531,22 @@ class Trainer:
         self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         self.tb.close()
         if not cfg.keep_ids_cache:
-            (run_dir / "corpus.ids").unlink(missing_ok=True)
+            self.ids_path.unlink(missing_ok=True)
         log.info("done in %.1fs: %.0f words/s; vectors in %s", metrics["total_seconds"], metrics["words_per_sec"], run_dir)
         return metrics
+
+    def _dist_metrics(self) -> dict[str, Any]:
+        """torchrun runs: world size and what the averaging sent (absent for a single process)."""
+        if not self.dist.enabled:
+            return {}
+        return {"world_size": self.dist.world, "sync_rounds": self.sync_rounds, "sync_bytes": self.sync_bytes}
+
+    def _finish_other_rank(self, elapsed: float) -> dict[str, Any]:
+        """A rank other than 0 writes nothing into the run directory but its log; it drops its id file."""
+        if not self.cfg.keep_ids_cache:
+            self.ids_path.unlink(missing_ok=True)
+        log.info("rank %d done: %.0f global words/s", self.dist.rank, self.words_this_run / max(1e-9, elapsed))
+        return {"words_done": self.progress.words_done, "words_per_sec": self.words_this_run / max(1e-9, elapsed), **self._dist_metrics()}
 
     def _fold_loss(self) -> None:
         """Move the device-side loss sum (and example count) into the progress record (one sync)."""
@@ -508,7 +569,9 @@ class Trainer:
         self.progress_log.offer(progress.epoch + 1, self.cfg.epochs, progress.words_done, self.total_words, wps, loss, lr)
 
     def _save(self, metrics: dict[str, Any] | None = None, elapsed_counted: bool = False) -> None:
-        """Write checkpoint.pt: tables, optimizer, vocab, id mapping, config, position, metrics."""
+        """Write checkpoint.pt: tables, optimizer, vocab, id mapping, config, position, metrics (rank 0 only)."""
+        if not self.dist.is_main:
+            return
         self._fold_loss()
         progress = self.progress
         _check_finite(progress.epoch_loss, self.run_dir)  # never overwrite a good checkpoint with a diverged one
@@ -525,6 +588,7 @@ class Trainer:
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "progress": snapshot.state(),
             "metrics": metrics or self.data_metrics,
+            **({"dist_world_size": self.dist.world} if self.dist.enabled else {}),
         })  # fmt: skip
 
 
