@@ -39,8 +39,8 @@ from w2v.fasttext_bin import is_fasttext_bin, load_fasttext_vectors
 
 log = logging.getLogger(__name__)
 
-# What a w2v run directory holds, preferred first: a subwords run's full fastText model composes unseen words.
-RUN_FILES = ("fasttext.bin", "vectors.bin", "vectors.txt")
+RUN_FILES = ("vectors.bin", "vectors.txt")  # what a w2v run directory holds, preferred first
+FULL_MODEL_FILE = "fasttext.bin"  # a subwords run's full fastText model: preferred, it composes unseen words
 CACHE_MIN_BYTES = 16 << 20  # only text files at least this big are worth caching
 _CHUNK_LINES = 50_000  # text lines parsed per numpy call: bounds memory on 400k-line files
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -113,7 +113,7 @@ def resolve_vectors_path(path: str | os.PathLike) -> Path:
     """A vectors file, or the vectors file inside a w2v run directory; a clear error if there is none."""
     p = Path(os.path.expanduser(str(path)))
     if p.is_dir():
-        for name in RUN_FILES:
+        for name in (FULL_MODEL_FILE, *RUN_FILES):
             if (p / name).is_file():
                 return p / name
         raise W2VError(f"{p} is a directory without {' or '.join(RUN_FILES)}: pass a run directory or a vectors file")
@@ -125,7 +125,7 @@ def resolve_vectors_path(path: str | os.PathLike) -> Path:
 def default_name(path: str | os.PathLike) -> str:
     """A short label for a vectors source: the run directory's name, else the file name without suffixes."""
     p = Path(path)
-    if p.is_dir() or p.name in RUN_FILES:
+    if p.is_dir() or p.name in (FULL_MODEL_FILE, *RUN_FILES):
         run = p if p.is_dir() else p.parent
         return run.resolve().name
     name = p.name
