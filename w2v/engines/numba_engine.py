@@ -130,8 +130,10 @@ if HAVE_NUMBA:
                     h[d] = in_w[first, d]
                     neu1e[d] = 0.0
                 for m in range(a + 1, b):
+                    # A row view first: numba vectorises row[d] but not in_w[inputs[m], d] (8x slower bags).
+                    row = in_w[inputs[m]]
                     for d in range(dim):
-                        h[d] += in_w[inputs[m], d]
+                        h[d] += row[d]
                 if bag_mean and b - a > 1:
                     inv = np.float32(1.0 / (b - a))
                     for d in range(dim):
@@ -154,8 +156,9 @@ if HAVE_NUMBA:
                 # add the whole error to each row of the bag too.
                 scale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
                 for m in range(a, b):
+                    row = in_w[inputs[m]]
                     for d in range(dim):
-                        in_w[inputs[m], d] += scale * neu1e[d]
+                        row[d] += scale * neu1e[d]
             losses[s] = loss
         return losses.sum()
 
