@@ -306,3 +306,14 @@ def test_subwords_never_reach_the_plain_path(tmp_path):
     assert not (tmp_path / "run" / "fasttext.bin").exists()
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert state["model"]["in_embed.weight"].shape[0] == len(state["vocab"]["words"])
+
+
+def test_word_and_ngram_rows_start_as_gensim_fasttexts():
+    """fastText and gensim's FastText draw every input row uniform in ±1/dim (word2vec.c: ±0.5/dim)."""
+    dim = 10
+    bags = word_bags(VOCAB, SubwordSpec(3, 6, 5000))
+    model = Word2VecModel(ModelSpec(), COUNTS, dim, bags=bags, generator=torch.Generator().manual_seed(0))
+    w = model.in_embed.weight.detach()
+    assert w.shape == (len(VOCAB) + 5000, dim)
+    assert w.abs().max() <= 1.0 / dim and w.abs().max() > 0.9 / dim
+    assert not model.out_embed.weight.detach().any()  # output vectors start at zero, as before

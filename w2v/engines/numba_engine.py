@@ -63,6 +63,8 @@ if HAVE_NUMBA:
         a, b = (offsets[i], offsets[i + 1]) if offsets.shape[0] else (i, i + 1)
         use_ns, use_hs = out_w.shape[0] > 0, hs_w.shape[0] > 0
         t = targets[i]
+        if offsets.shape[0] and i > 0 and b - a > 1 and inputs[a] == inputs[offsets[i - 1]]:
+            b = a  # the previous example's bag (a skip-gram center's n-grams, in center order): in cache already
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
             for m in range(a, b):
                 _prefetch(in_w, inputs[m], col)

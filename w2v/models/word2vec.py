@@ -98,8 +98,10 @@ class Word2VecModel(nn.Module):
         # With character n-grams (``bags``) the input table holds the V word rows, then the bucket rows.
         self.bags = bags
         self.in_embed = nn.Embedding(bags.rows if bags is not None else vocab_size, dim, sparse=sparse)
+        # word2vec.c's ±0.5/dim; fastText and gensim's FastText start word and n-gram rows at ±1/dim.
+        bound = (1.0 if bags is not None else 0.5) / dim
         with torch.no_grad():
-            self.in_embed.weight.uniform_(-0.5 / dim, 0.5 / dim, generator=generator)
+            self.in_embed.weight.uniform_(-bound, bound, generator=generator)
         self.out_embed = _zero_embedding(vocab_size if spec.negatives > 0 else 0, dim, sparse)
         if spec.hs:
             tree = build_huffman(counts)
