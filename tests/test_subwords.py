@@ -317,3 +317,30 @@ def test_word_and_ngram_rows_start_as_gensim_fasttexts():
     assert w.shape == (len(VOCAB) + 5000, dim)
     assert w.abs().max() <= 1.0 / dim and w.abs().max() > 0.9 / dim
     assert not model.out_embed.weight.detach().any()  # output vectors start at zero, as before
+
+
+def test_interrupted_subwords_run_resumes_to_the_same_tables(tmp_path):
+    """The bags are rebuilt from the checkpoint's vocabulary, so a resumed run equals an uninterrupted one."""
+    import signal
+
+    from test_resume import RUN_ARGS, _resume, _start, _vectors, _wait_for_checkpoint
+
+    from w2v.train.checkpoint import load_checkpoint
+    from w2v.train.trainer import train
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_synthetic_text(n_sentences=400, n_words=200, length=20, seed=1))
+    extra = ["subwords.enabled=true", "subwords.bucket=3000"]
+    ref = tmp_path / "ref"
+    train(compose_train_cfg([*RUN_ARGS, f"corpus.path={corpus}", *extra]), ref)
+    run = tmp_path / "run"
+    proc = _start(run, corpus, extra)
+    _wait_for_checkpoint(proc, run)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert not load_checkpoint(run)["progress"]["done"], "the run finished before it was interrupted: the test proved nothing"
+    done = _resume(run)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _vectors(run).shape[0] == len(load_checkpoint(run)["vocab"]["words"]) + 3000
+    assert np.array_equal(_vectors(run), _vectors(ref))
+    assert load_facebook_model(str(run / "fasttext.bin")).wv.bucket == 3000
