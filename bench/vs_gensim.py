@@ -4,6 +4,7 @@
     python bench/vs_gensim.py --epochs 1 --max-tokens 5000000  # a quick prefix
     python bench/vs_gensim.py --model cbow                     # CBOW (gensim's default model), mean of contexts
     python bench/vs_gensim.py --model sg --hs --negatives 0    # pure hierarchical softmax
+    python bench/vs_gensim.py --model fasttext --max-tokens 1000000   # gensim FastText(sg=1) vs subwords.enabled=true
 
 Each system trains in its own subprocess (so peak RSS is its own), on the same token stream
 (w2v's reader and tokenizer feed gensim too), with the same hyperparameters and threads. Both
@@ -66,6 +67,8 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
+    if args.model == "fasttext":  # configs/model/fasttext.yaml: skip-gram with character n-grams
+        overrides += [f"subwords.min_n={args.min_n}", f"subwords.max_n={args.max_n}", f"subwords.bucket={args.bucket}"]
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     t0 = time.perf_counter()
@@ -76,7 +79,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         "train_wps": metrics["words_per_sec"],
         "e2e_wps": words / total,
         "seconds": total,
-        "vectors": str(out / "w2v_run" / "vectors.bin"),
+        "vectors": str(out / "w2v_run" / ("fasttext.bin" if args.model == "fasttext" else "vectors.bin")),
     }
 
 
@@ -100,17 +103,20 @@ class _Sentences:
 
 
 def run_gensim(args: argparse.Namespace, out: Path) -> dict:
-    from gensim.models import Word2Vec
+    from gensim.models import FastText, Word2Vec
 
     sentences = _Sentences(corpus_cfg(args))
     t0 = time.perf_counter()
-    model = Word2Vec(
+    fasttext = args.model == "fasttext"
+    extra = {"min_n": args.min_n, "max_n": args.max_n, "bucket": args.bucket} if fasttext else {}
+    model = (FastText if fasttext else Word2Vec)(
+        **extra,
         vector_size=args.dim,
         window=args.window,
         negative=args.negatives,
         sample=args.sample,
         min_count=args.min_count,
-        sg=int(args.model == "sg"),
+        sg=int(args.model != "cbow"),
         hs=int(args.hs),
         cbow_mean=1,
         workers=args.threads,
@@ -123,7 +129,12 @@ def run_gensim(args: argparse.Namespace, out: Path) -> dict:
     model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
     t2 = time.perf_counter()
     path = out / "gensim.bin"
-    model.wv.save_word2vec_format(str(path), binary=True)
+    if fasttext:  # the full model, so the evaluation composes unseen words from its n-grams too
+        from gensim.models.fasttext import save_facebook_model
+
+        save_facebook_model(model, str(path))
+    else:
+        model.wv.save_word2vec_format(str(path), binary=True)
     words = model.corpus_total_words * args.epochs
     return {"train_wps": words / (t2 - t1), "e2e_wps": words / (t2 - t0), "seconds": t2 - t0, "vectors": str(path)}
 
@@ -133,7 +144,7 @@ def evaluate(path: str) -> dict:
     correlations equal gensim's evaluate_word_analogies / evaluate_word_pairs, see tests)."""
     from w2v.evaluation.analogy import evaluate_analogies, read_questions
     from w2v.evaluation.data import default_analogies, similarity_source
-    from w2v.evaluation.similarity import evaluate_pairs, read_pairs
+    from w2v.evaluation.similarity import evaluate_pairs, evaluate_pairs_composed, read_pairs
     from w2v.evaluation.vectors import load_vectors
 
     vecs = load_vectors(path)
@@ -144,7 +155,11 @@ def evaluate(path: str) -> dict:
     for key, name in (("ws353", "wordsim353"), ("simlex", "simlex999"), ("men", "men")):
         try:
             _, file, _ = similarity_source(name)
-            res[key] = evaluate_pairs(vecs, read_pairs(file, name)).spearman
+            pairs = read_pairs(file, name)
+            res[key] = evaluate_pairs(vecs, pairs).spearman
+            if vecs.oov is not None:  # a fastText model: also with unseen words composed, and the OOV rate
+                res[f"{key}_oov_pct"] = evaluate_pairs(vecs, pairs).oov_pct
+                res[f"{key}+oov"] = evaluate_pairs_composed(vecs, pairs).spearman
         except Exception:  # MEN lives in ../shared and may be absent
             res[key] = float("nan")
     return res
@@ -165,7 +180,12 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--window", type=int, default=5)
     parser.add_argument("--negatives", type=int, default=5, help="0 with --hs: pure hierarchical softmax")
-    parser.add_argument("--model", choices=("sg", "cbow"), default="sg", help="skip-gram or CBOW (cbow_mean=1 in both systems)")
+    parser.add_argument(
+        "--model", choices=("sg", "cbow", "fasttext"), default="sg", help="skip-gram, CBOW (cbow_mean=1), or skip-gram with n-grams"
+    )
+    parser.add_argument("--min-n", type=int, default=3, help="--model fasttext: shortest character n-gram")
+    parser.add_argument("--max-n", type=int, default=6, help="--model fasttext: longest character n-gram")
+    parser.add_argument("--bucket", type=int, default=2_000_000, help="--model fasttext: n-gram hash buckets")
     parser.add_argument("--hs", action="store_true", help="hierarchical softmax (with --negatives N > 0, both, as gensim)")
     parser.add_argument("--lr", type=float, default=0.025, help="starting learning rate (gensim's alpha)")
     parser.add_argument("--seed", type=int, default=1, help="seed of both systems (rerun with others to see the spread)")
@@ -197,6 +217,11 @@ def main() -> None:
 
 def print_table(rows: dict, args: argparse.Namespace) -> None:
     cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
+    if args.model == "fasttext":
+        cols += [f"{key}{part}" for key in ("ws353", "simlex", "men") for part in ("_oov_pct", "+oov")]
+    for r in rows.values():
+        for c in cols:
+            r.setdefault(c, float("nan"))
     fmt = {"train_wps": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
     print(
         f"\nmodel {args.model}{' hs' if args.hs else ''}, lr {args.lr}, seed {args.seed}, "

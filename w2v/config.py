@@ -101,6 +101,20 @@ class DistConfig:
 
 
 @dataclass
+class SubwordsConfig:
+    """fastText's character n-grams (gensim ``FastText``'s names and defaults; w2v/models/subwords.py).
+
+    A word's input vector is the mean of its own row and the rows of its ``min_n``..``max_n``-character
+    n-grams, hashed into ``bucket`` rows (bucket x dim floats: 2M x 100 is 800 MB, so lower it for small runs).
+    """
+
+    enabled: bool = False
+    min_n: int = 3
+    max_n: int = 6
+    bucket: int = 2_000_000
+
+
+@dataclass
 class TrainConfig:
     """Everything one training run needs. Top-level names are gensim's where gensim has one."""
 
@@ -108,6 +122,7 @@ class TrainConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     phrases: PhrasesConfig = field(default_factory=PhrasesConfig)
     dist: DistConfig = field(default_factory=DistConfig)
+    subwords: SubwordsConfig = field(default_factory=SubwordsConfig)
     # The model, in gensim's names (configs/model/: sg.yaml, cbow.yaml). sg: skip-gram (true) or
     # CBOW (false); cbow_mean: CBOW averages (true) or sums (false) the context vectors; hs:
     # hierarchical softmax over a Huffman tree. negatives=0 with hs=true is pure hierarchical
@@ -234,6 +249,7 @@ def validate(cfg: Any) -> None:
     _validate_phrases(cfg.phrases)
     if "dist" in cfg:  # configs saved before the key lack it
         _validate_dist(cfg.dist)
+    _validate_subwords(cfg)
     _check(not (cfg.init and cfg.resume), "init= and resume= are exclusive: resume continues an interrupted run, init starts a new one")
     init_lr = cfg.init_lr
     _check(init_lr is None or bool(cfg.init), "init_lr is set without init=RUN_DIR: set lr for a run from scratch")
@@ -261,3 +277,14 @@ def _validate_phrases(p: Any) -> None:
         _check(p.threshold > 0, f"invalid value phrases.threshold={p.threshold}: must be > 0 with phrases.scoring=default")
     else:
         _check(-1 <= p.threshold <= 1, f"invalid value phrases.threshold={p.threshold}: must be in [-1, 1] with phrases.scoring=npmi")
+
+
+def _validate_subwords(cfg: Any) -> None:
+    """n-gram settings a fastText model can use; gensim's FastText rejects the same."""
+    sub = cfg.get("subwords")
+    if sub is None or not sub.enabled:
+        return
+    _check(sub.min_n >= 1, f"invalid value subwords.min_n={sub.min_n}: must be >= 1")
+    _check(sub.max_n >= sub.min_n, f"invalid value subwords.max_n={sub.max_n}: must be >= subwords.min_n={sub.min_n}")
+    _check(sub.bucket >= 1, f"invalid value subwords.bucket={sub.bucket}: must be >= 1 (rows the n-grams are hashed into)")
+    _check(not cfg.init, "init= does not continue a subwords run yet: train it from scratch (subwords.enabled=true) or drop subwords")

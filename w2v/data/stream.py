@@ -13,6 +13,10 @@ A batch is one layout for every model (an *input bag* per example, in CSR form, 
   center (word2vec.c's and gensim's roles: in center order, consecutive examples share the target,
   whose output row and Huffman path then stay in cache);
 - CBOW: one example per center; the bag is its context words, the target the center.
+
+With character n-grams (``bags``) each input word of a batch is replaced by its bag of rows (the
+word's own row, then its n-gram rows): a skip-gram example's bag is its center word's bag predicting
+the context word (fastText's roles), a CBOW example's the concatenated bags of all its context words.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 from w2v.data import compiled
 from w2v.data.sampler import AliasSampler
 from w2v.data.vocab import SENTENCE_END
+from w2v.models.subwords import WordBags, expand_bags
 
 
 def window_pairs(
@@ -152,8 +157,11 @@ class Word2VecStream(IterableDataset):
         noise: np.ndarray,
         cfg: StreamConfig,
         device: str | torch.device = "cpu",
+        bags: WordBags | None = None,
     ):
         super().__init__()
+        # Character n-grams: each input word of a batch becomes its bag (the word's row and its n-gram rows).
+        self.bags = bags.to(device) if bags is not None else None
         self.ids_path = Path(ids_path)
         self.n_ids = self.ids_path.stat().st_size // 4
         self.cfg = cfg
@@ -257,6 +265,11 @@ class Word2VecStream(IterableDataset):
         """The block's examples for the configured model (see the module docstring)."""
         if not self.cfg.cbow:
             centers, contexts, words = self.block_pairs(raw, gen)
+            if self.bags is not None:
+                # fastText's and gensim FastText's roles: the center's bag (its row and n-gram rows)
+                # predicts each context word. In center order consecutive examples share that bag,
+                # whose ~20 rows then stay in cache (with the context's bag, every pair misses).
+                return Examples(centers, None, contexts, words)
             return Examples(contexts, None, centers, words)
         centers, contexts, offsets, words = self.block_windows(raw, gen)
         assert offsets is not None  # grouped=True always delimits the windows
@@ -281,6 +294,8 @@ class Word2VecStream(IterableDataset):
         for b in range(skip_batches, n_batches):
             lo, hi = b * bs, min((b + 1) * bs, len(examples))
             inputs, offsets, targets = examples.slice(lo, hi)
+            if self.bags is not None:  # per batch, so a block's expansion never sits in memory whole
+                inputs, offsets = expand_bags(self.bags, inputs, offsets)
             # Each batch draws its negatives from its own seed: memory stays at one batch's worth
             # (negatives=50 would need GBs per block), and a resume that skips batches draws the same.
             batch_seed = block_seed(self.cfg.seed, epoch, block, b)

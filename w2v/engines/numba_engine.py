@@ -63,6 +63,8 @@ if HAVE_NUMBA:
         a, b = (offsets[i], offsets[i + 1]) if offsets.shape[0] else (i, i + 1)
         use_ns, use_hs = out_w.shape[0] > 0, hs_w.shape[0] > 0
         t = targets[i]
+        if offsets.shape[0] and i > 0 and b - a > 1 and inputs[a] == inputs[offsets[i - 1]]:
+            b = a  # the previous example's bag (a skip-gram center's n-grams, in center order): in cache already
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
             for m in range(a, b):
                 _prefetch(in_w, inputs[m], col)
@@ -98,11 +100,12 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
     def _word2vec_hogwild(
-        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, cbow_mean, lr, n_slices
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, n_slices
     ):  # pragma: no cover - compiled
         """word2vec.c's per-example loop over ``n_slices`` contiguous slices, one per thread (Hogwild).
 
-        offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). out_w empty: no
+        offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). bag_mean: average a
+        bag (CBOW with cbow_mean, any skip-gram bag of a word and its n-grams), else sum it. out_w empty: no
         negative sampling. hs_w empty: no hierarchical softmax.
         """
         n_examples, dim = targets.shape[0], in_w.shape[1]
@@ -129,9 +132,11 @@ if HAVE_NUMBA:
                     h[d] = in_w[first, d]
                     neu1e[d] = 0.0
                 for m in range(a + 1, b):
+                    # A row view first: numba vectorises row[d] but not in_w[inputs[m], d] (8x slower bags).
+                    row = in_w[inputs[m]]
                     for d in range(dim):
-                        h[d] += in_w[inputs[m], d]
-                if cbow_mean and b - a > 1:
+                        h[d] += row[d]
+                if bag_mean and b - a > 1:
                     inv = np.float32(1.0 / (b - a))
                     for d in range(dim):
                         h[d] *= inv
@@ -148,11 +153,14 @@ if HAVE_NUMBA:
                     for d in range(dim):
                         in_w[first, d] = h[d] + neu1e[d]
                     continue
-                # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a sum.
-                scale = np.float32(1.0) if cbow_mean else np.float32(1.0 / (b - a))
+                # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a
+                # sum. A skip-gram bag (a word and its n-grams) is a mean: fastText's and gensim's FastText
+                # add the whole error to each row of the bag too.
+                scale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
                 for m in range(a, b):
+                    row = in_w[inputs[m]]
                     for d in range(dim):
-                        in_w[inputs[m], d] += scale * neu1e[d]
+                        row[d] += scale * neu1e[d]
             losses[s] = loss
         return losses.sum()
 
@@ -186,7 +194,7 @@ def word2vec_step_cpu(
     loss = _word2vec_hogwild(
         tables.in_w.numpy(), tables.out_w.numpy(), tables.hs_w.numpy(), inputs.numpy(),
         offsets.numpy() if offsets is not None else _EMPTY_I64, targets.numpy(), negatives.numpy(),
-        tables.points.numpy(), tables.codes.numpy(), tables.lengths.numpy(), spec.cbow_mean, float(lr), n_slices,
+        tables.points.numpy(), tables.codes.numpy(), tables.lengths.numpy(), spec.bag_mean, float(lr), n_slices,
     )  # fmt: skip
     return torch.tensor(loss, dtype=torch.float64)
 

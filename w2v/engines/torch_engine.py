@@ -38,10 +38,11 @@ def sgd_step(
     CBOW follows word2vec.c and gensim, not the exact gradient: with ``cbow_mean`` every context row
     gets the whole ``neu1e`` (the exact gradient of the mean would be ``neu1e / count``); with a sum,
     gensim divides ``neu1e`` by the count. Negative sampling and hierarchical softmax, when both
-    are on, add their ``neu1e``. A hierarchical-softmax node with ``|u·h| >= MAX_EXP`` (6) gets no
-    update, as in word2vec.c and gensim (its loss still counts). ``max_row_updates`` > 0 caps the
-    summed updates a row takes in one batch: they are scaled by ``max_row_updates / count`` (for
-    GPU-sized batches).
+    are on, add their ``neu1e``. With character n-grams a skip-gram bag is a word and its n-gram
+    rows: ``h`` is their mean and every row gets the whole ``neu1e``, as in fastText and gensim. A
+    hierarchical-softmax node with ``|u·h| >= MAX_EXP`` (6) gets no update, as in word2vec.c and
+    gensim (its loss still counts). ``max_row_updates`` > 0 caps the summed updates a row takes in
+    one batch: they are scaled by ``max_row_updates / count`` (for GPU-sized batches).
     """
     in_w, dim = tables.in_w, tables.in_w.shape[1]
     if offsets is None:
@@ -50,7 +51,7 @@ def sgd_step(
         sizes = offsets[1:] - offsets[:-1]  # (B,)
         example = torch.repeat_interleave(torch.arange(len(sizes), device=inputs.device), sizes, output_size=len(inputs))
         h = torch.zeros(len(sizes), dim, dtype=in_w.dtype, device=in_w.device).index_add_(0, example, in_w.index_select(0, inputs))
-        if spec.cbow_mean:
+        if spec.bag_mean:
             h /= sizes.clamp(min=1).unsqueeze(1).to(h.dtype)
     neu1e = torch.zeros_like(h)
     loss = h.new_zeros((), dtype=torch.float64)
@@ -67,7 +68,7 @@ def sgd_step(
             g = g * _row_scale(rows, weight.shape[0], max_row_updates)
         weight.index_add_(0, rows.reshape(-1), (g.unsqueeze(2) * h.unsqueeze(1)).view(-1, dim))
     if offsets is not None:
-        if not spec.cbow_mean:
+        if not spec.bag_mean:
             neu1e /= sizes.clamp(min=1).unsqueeze(1).to(neu1e.dtype)  # gensim: the error spread over the summed rows
         neu1e = neu1e.index_select(0, example)  # (N_in, D): every context row gets its example's error
     if max_row_updates > 0:

@@ -55,6 +55,8 @@ class TritonEngine(Engine):
     def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
         if cfg.hs or cfg.negatives < 1:
             return "engine=triton trains negative sampling only (hs=false negatives>=1): use engine=torch for hierarchical softmax"
+        if cfg.get("subwords") is not None and cfg.subwords.enabled:
+            return "engine=triton does not train character n-grams: use engine=torch (or engine=numba on CPU) with subwords.enabled=true"
         if cfg.optim != "sgd":
             return "engine=triton implements optim=sgd only: use engine=torch for other optimizers"
         if importlib.util.find_spec("triton") is None:

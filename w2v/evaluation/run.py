@@ -30,7 +30,7 @@ from w2v.evaluation.report import (
     summary_lines,
     write_reports,
 )
-from w2v.evaluation.similarity import WordPairs, evaluate_pairs, read_pairs
+from w2v.evaluation.similarity import WordPairs, evaluate_pairs, evaluate_pairs_composed, read_pairs
 from w2v.evaluation.vectors import Vectors, default_name, load_vectors, refuse_untrusted_pickle, resolve_vectors_path
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,10 @@ def _similarity(vecs: Vectors, ec: Any) -> tuple[dict[str, Any], dict[str, str]]
         if builtin and not path.exists():
             skipped[name] = f"{path} not found"
             continue
-        results[name] = similarity_report(evaluate_pairs(vecs, _pairs(str(path), name, _mtime(path)), ec.restrict_vocab))
+        pairs = _pairs(str(path), name, _mtime(path))
+        results[name] = similarity_report(evaluate_pairs(vecs, pairs, ec.restrict_vocab))
+        if vecs.oov is not None:  # character n-grams: the same benchmark with unseen words composed
+            results[f"{name}_oov_composed"] = similarity_report(evaluate_pairs_composed(vecs, pairs, ec.restrict_vocab))
     return results, skipped
 
 
@@ -151,13 +154,16 @@ def _log_report(report: dict[str, Any], prefix: str = "", neighbours: bool = Tru
 
 
 def evaluate_run(
-    run_dir: Path, words: list[str], vectors: np.ndarray, eval_cfg: Any, tb: Any, step: int, final: bool = True
+    run_dir: Path, words: list[str], vectors: np.ndarray, eval_cfg: Any, tb: Any, step: int, final: bool = True, oov: Any = None
 ) -> dict[str, Any]:
     """Evaluate a training run's vectors: log summaries, write ``eval/*`` scalars at ``step`` and, when
-    ``final``, ``eval.json``, ``eval.md`` and ``projection.png`` into ``run_dir``. Returns flat metrics."""
+    ``final``, ``eval.json``, ``eval.md`` and ``projection.png`` into ``run_dir``. Returns flat metrics.
+
+    ``oov`` (word -> vector or None) composes unseen words: similarity benchmarks are then also scored
+    with them composed, as ``<name>_oov_composed`` beside the OOV-skipped ``<name>``."""
     check_eval_config(eval_cfg)
     run_dir = Path(run_dir)
-    vecs = Vectors("w2v", list(words), vectors, str(run_dir))
+    vecs = Vectors("w2v", list(words), vectors, str(run_dir), oov=oov)
     report = evaluate_vectors(vecs, eval_cfg, load_glove(eval_cfg), run_dir / "projection.png" if final else None)
     _log_report(report, "" if final else f"epoch {step}: ", neighbours=final)
     tb.scalars({f"eval/{k}": v for k, v in report["metrics"].items() if not k.endswith("_oov_pct")}, step)

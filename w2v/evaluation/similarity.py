@@ -133,3 +133,43 @@ def evaluate_pairs(vecs: Vectors, data: WordPairs, restrict_vocab: int = 300000)
         int((~known).sum()),
         data.malformed,
     )
+
+
+def evaluate_pairs_composed(vecs: Vectors, data: WordPairs, restrict_vocab: int = 300000) -> SimilarityResult:
+    """As :func:`evaluate_pairs`, with a word outside the first ``restrict_vocab`` words composed by
+    ``vecs.oov`` (fastText's n-gram vectors, from the lowercased word) instead of skipping its pair.
+
+    ``oov`` counts the pairs still skipped: a word too short to have any n-gram gets no vector.
+    """
+    from scipy import stats
+
+    if vecs.oov is None:
+        raise ValueError("evaluate_pairs_composed needs vectors with an OOV composer (vecs.oov)")
+    ok = vecs.upper_index(min(restrict_vocab, len(vecs)))
+    cache: dict[str, np.ndarray | None] = {}
+
+    def vector(word: str) -> np.ndarray | None:
+        if word not in cache:
+            row = ok.get(word)
+            cache[word] = vecs.matrix[row] if row is not None else vecs.oov(word.lower())  # type: ignore[misc]
+        return cache[word]
+
+    cosines, gold = [], []
+    for (a, b), score in zip(data.pairs, data.gold):
+        va, vb = vector(a), vector(b)
+        if va is None or vb is None:
+            continue
+        denom = float(np.linalg.norm(va) * np.linalg.norm(vb))
+        cosines.append(float(np.dot(va, vb)) / denom if denom > 0 else 0.0)
+        gold.append(score)
+    model, human = np.asarray(cosines, dtype=np.float64), np.asarray(gold, dtype=np.float64)
+    skipped = len(data.pairs) - len(cosines)
+    return SimilarityResult(
+        f"{data.name}_oov_composed",
+        data.path,
+        _correlation(stats.spearmanr, human, model),
+        _correlation(stats.pearsonr, human, model),
+        len(cosines),
+        skipped,
+        data.malformed,
+    )

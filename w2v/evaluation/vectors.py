@@ -1,5 +1,6 @@
 """Load word vectors from any format a user has: a w2v run directory, word2vec text or binary files,
-GloVe text files (no header; .gz/.bz2/.xz allowed) and gensim-saved ``.kv`` / model files.
+GloVe text files (no header; .gz/.bz2/.xz allowed), Facebook fastText ``.bin`` models (whose n-gram
+vectors also give unseen words a vector) and gensim-saved ``.kv`` / model files.
 
 gensim's ``.kv`` and ``.model`` files are Python pickles, and unpickling a file runs whatever code its
 author put in it. They are therefore loaded only when the caller says the file is trusted
@@ -24,7 +25,7 @@ import logging
 import lzma
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,10 +35,12 @@ import numpy as np
 
 from w2v.atomic import atomic_open
 from w2v.errors import W2VError
+from w2v.fasttext_bin import is_fasttext_bin, load_fasttext_vectors
 
 log = logging.getLogger(__name__)
 
 RUN_FILES = ("vectors.bin", "vectors.txt")  # what a w2v run directory holds, preferred first
+FULL_MODEL_FILE = "fasttext.bin"  # a subwords run's full fastText model: preferred, it composes unseen words
 CACHE_MIN_BYTES = 16 << 20  # only text files at least this big are worth caching
 _CHUNK_LINES = 50_000  # text lines parsed per numpy call: bounds memory on 400k-line files
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
@@ -52,6 +55,9 @@ class Vectors:
     words: list[str]
     matrix: np.ndarray  # (V, D) float32
     source: str = ""
+    # Composes a vector for a word outside ``words`` (fastText's character n-grams), or None: then
+    # evaluations also report their scores with unseen words composed.
+    oov: Callable[[str], np.ndarray | None] | None = field(default=None, repr=False)
     _cache: dict[tuple[str, int], Any] = field(default_factory=dict, repr=False)  # derived lookups, by (kind, restrict)
 
     def __post_init__(self) -> None:
@@ -107,7 +113,7 @@ def resolve_vectors_path(path: str | os.PathLike) -> Path:
     """A vectors file, or the vectors file inside a w2v run directory; a clear error if there is none."""
     p = Path(os.path.expanduser(str(path)))
     if p.is_dir():
-        for name in RUN_FILES:
+        for name in (FULL_MODEL_FILE, *RUN_FILES):
             if (p / name).is_file():
                 return p / name
         raise W2VError(f"{p} is a directory without {' or '.join(RUN_FILES)}: pass a run directory or a vectors file")
@@ -119,7 +125,7 @@ def resolve_vectors_path(path: str | os.PathLike) -> Path:
 def default_name(path: str | os.PathLike) -> str:
     """A short label for a vectors source: the run directory's name, else the file name without suffixes."""
     p = Path(path)
-    if p.is_dir() or p.name in RUN_FILES:
+    if p.is_dir() or p.name in (FULL_MODEL_FILE, *RUN_FILES):
         run = p if p.is_dir() else p.parent
         return run.resolve().name
     name = p.name
@@ -146,7 +152,12 @@ def load_vectors(
         raise W2VError(f"limit={limit}: load at least 1 word, or leave limit unset for all")
     t0 = time.perf_counter()
     head = _read_head(file)
-    if head.startswith(_PICKLE_MAGIC):
+    oov = None
+    if is_fasttext_bin(head):  # Facebook fastText .bin: plain data (not a pickle), with n-gram vectors
+        words, matrix, oov = load_fasttext_vectors(file)
+        if limit is not None:
+            words, matrix = words[:limit], matrix[:limit]
+    elif head.startswith(_PICKLE_MAGIC):
         if not trust_pickle:
             raise W2VError(untrusted_pickle_message(file))
         words, matrix = _load_gensim(file, limit)
@@ -156,7 +167,7 @@ def load_vectors(
             words, matrix = _load_word2vec_binary(file, limit)
         else:
             words, matrix = _load_text_cached(file, header, limit, cache_dir)
-    vecs = Vectors(name, words, matrix, str(file))
+    vecs = Vectors(name, words, matrix, str(file), oov=oov)
     log.info("loaded %s: %d words x %d dims from %s in %.1fs", name, len(vecs), vecs.dim, file, time.perf_counter() - t0)
     return vecs
 

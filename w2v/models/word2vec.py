@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from w2v.models.huffman import build_huffman
+from w2v.models.subwords import WordBags
 
 # word2vec.c's MAX_EXP: a hierarchical-softmax node with |u·h| >= MAX_EXP gets no update (word2vec.c
 # and gensim skip it). Nodes near the root are shared by every word, so once they are confident this
@@ -42,6 +43,12 @@ class ModelSpec:
     cbow_mean: bool = True
     hs: bool = False
     negatives: int = 5
+
+    @property
+    def bag_mean(self) -> bool:
+        """Whether a bag of input rows is averaged: CBOW with ``cbow_mean``, and always for skip-gram,
+        whose only bags are a word and its character n-grams (fastText averages them)."""
+        return self.cbow_mean or self.sg
 
     @property
     def name(self) -> str:
@@ -76,13 +83,25 @@ class Tables(NamedTuple):
 class Word2VecModel(nn.Module):
     """The tables of one word2vec model over a vocabulary whose counts are ``counts`` (descending)."""
 
-    def __init__(self, spec: ModelSpec, counts: np.ndarray, dim: int, sparse: bool = True, generator: torch.Generator | None = None):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        counts: np.ndarray,
+        dim: int,
+        sparse: bool = True,
+        generator: torch.Generator | None = None,
+        bags: WordBags | None = None,
+    ):
         super().__init__()
         self.spec = spec
         vocab_size = len(counts)
-        self.in_embed = nn.Embedding(vocab_size, dim, sparse=sparse)
+        # With character n-grams (``bags``) the input table holds the V word rows, then the bucket rows.
+        self.bags = bags
+        self.in_embed = nn.Embedding(bags.rows if bags is not None else vocab_size, dim, sparse=sparse)
+        # word2vec.c's ±0.5/dim; fastText and gensim's FastText start word and n-gram rows at ±1/dim.
+        bound = (1.0 if bags is not None else 0.5) / dim
         with torch.no_grad():
-            self.in_embed.weight.uniform_(-0.5 / dim, 0.5 / dim, generator=generator)
+            self.in_embed.weight.uniform_(-bound, bound, generator=generator)
         self.out_embed = _zero_embedding(vocab_size if spec.negatives > 0 else 0, dim, sparse)
         if spec.hs:
             tree = build_huffman(counts)
@@ -105,7 +124,7 @@ class Word2VecModel(nn.Module):
         """The hidden vector of each example (B, D): its input row, or the mean/sum of its bag."""
         if offsets is None:
             return self.in_embed(inputs)
-        mode = "mean" if self.spec.cbow_mean else "sum"
+        mode = "mean" if self.spec.bag_mean else "sum"
         return F.embedding_bag(inputs, self.in_embed.weight, offsets, mode=mode, sparse=self.in_embed.sparse, include_last_offset=True)
 
     def forward(self, inputs: torch.Tensor, offsets: torch.Tensor | None, targets: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
@@ -120,8 +139,15 @@ class Word2VecModel(nn.Module):
         return loss
 
     def vectors(self, export: str = "in") -> torch.Tensor:
-        """Vectors to export: input vectors, or input + output (W + C, negative sampling only)."""
+        """Vectors to export: input vectors, or input + output (W + C, negative sampling only).
+
+        With character n-grams a word's input vector is the mean of its own row and its n-gram rows
+        (gensim's ``FastTextKeyedVectors.adjust_vectors``), one row per vocabulary word.
+        """
         w = self.in_embed.weight.detach()
+        if self.bags is not None:
+            bags = self.bags.to(w.device)
+            w = F.embedding_bag(bags.inputs, w, bags.offsets, mode="mean", include_last_offset=True)  # (V, D)
         return w + self.out_embed.weight.detach() if export == "in+out" else w
 
 

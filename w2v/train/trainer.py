@@ -43,6 +43,7 @@ from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
 from w2v.train.resume import explicit_keys, finished_run_message
+from w2v.train.subwords import composer, make_bags, save_full_model
 
 log = logging.getLogger(__name__)
 _ABSENT = object()
@@ -302,7 +303,10 @@ class Trainer:
         engine_cls = select_engine(cfg, self.device)
         self.batch_size = cfg.batch_size or engine_cls.batch_size(self.spec)
         self._load_data(resume_state, init)
-        self.model = Word2VecModel(self.spec, self.vocab.counts, cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed))
+        self.bags = make_bags(cfg, self.vocab.words)  # character n-grams (subwords.enabled), else None
+        self.model = Word2VecModel(
+            self.spec, self.vocab.counts, cfg.dim, sparse=True, generator=torch.Generator().manual_seed(cfg.seed), bags=self.bags
+        )
         if resume_state is not None:
             _restore_model(self.model, self.spec, resume_state)
         elif init is not None:
@@ -381,7 +385,7 @@ class Trainer:
         )  # fmt: skip
         stream = Word2VecStream(
             self.ids_path, self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
-            pair_cfg, stream_device,
+            pair_cfg, stream_device, bags=self.bags,
         )  # fmt: skip
         loader = DataLoader(
             stream, batch_size=None, num_workers=cfg.workers, pin_memory=self.device.type == "cuda" and cfg.workers > 0,
@@ -472,7 +476,15 @@ class Trainer:
         log.info("memory after epoch %d: rss %.0f MB, peak %.0f MB", progress.epoch + 1, *rss_mb())
         if cfg.eval.every_epoch and progress.epoch + 1 < cfg.epochs and self.dist.is_main:
             _evaluate(
-                cfg, self.run_dir, self.vocab, self.vectors(), self.tb, progress.epoch + 1, final=False, out_vectors=self.out_vectors()
+                cfg,
+                self.run_dir,
+                self.vocab,
+                self.vectors(),
+                self.tb,
+                progress.epoch + 1,
+                final=False,
+                out_vectors=self.out_vectors(),
+                oov=composer(self.model),
             )
         progress.epoch += 1
         progress.start, progress.epoch_loss, progress.epoch_pairs = {}, 0.0, 0
@@ -499,6 +511,8 @@ class Trainer:
         vectors = self.vectors()
         save_word2vec(run_dir / "vectors.txt", self.vocab.words, vectors, binary=False)
         save_word2vec(run_dir / "vectors.bin", self.vocab.words, vectors, binary=True)
+        if self.bags is not None:
+            log.info("full fastText model (gensim's load_facebook_model) in %s", save_full_model(run_dir, cfg, self.vocab, self.model))
         n_projector = cfg.eval.get("projector_words", EvalConfig.projector_words)  # configs saved before the key lack it
         write_projector(run_dir / "tb", self.vocab.words, self.vocab.counts, vectors, n_projector, cfg.epochs)
         metrics = {
@@ -526,7 +540,9 @@ class Trainer:
             **self._dist_metrics(),
         }
         self._save(metrics, elapsed_counted=True)
-        metrics.update(_evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs, out_vectors=self.out_vectors()))
+        metrics.update(
+            _evaluate(cfg, run_dir, self.vocab, vectors, self.tb, cfg.epochs, out_vectors=self.out_vectors(), oov=composer(self.model))
+        )
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         self.tb.close()
@@ -601,11 +617,13 @@ def _evaluate(
     step: int,
     final: bool = True,
     out_vectors: np.ndarray | None = None,
+    oov: Any = None,
 ) -> dict[str, Any]:
     """Evaluation hook: the corpus kind's own evaluator when it names one (songs: next-song metrics,
     which also use the output vectors), word benchmarks otherwise.
 
     ``final`` is False for the per-epoch evaluations (``eval.every_epoch=true``), which only log.
+    ``oov`` composes vectors for unseen words (character n-grams), scored beside the OOV-skipped numbers.
     """
     if not cfg.eval.enabled:
         return {}
@@ -615,7 +633,7 @@ def _evaluate(
         return get_method(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final, out_vectors=out_vectors)
     from w2v.evaluation.run import evaluate_run
 
-    return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final)
+    return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final, oov=oov)
 
 
 def _check_finite(loss_sum: float, run_dir: Path) -> None:
