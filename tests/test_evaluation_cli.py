@@ -78,6 +78,7 @@ def test_bad_header_is_one_line_exit_2(tmp_path):
     assert_one_line_failure(run_evaluate([f"vectors={tmp_path}/bad.txt"], tmp_path), "bad.txt line 1: bad header")
 
 
+@pytest.mark.slow  # 14 s: two training jobs; the sweep table itself is unit-tested in test_evaluation_sweep
 def test_real_two_job_sweep_table_and_png(run_train, tmp_path):
     sweep = tmp_path / "sweep"
     train = run_train(["-m", "window=2,3", "eval=none", "epochs=1", "corpus.max_tokens=20000", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)

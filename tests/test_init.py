@@ -293,6 +293,7 @@ def test_train_py_init_as_a_user_runs_it(tmp_path, lee_run, new_corpus, run_trai
     assert "Traceback" not in proc.stderr and not list((tmp_path / "conflict").glob("*.pt"))
 
 
+@pytest.mark.slow  # 15 s: resume itself is covered by test_resume
 def test_an_interrupted_init_run_resumes_to_the_same_vectors(tmp_path, lee_run, new_corpus):
     """The merged vocabulary, the new text's schedule (corpus_counts) and the position survive a SIGKILL."""
     import signal

@@ -13,6 +13,7 @@ import sys
 import termios
 import threading
 
+import pytest
 from conftest import TRAIN_PY, make_quick_overrides, make_synthetic_text, write_text_file
 
 from w2v.train.progress_log import format_progress
@@ -44,6 +45,7 @@ def test_a_piped_run_logs_progress_lines(tmp_path):
     assert (tmp_path / "run" / "train.log").read_text().count("words/s, loss") == len(lines)
 
 
+@pytest.mark.slow  # 8 s: a third train.py run for the off switch
 def test_progress_every_zero_logs_no_lines(tmp_path):
     proc = subprocess.run(_args(tmp_path, 0), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -85,7 +85,9 @@ def _interrupt(run_dir: Path, corpus: Path, sig: int = signal.SIGINT) -> subproc
     return proc
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+@pytest.mark.parametrize(
+    "sig", [signal.SIGINT, pytest.param(signal.SIGKILL, marks=pytest.mark.slow)], ids=["sigint", "sigkill"]
+)  # SIGKILL (slow): resume from the periodic checkpoint
 def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, reference, sig):
     run_dir = tmp_path / "run"
     proc = _start(run_dir, corpus)
@@ -162,6 +164,7 @@ def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_continue(tmp_pa
     assert "corpus.ids" not in proc.stderr
 
 
+@pytest.mark.slow  # 15 s; test_heldout covers every block once for 1-3 workers
 def test_workers_train_every_word_exactly_once_across_resume(tmp_path, corpus):
     run_dir = tmp_path / "run"
     proc = _start(run_dir, corpus, ["workers=2"])

@@ -248,7 +248,7 @@ def test_defaults_are_gensims():
     assert compose_train_cfg(["model=fasttext"]).subwords.enabled
 
 
-@pytest.mark.parametrize("engine", ["numba", "torch"])
+@pytest.mark.parametrize("engine", ["numba", pytest.param("torch", marks=pytest.mark.slow)])
 def test_train_py_writes_a_facebook_bin_gensim_loads_and_answers_for_unseen_words(tmp_path, engine):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text(make_synthetic_text(n_sentences=150, n_words=60, length=15, seed=1))
@@ -319,6 +319,7 @@ def test_word_and_ngram_rows_start_as_gensim_fasttexts():
     assert not model.out_embed.weight.detach().any()  # output vectors start at zero, as before
 
 
+@pytest.mark.slow  # 15 s: resume itself is covered by test_resume
 def test_interrupted_subwords_run_resumes_to_the_same_tables(tmp_path):
     """The bags are rebuilt from the checkpoint's vocabulary, so a resumed run equals an uninterrupted one."""
     import signal

@@ -81,6 +81,7 @@ def test_evaluate_py_refuses_a_crafted_kv_in_one_line(tmp_path):
     assert not marker.exists()
 
 
+@pytest.mark.slow  # 19 s: a full evaluation; the refusal tests stay in the default run
 def test_evaluate_py_loads_a_real_gensim_kv_with_trust_pickle(lee_run, tmp_path):
     from gensim.models import KeyedVectors
 
