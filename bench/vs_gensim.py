@@ -64,6 +64,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         f"engine={args.engine}",
         f"batch_size={args.batch_size if args.batch_size else 'null'}",
         "checkpoint_every_minutes=0",
+        "heldout=0",  # gensim trains on every sentence: so does w2v here
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
