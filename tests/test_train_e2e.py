@@ -298,8 +298,9 @@ def test_wikitext_without_the_hub_stops_quickly_and_says_how_to_go_local(tmp_pat
     proc = run_train(["corpus=wikitext", "eval=none", f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=env, timeout=60)
     elapsed = time.monotonic() - start
     assert_clean_failure(proc, "train from local files instead: corpus=text corpus.path=")
-    # ~5 s of it is interpreter, torch and datasets start-up; no waiting on network retries.
-    assert elapsed < 15, f"took {elapsed:.1f}s"
+    # ~5-10 s of it is interpreter, torch and datasets start-up (22 s once on a loaded machine); network
+    # retries would take minutes, so 30 s still tells "stops at once" from "waits on the network".
+    assert elapsed < 30, f"took {elapsed:.1f}s"
 
 
 @pytest.mark.slow
