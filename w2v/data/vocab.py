@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,20 @@ class EncodedCorpus:
     seconds: float
 
 
+def take_tokens(sentences: Iterable[list[str]], max_tokens: int | None) -> Iterator[list[str]]:
+    """The non-empty sentences of the corpus prefix of ``max_tokens`` tokens (all if None), the last one cut."""
+    n = 0
+    for sentence in sentences:
+        if max_tokens is not None and n + len(sentence) > max_tokens:
+            sentence = sentence[: max_tokens - n]
+        if not sentence:
+            if max_tokens is not None and n >= max_tokens:
+                return
+            continue
+        n += len(sentence)
+        yield sentence
+
+
 def encode_corpus(sentences: Iterable[list[str]], path: Path, max_tokens: int | None = None) -> EncodedCorpus:
     """Count tokens and write provisional ids (int32, -1 between sentences) to ``path`` atomically."""
     start = time.perf_counter()
@@ -56,13 +70,7 @@ def encode_corpus(sentences: Iterable[list[str]], path: Path, max_tokens: int | 
         buf.clear()
 
     with atomic_open(path, "wb") as f:
-        for sentence in sentences:
-            if max_tokens is not None and n_tokens + len(sentence) > max_tokens:
-                sentence = sentence[: max_tokens - n_tokens]
-            if not sentence:
-                if max_tokens is not None and n_tokens >= max_tokens:
-                    break
-                continue
+        for sentence in take_tokens(sentences, max_tokens):
             buf.extend(map(index.__getitem__, sentence))
             buf.append(SENTENCE_END)
             n_tokens += len(sentence)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus
+from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, take_tokens
 from w2v.errors import W2VError
 
 if TYPE_CHECKING:
@@ -181,23 +181,9 @@ def shared_run_dir(ctx: DistContext, run_dir: Path) -> Path:
     return shared
 
 
-def _take_tokens(sentences: Iterable[list[str]], max_tokens: int | None) -> Iterator[list[str]]:
-    """The corpus prefix of ``max_tokens`` tokens, cut exactly as :func:`encode_corpus` cuts it."""
-    n = 0
-    for sentence in sentences:
-        if max_tokens is not None and n + len(sentence) > max_tokens:
-            sentence = sentence[: max_tokens - n]
-        if not sentence:
-            if max_tokens is not None and n >= max_tokens:
-                return
-            continue
-        n += len(sentence)
-        yield sentence
-
-
 def shard_sentences(sentences: Iterable[list[str]], ctx: DistContext, max_tokens: int | None) -> Iterable[list[str]]:
     """This rank's sentences: ``i mod W == rank`` of the (``max_tokens``-cut) corpus."""
-    return itertools.islice(_take_tokens(sentences, max_tokens), ctx.rank, None, ctx.world)
+    return itertools.islice(take_tokens(sentences, max_tokens), ctx.rank, None, ctx.world)
 
 
 def merge_vocab_counts(ctx: DistContext, encoded: EncodedCorpus, min_count: int, max_vocab: int | None) -> Vocab:
