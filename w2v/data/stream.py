@@ -210,11 +210,14 @@ class Word2VecStream(IterableDataset):
         # the same whatever the fraction's draw and the number of workers.
         return [b for b in blocks if not self.heldout[b]] if self.heldout.any() else blocks
 
+    def raw_block(self, block: int) -> np.ndarray:
+        """Provisional ids of one block (int32, -1 at sentence ends), as stored in the id file."""
+        count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
+        return np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
+
     def read_block(self, block: int) -> torch.Tensor:
         """Provisional ids of one block as an int64 tensor on the stream's device."""
-        count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
-        raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
-        return torch.from_numpy(raw.astype(np.int64)).to(self.device)
+        return torch.from_numpy(self.raw_block(block).astype(np.int64)).to(self.device)
 
     def block_words(self, block: int) -> int:
         """In-vocabulary corpus words of one block (what the LR schedule counts for it)."""
@@ -318,8 +321,7 @@ class Word2VecStream(IterableDataset):
 
     def vocab_ids(self, block: int) -> np.ndarray:
         """One block as int32 vocabulary ids: out-of-vocabulary words dropped, -1 at sentence ends."""
-        count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
-        raw = np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
+        raw = self.raw_block(block)
         ids = np.where(raw == SENTENCE_END, SENTENCE_END, self.remap_np.take(np.maximum(raw, 0)))
         return ids[(raw == SENTENCE_END) | (ids >= 0)].astype(np.int32)
 
