@@ -159,8 +159,11 @@ def evaluate(path: str) -> dict:
             pairs = read_pairs(file, name)
             res[key] = evaluate_pairs(vecs, pairs).spearman
             if vecs.oov is not None:  # a fastText model: also with unseen words composed, and the OOV rate
+                composed = evaluate_pairs_composed(vecs, pairs)
                 res[f"{key}_oov_pct"] = evaluate_pairs(vecs, pairs).oov_pct
-                res[f"{key}+oov"] = evaluate_pairs_composed(vecs, pairs).spearman
+                res[f"{key}+oov"] = composed.spearman
+                # Rare Words-style coverage: the share of pairs scored once unseen words are composed.
+                res[f"{key}_cov_pct"] = 100.0 - composed.oov_pct
         except Exception:  # MEN lives in ../shared and may be absent
             res[key] = float("nan")
     return res
@@ -219,7 +222,7 @@ def main() -> None:
 def print_table(rows: dict, args: argparse.Namespace) -> None:
     cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
     if args.model == "fasttext":
-        cols += [f"{key}{part}" for key in ("ws353", "simlex", "men") for part in ("_oov_pct", "+oov")]
+        cols += [f"{key}{part}" for key in ("ws353", "simlex", "men") for part in ("_oov_pct", "+oov", "_cov_pct")]
     for r in rows.values():
         for c in cols:
             r.setdefault(c, float("nan"))
