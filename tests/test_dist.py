@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 
 from w2v.errors import W2VError
 from w2v.train import dist as wdist
+from w2v.train.sync_schedule import rows_at_round
 
 DEADLINE = 60  # seconds a spawned job may take before the test fails as hung
 
@@ -133,15 +134,22 @@ def _average(ctx: wdist.DistContext, rank: int) -> dict:
     view = a.numpy()  # what numba holds: a view of the same storage
     ptr = a.data_ptr()
     avg = wdist.TableAverager(ctx, [a, b, torch.zeros(0, 3)])
-    sent = avg.average(full=True)
+    sent = avg.average()
     full = (a.clone(), b.clone(), view.copy(), a.data_ptr() == ptr, sent)
-    # Hot prefix: rows [0, 2) averaged, the tail keeps this rank's own values.
+    # A band: the 2 hottest rows of each table, the first rows of a word table and the last of an hs table.
     c = torch.full((4, 2), float(10 * (rank + 1)))
-    hot = wdist.TableAverager(ctx, [c], hot_rows=2)
-    sent_hot = hot.average(full=False)
+    h = torch.arange(6, dtype=torch.float32).reshape(3, 2) + 100 * rank  # (V-1, D) inner nodes, root last
+    hot = wdist.TableAverager(ctx, [c], hot_last=[h])
+    sent_hot = hot.average(rows=2)
+    band = (c.clone(), h.clone(), sent_hot, hot.bytes(2), hot.bytes(), hot.n_rows)
+    # Replicas that differ everywhere are identical after a full average, equal to the mean of the replicas.
+    g = torch.Generator().manual_seed(rank)
+    x, y = torch.randn(50, 7, generator=g), torch.randn(49, 7, generator=g)
+    before = (x.clone(), y.clone())
+    wdist.TableAverager(ctx, [x], hot_last=[y]).average(rows=None)
     sums = wdist.all_reduce_sum(ctx, [rank + 1.0, 2.5])
     biggest = wdist.all_reduce_max(ctx, 7 * rank, "a test value")
-    return {"full": full, "hot": (c.clone(), sent_hot, hot.bytes(False), hot.bytes(True)), "sums": sums, "max": biggest}
+    return {"full": full, "hot": band, "replicas": (before, (x, y)), "sums": sums, "max": biggest}
 
 
 def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(collectives):
@@ -153,12 +161,24 @@ def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(coll
         assert np.array_equal(a, want_a) and np.array_equal(b, np.full((4, 3), 0.5))
         assert np.array_equal(view, want_a) and same_storage  # numba's views see the average
         assert sent == 2 * 4 * 3 * 4  # both tables, float32; the empty table is skipped
-        c, sent_hot, hot_bytes, full_bytes = r["hot"]
+        c, h, sent_hot, hot_bytes, full_bytes, n_rows = r["hot"]
         assert np.array_equal(c[:2], np.full((2, 2), 15.0))
-        assert sent_hot == hot_bytes == 2 * 2 * 4 and full_bytes == 4 * 2 * 4
+        assert np.array_equal(h[1:], np.arange(2, 6, dtype=np.float32).reshape(2, 2) + 50)  # the last 2 rows: the mean
+        assert sent_hot == hot_bytes == 2 * (2 * 2 * 4) and full_bytes == (4 + 3) * 2 * 4 and n_rows == 4
         assert r["sums"] == [3.0, 5.0] and r["max"] == 7
-    assert np.array_equal(results[0]["hot"][0][2:], np.full((2, 2), 10.0))
-    assert np.array_equal(results[1]["hot"][0][2:], np.full((2, 2), 20.0))
+    # The band touched only its rows: the rest keeps each rank's own values, bit for bit.
+    for rank, value in enumerate((10.0, 20.0)):
+        c, h = results[rank]["hot"][:2]
+        assert np.array_equal(c[2:], np.full((2, 2), value))
+        assert np.array_equal(h[0], np.array([0.0, 1.0]) + 100 * rank)
+
+
+def test_a_full_average_leaves_identical_replicas_equal_to_the_mean(collectives):
+    (before0, after0), (before1, after1) = (r["average"]["replicas"] for r in collectives)
+    for k in range(2):
+        assert not np.array_equal(before0[k], before1[k])
+        assert np.array_equal(after0[k], after1[k])  # bit for bit: every rank divides the same sum
+        np.testing.assert_allclose(after0[k], (before0[k] + before1[k]) / 2, rtol=1e-6, atol=1e-7)
 
 
 def test_every_rank_takes_rank_0s_run_directory_and_drops_its_own_empty_one(collectives):
@@ -252,6 +272,12 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path):
     n_tokens = len(text.split())
     assert m0["words_done"] == m1["words_done"] == 2 * n_tokens  # global words, min_count=1, no held-out block
     assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    # The rounds averaged the ruler schedule's rows (5, 10, 5, 20, ...; all every 3rd and at each epoch's end).
+    n_rows = len((tmp_path / "run" / "vocab.tsv").read_text().splitlines())
+    per_epoch = m0["sync_rounds"] // 2
+    rows = [rows_at_round(r, 5, 3, n_rows) for r in range(1, per_epoch)] + [n_rows]
+    assert m0["sync_bytes"] == 2 * sum(2 * r * 16 * 4 for r in rows)  # 2 epochs x (in + out tables) x dim 16 x float32
+    assert min(rows) < n_rows
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("corpus.")) == []
 
 
@@ -380,7 +406,7 @@ def test_two_simulated_nodes_each_its_own_torchrun_train_like_one_job(tmp_path):
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [("dist.timeout_s=0", "dist.timeout_s=0"), ("dist.sync_blocks=0", "dist.sync_blocks=0"), ("dist.hot_rows=-1", "dist.hot_rows=-1"),
-     ("dist.full_every=0", "dist.full_every=0")],
+     ("dist.full_every=-1", "dist.full_every=-1"), ("dist.lr_scale=cubic", "dist.lr_scale")],
 )  # fmt: skip
 def test_bad_dist_values_fail_at_start_in_one_line(override, fragment):
     from w2v.config import validate
