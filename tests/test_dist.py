@@ -235,9 +235,17 @@ def _train_worker(rank: int, world: int, overrides: list[str], run_dir: str) -> 
         tables.update({k: v.detach().clone() for k, v in self.model.state_dict().items()})
         return finish(self)
 
+    log_step = tr.Trainer._log_step
+    lrs: list[float] = []
+
+    def keep_lr(self, lr):  # the learning rate the ranks trained at, logged on rank 0 after each round
+        lrs.append(lr)
+        return log_step(self, lr)
+
     tr.Trainer.finish = keep_tables
+    tr.Trainer._log_step = keep_lr
     metrics = tr.train(compose_train_cfg(overrides), run_dir)
-    return {"metrics": metrics, "tables": tables}
+    return {"metrics": metrics, "tables": tables, "lrs": lrs}
 
 
 def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
@@ -272,6 +280,9 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path):
     n_tokens = len(text.split())
     assert m0["words_done"] == m1["words_done"] == 2 * n_tokens  # global words, min_count=1, no held-out block
     assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    # dist.lr_scale=linear: 2 ranks train at twice the schedule (lr 0.025 decaying over both epochs).
+    lrs = results[0]["lrs"]
+    assert 0.045 < lrs[0] <= 0.05 and lrs[-1] < lrs[0]
     # The rounds averaged the ruler schedule's rows (5, 10, 5, 20, ...; all every 3rd and at each epoch's end).
     n_rows = len((tmp_path / "run" / "vocab.tsv").read_text().splitlines())
     per_epoch = m0["sync_rounds"] // 2

@@ -96,10 +96,10 @@ class DistConfig:
     sync_blocks: int = 1  # stream blocks each rank trains between two averages of the tables (a round)
     # > 0: pWord2Vec's frequency bands: round r averages the hot_rows * 2**z most frequent rows (2**z the
     # largest power of 2 dividing r), so band k = rows [hot*2**(k-1), hot*2**k) every 2**k rounds; all
-    # rows every full_every rounds (0: only at each epoch end and before a checkpoint, as always).
-    # 0 = all rows every round.
+    # rows every full_every rounds (0: only at each epoch end and before a checkpoint, as always; pWord2Vec's
+    # default). hot_rows=0 = all rows every round.
     hot_rows: int = 0
-    full_every: int = 8
+    full_every: int = 0
     # The lr schedule's factor under W ranks: linear (x W), sqrt (x sqrt(W)) or none. Averaging W
     # replicas divides each update by W (w2v/train/sync_schedule.py).
     lr_scale: str = "linear"
