@@ -128,8 +128,9 @@ def run_config(config: str, args: argparse.Namespace, tmp: Path) -> dict:
         "averaging_s": averaging,
         "wall_s": wall,
         "vocab": metrics.get("vocab_size"),
-        "analogy": scores["analogy@30k"],
-        "ws353": scores["ws353"],
+        # None or nan when every question or pair is out of the vocabulary (a corpus without these words)
+        "analogy": float("nan") if scores.get("analogy@30k") is None else scores["analogy@30k"],
+        "ws353": float("nan") if scores.get("ws353") is None else scores["ws353"],
     }
 
 
