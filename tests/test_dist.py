@@ -265,13 +265,16 @@ def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
     assert (tmp_path / "one" / "vocab.tsv").read_text() == (tmp_path / "plain" / "vocab.tsv").read_text()
 
 
-def test_uneven_shards_finish_with_identical_replicas(tmp_path):
+@pytest.mark.parametrize("objective", ["ns", pytest.param("hs", marks=pytest.mark.slow)])
+def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective):
     # Even lines are long, odd lines short: rank 0 gets ~10x the blocks of rank 1.
     lines = make_synthetic_text(n_sentences=80, n_words=30, length=40, seed=2).splitlines()
     text = "\n".join(line if i % 2 == 0 else " ".join(line.split()[:4]) for i, line in enumerate(lines)) + "\n"
     corpus = tmp_path / "c.txt"
     corpus.write_text(text)
     overrides = make_quick_overrides(corpus, block_tokens=128, epochs=2, **{"dist.hot_rows": 5, "dist.full_every": 3})
+    if objective == "hs":  # the inner-node table's hot rows are its last (the root's end)
+        overrides += ["hs=true", "negatives=0"]
     results = _ok(spawn(_train_worker, 2, overrides, str(tmp_path / "run")), 2)
     for key in results[0]["tables"]:
         assert np.array_equal(results[0]["tables"][key], results[1]["tables"][key]), key
@@ -279,7 +282,8 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path):
     assert m0["sync_rounds"] == m1["sync_rounds"] >= 2 * 10  # the short rank joined every round
     n_tokens = len(text.split())
     assert m0["words_done"] == m1["words_done"] == 2 * n_tokens  # global words, min_count=1, no held-out block
-    assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    if objective == "ns":  # (hs's loss on this tiny uneven corpus rises a little in epoch 2, with or without bands)
+        assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
     # dist.lr_scale=linear: 2 ranks train at twice the schedule (lr 0.025 decaying over both epochs).
     lrs = results[0]["lrs"]
     assert 0.045 < lrs[0] <= 0.05 and lrs[-1] < lrs[0]
@@ -287,7 +291,8 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path):
     n_rows = len((tmp_path / "run" / "vocab.tsv").read_text().splitlines())
     per_epoch = m0["sync_rounds"] // 2
     rows = [rows_at_round(r, 5, 3, n_rows) for r in range(1, per_epoch)] + [n_rows]
-    assert m0["sync_bytes"] == 2 * sum(2 * r * 16 * 4 for r in rows)  # 2 epochs x (in + out tables) x dim 16 x float32
+    second = (lambda r: r) if objective == "ns" else (lambda r: min(r, n_rows - 1))  # out (V rows) or hs (V-1 rows)
+    assert m0["sync_bytes"] == 2 * sum((r + second(r)) * 16 * 4 for r in rows)  # 2 epochs x 2 tables x dim 16 x float32
     assert min(rows) < n_rows
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("corpus.")) == []
 
