@@ -338,7 +338,8 @@ class Trainer:
         if ctx.enabled:
             log.info("rank %d of %d (local rank %d of %d), %d threads: averaging every %d block(s) per rank%s",
                      ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, cfg.threads or dist.default_threads(ctx), cfg.dist.sync_blocks,
-                     f", the {cfg.dist.hot_rows} hottest rows x the ruler sequence (all every {cfg.dist.full_every or 'epoch'} rounds)"
+                     f", the {cfg.dist.hot_rows} hottest rows x the ruler sequence (all rows at epoch ends"
+                     + (f" and every {cfg.dist.full_every} rounds)" if cfg.dist.full_every else ")")
                      if cfg.dist.hot_rows else "")  # fmt: skip
         if cfg.heldout:
             log.info(
