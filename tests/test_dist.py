@@ -26,6 +26,7 @@ from omegaconf import OmegaConf
 
 from w2v.errors import W2VError
 from w2v.train import dist as wdist
+from w2v.train.sync_schedule import rows_at_round
 
 DEADLINE = 60  # seconds a spawned job may take before the test fails as hung
 
@@ -133,15 +134,22 @@ def _average(ctx: wdist.DistContext, rank: int) -> dict:
     view = a.numpy()  # what numba holds: a view of the same storage
     ptr = a.data_ptr()
     avg = wdist.TableAverager(ctx, [a, b, torch.zeros(0, 3)])
-    sent = avg.average(full=True)
+    sent = avg.average()
     full = (a.clone(), b.clone(), view.copy(), a.data_ptr() == ptr, sent)
-    # Hot prefix: rows [0, 2) averaged, the tail keeps this rank's own values.
+    # A band: the 2 hottest rows of each table, the first rows of a word table and the last of an hs table.
     c = torch.full((4, 2), float(10 * (rank + 1)))
-    hot = wdist.TableAverager(ctx, [c], hot_rows=2)
-    sent_hot = hot.average(full=False)
+    h = torch.arange(6, dtype=torch.float32).reshape(3, 2) + 100 * rank  # (V-1, D) inner nodes, root last
+    hot = wdist.TableAverager(ctx, [c], hot_last=[h])
+    sent_hot = hot.average(rows=2)
+    band = (c.clone(), h.clone(), sent_hot, hot.bytes(2), hot.bytes(), hot.n_rows)
+    # Replicas that differ everywhere are identical after a full average, equal to the mean of the replicas.
+    g = torch.Generator().manual_seed(rank)
+    x, y = torch.randn(50, 7, generator=g), torch.randn(49, 7, generator=g)
+    before = (x.clone(), y.clone())
+    wdist.TableAverager(ctx, [x], hot_last=[y]).average(rows=None)
     sums = wdist.all_reduce_sum(ctx, [rank + 1.0, 2.5])
     biggest = wdist.all_reduce_max(ctx, 7 * rank, "a test value")
-    return {"full": full, "hot": (c.clone(), sent_hot, hot.bytes(False), hot.bytes(True)), "sums": sums, "max": biggest}
+    return {"full": full, "hot": band, "replicas": (before, (x, y)), "sums": sums, "max": biggest}
 
 
 def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(collectives):
@@ -153,12 +161,24 @@ def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(coll
         assert np.array_equal(a, want_a) and np.array_equal(b, np.full((4, 3), 0.5))
         assert np.array_equal(view, want_a) and same_storage  # numba's views see the average
         assert sent == 2 * 4 * 3 * 4  # both tables, float32; the empty table is skipped
-        c, sent_hot, hot_bytes, full_bytes = r["hot"]
+        c, h, sent_hot, hot_bytes, full_bytes, n_rows = r["hot"]
         assert np.array_equal(c[:2], np.full((2, 2), 15.0))
-        assert sent_hot == hot_bytes == 2 * 2 * 4 and full_bytes == 4 * 2 * 4
+        assert np.array_equal(h[1:], np.arange(2, 6, dtype=np.float32).reshape(2, 2) + 50)  # the last 2 rows: the mean
+        assert sent_hot == hot_bytes == 2 * (2 * 2 * 4) and full_bytes == (4 + 3) * 2 * 4 and n_rows == 4
         assert r["sums"] == [3.0, 5.0] and r["max"] == 7
-    assert np.array_equal(results[0]["hot"][0][2:], np.full((2, 2), 10.0))
-    assert np.array_equal(results[1]["hot"][0][2:], np.full((2, 2), 20.0))
+    # The band touched only its rows: the rest keeps each rank's own values, bit for bit.
+    for rank, value in enumerate((10.0, 20.0)):
+        c, h = results[rank]["hot"][:2]
+        assert np.array_equal(c[2:], np.full((2, 2), value))
+        assert np.array_equal(h[0], np.array([0.0, 1.0]) + 100 * rank)
+
+
+def test_a_full_average_leaves_identical_replicas_equal_to_the_mean(collectives):
+    (before0, after0), (before1, after1) = (r["average"]["replicas"] for r in collectives)
+    for k in range(2):
+        assert not np.array_equal(before0[k], before1[k])
+        assert np.array_equal(after0[k], after1[k])  # bit for bit: every rank divides the same sum
+        np.testing.assert_allclose(after0[k], (before0[k] + before1[k]) / 2, rtol=1e-6, atol=1e-7)
 
 
 def test_every_rank_takes_rank_0s_run_directory_and_drops_its_own_empty_one(collectives):
@@ -215,9 +235,17 @@ def _train_worker(rank: int, world: int, overrides: list[str], run_dir: str) -> 
         tables.update({k: v.detach().clone() for k, v in self.model.state_dict().items()})
         return finish(self)
 
+    log_step = tr.Trainer._log_step
+    lrs: list[float] = []
+
+    def keep_lr(self, lr):  # the learning rate the ranks trained at, logged on rank 0 after each round
+        lrs.append(lr)
+        return log_step(self, lr)
+
     tr.Trainer.finish = keep_tables
+    tr.Trainer._log_step = keep_lr
     metrics = tr.train(compose_train_cfg(overrides), run_dir)
-    return {"metrics": metrics, "tables": tables}
+    return {"metrics": metrics, "tables": tables, "lrs": lrs}
 
 
 def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
@@ -237,13 +265,16 @@ def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
     assert (tmp_path / "one" / "vocab.tsv").read_text() == (tmp_path / "plain" / "vocab.tsv").read_text()
 
 
-def test_uneven_shards_finish_with_identical_replicas(tmp_path):
+@pytest.mark.parametrize("objective", ["ns", pytest.param("hs", marks=pytest.mark.slow)])
+def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective):
     # Even lines are long, odd lines short: rank 0 gets ~10x the blocks of rank 1.
     lines = make_synthetic_text(n_sentences=80, n_words=30, length=40, seed=2).splitlines()
     text = "\n".join(line if i % 2 == 0 else " ".join(line.split()[:4]) for i, line in enumerate(lines)) + "\n"
     corpus = tmp_path / "c.txt"
     corpus.write_text(text)
     overrides = make_quick_overrides(corpus, block_tokens=128, epochs=2, **{"dist.hot_rows": 5, "dist.full_every": 3})
+    if objective == "hs":  # the inner-node table's hot rows are its last (the root's end)
+        overrides += ["hs=true", "negatives=0"]
     results = _ok(spawn(_train_worker, 2, overrides, str(tmp_path / "run")), 2)
     for key in results[0]["tables"]:
         assert np.array_equal(results[0]["tables"][key], results[1]["tables"][key]), key
@@ -251,7 +282,18 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path):
     assert m0["sync_rounds"] == m1["sync_rounds"] >= 2 * 10  # the short rank joined every round
     n_tokens = len(text.split())
     assert m0["words_done"] == m1["words_done"] == 2 * n_tokens  # global words, min_count=1, no held-out block
-    assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    if objective == "ns":  # (hs's loss on this tiny uneven corpus rises a little in epoch 2, with or without bands)
+        assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    # dist.lr_scale=linear: 2 ranks train at twice the schedule (lr 0.025 decaying over both epochs).
+    lrs = results[0]["lrs"]
+    assert 0.045 < lrs[0] <= 0.05 and lrs[-1] < lrs[0]
+    # The rounds averaged the ruler schedule's rows (5, 10, 5, 20, ...; all every 3rd and at each epoch's end).
+    n_rows = len((tmp_path / "run" / "vocab.tsv").read_text().splitlines())
+    per_epoch = m0["sync_rounds"] // 2
+    rows = [rows_at_round(r, 5, 3, n_rows) for r in range(1, per_epoch)] + [n_rows]
+    second = (lambda r: r) if objective == "ns" else (lambda r: min(r, n_rows - 1))  # out (V rows) or hs (V-1 rows)
+    assert m0["sync_bytes"] == 2 * sum((r + second(r)) * 16 * 4 for r in rows)  # 2 epochs x 2 tables x dim 16 x float32
+    assert min(rows) < n_rows
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("corpus.")) == []
 
 
@@ -380,7 +422,7 @@ def test_two_simulated_nodes_each_its_own_torchrun_train_like_one_job(tmp_path):
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [("dist.timeout_s=0", "dist.timeout_s=0"), ("dist.sync_blocks=0", "dist.sync_blocks=0"), ("dist.hot_rows=-1", "dist.hot_rows=-1"),
-     ("dist.full_every=0", "dist.full_every=0")],
+     ("dist.full_every=-1", "dist.full_every=-1"), ("dist.lr_scale=cubic", "dist.lr_scale")],
 )  # fmt: skip
 def test_bad_dist_values_fail_at_start_in_one_line(override, fragment):
     from w2v.config import validate

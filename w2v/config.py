@@ -94,10 +94,15 @@ class DistConfig:
 
     timeout_s: float = 300.0  # a collective waiting longer (a rank died or hangs) fails with an error
     sync_blocks: int = 1  # stream blocks each rank trains between two averages of the tables (a round)
-    # > 0: average only rows [0, hot_rows) (the most frequent words) each round, and all rows every
-    # full_every rounds, at each epoch end and before a checkpoint; 0 = all rows every round.
+    # > 0: pWord2Vec's frequency bands: round r averages the hot_rows * 2**z most frequent rows (2**z the
+    # largest power of 2 dividing r), so band k = rows [hot*2**(k-1), hot*2**k) every 2**k rounds; all
+    # rows every full_every rounds (0: only at each epoch end and before a checkpoint, as always; pWord2Vec's
+    # default). hot_rows=0 = all rows every round.
     hot_rows: int = 0
-    full_every: int = 8
+    full_every: int = 0
+    # The lr schedule's factor under W ranks: linear (x W), sqrt (x sqrt(W)) or none. Averaging W
+    # replicas divides each update by W (w2v/train/sync_schedule.py).
+    lr_scale: str = "linear"
 
 
 @dataclass
@@ -189,6 +194,7 @@ CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a co
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
 PHRASE_SCORINGS = ("default", "npmi")
+LR_SCALES = ("linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_schedule.py)
 
 
 def register_configs() -> None:
@@ -264,7 +270,8 @@ def _validate_dist(d: Any) -> None:
     _check(d.timeout_s > 0, f"invalid value dist.timeout_s={d.timeout_s}: must be > 0 seconds")
     _check(d.sync_blocks >= 1, f"invalid value dist.sync_blocks={d.sync_blocks}: must be >= 1")
     _check(d.hot_rows >= 0, f"invalid value dist.hot_rows={d.hot_rows}: must be >= 0 (0 = average all rows every round)")
-    _check(d.full_every >= 1, f"invalid value dist.full_every={d.full_every}: must be >= 1")
+    _check(d.full_every >= 0, f"invalid value dist.full_every={d.full_every}: must be >= 0 (0 = all rows only at epoch ends)")
+    _check(d.lr_scale in LR_SCALES, f"unknown dist.lr_scale {d.lr_scale!r}: use one of {', '.join(LR_SCALES)}")
 
 
 def _validate_phrases(p: Any) -> None:

@@ -17,10 +17,12 @@ collectives in the same order, even when the shards are uneven.
 - **Rounds.** A round is ``dist.sync_blocks`` blocks per rank; the number of rounds of an epoch is
   the largest over ranks (one ``MAX`` all-reduce), and a rank out of data still joins each round.
   A round ends with one small all-reduce of (words, loss, examples, interrupt, checkpoint due) and
-  the average of the tables: all rows, or with ``dist.hot_rows`` the most frequent rows only, and
-  all rows every ``dist.full_every`` rounds, at the end of an epoch and before a checkpoint.
+  the average of the tables: all rows, or with ``dist.hot_rows`` pWord2Vec's frequency bands (the
+  hottest rows every round, rarer bands exponentially less often: :mod:`w2v.train.sync_schedule`),
+  and all rows every ``dist.full_every`` rounds, at the end of an epoch and before a checkpoint.
 - **Schedule.** The learning rate decays with the global words: the words of all earlier rounds
-  (exact, from the all-reduce) plus ``W`` times this rank's words in the current round.
+  (exact, from the all-reduce) plus ``W`` times this rank's words in the current round, and is
+  scaled by ``dist.lr_scale`` (W by default), since averaging divides every update by W.
 - **Output.** Rank 0 alone writes vocab.tsv, vectors, metrics, TensorBoard, checkpoints and the
   evaluation; rank ``r > 0`` logs to ``train.rank<r>.log``.
 """
@@ -46,6 +48,7 @@ import torch.distributed as dist
 
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, take_tokens
 from w2v.errors import W2VError
+from w2v.train.sync_schedule import lr_factor, rows_at_round
 
 if TYPE_CHECKING:
     from w2v.train.trainer import Trainer, _Interrupt
@@ -281,33 +284,40 @@ class TableAverager:
 
     In place on the model's own storage, which the numba kernel's views point to (no new tensors, so
     no ``PeriodicModelAverager``, which also skips parameters without ``.grad``), and without
-    ``ReduceOp.AVG``, which gloo does not have. With ``hot_rows`` > 0 a partial average takes rows
-    ``[0, hot_rows)`` only: the vocabulary is sorted by count, so those are the most updated rows.
+    ``ReduceOp.AVG``, which gloo does not have. A partial average takes the ``rows`` hottest rows of
+    each table, a contiguous view: the first rows of word-indexed tables (the vocabulary is sorted by
+    count) and the last rows of ``hot_last`` tables (hierarchical softmax's inner nodes: the root is
+    the last row, and the nodes near it are on every word's path).
     """
 
-    def __init__(self, ctx: DistContext, tables: Iterable[torch.Tensor], hot_rows: int = 0):
+    def __init__(self, ctx: DistContext, tables: Iterable[torch.Tensor], hot_last: Iterable[torch.Tensor] = ()):
         self.ctx = ctx
-        self.tables = [t for t in tables if t.numel()]
-        self.hot_rows = hot_rows
-        for t in self.tables:
+        self.parts = [(t, False) for t in tables if t.numel()] + [(t, True) for t in hot_last if t.numel()]
+        self.n_rows = max((len(t) for t, _ in self.parts), default=0)
+        for t, _ in self.parts:
             if not t.is_contiguous():
-                raise ValueError("TableAverager needs contiguous tables (row prefixes are then contiguous views)")
+                raise ValueError("TableAverager needs contiguous tables (row ranges are then contiguous views)")
 
-    def bytes(self, full: bool) -> int:
+    def bytes(self, rows: int | None = None) -> int:
         """Bytes of table data one average all-reduces (a ring all-reduce sends about 2(W-1)/W of it per rank)."""
-        return sum(self._part(t, full).numel() * t.element_size() for t in self.tables)
+        return sum(self._part(t, last, rows).numel() * t.element_size() for t, last in self.parts)
 
-    def _part(self, t: torch.Tensor, full: bool) -> torch.Tensor:
-        return t if full or not self.hot_rows or self.hot_rows >= len(t) else t[: self.hot_rows]
+    @staticmethod
+    def _part(t: torch.Tensor, hot_last: bool, rows: int | None) -> torch.Tensor:
+        if rows is None or rows >= len(t):
+            return t
+        return t[len(t) - rows :] if hot_last else t[:rows]
 
-    def average(self, full: bool = True) -> int:
-        """Average every table (``full``) or its hot prefix over all ranks; return the bytes reduced."""
+    def average(self, rows: int | None = None) -> int:
+        """Average the ``rows`` hottest rows of every table (None: all rows) over all ranks; return the bytes reduced."""
         if self.ctx.world == 1:
             return 0
         sent = 0
         with collective(self.ctx, "averaging the tables"):
-            for t in self.tables:
-                part = self._part(t, full)
+            for t, last in self.parts:
+                part = self._part(t, last, rows)
+                if not part.numel():
+                    continue
                 dist.all_reduce(part, op=dist.ReduceOp.SUM)
                 part.div_(self.ctx.world)
                 sent += part.numel() * part.element_size()
@@ -343,11 +353,12 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
     overlap = tr.engine.overlaps_stream
     round_words = round_pairs = 0
     synced_bytes, t_sync = 0, 0.0
-    done_rounds, lr = 0, cfg.lr
+    lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world)  # averaging divides each update by W (sync_schedule.py)
+    done_rounds, lr = 0, lr_scale * cfg.lr
     with Prefetcher(_round_items(stream, rounds)) if overlap else contextlib.nullcontext(_round_items(stream, rounds)) as items:
         for item in items:
             if "round_end" not in item:
-                lr = lr_at(cfg, progress.words_done + ctx.world * round_words, tr.total_words)
+                lr = lr_scale * lr_at(cfg, progress.words_done + ctx.world * round_words, tr.total_words)
                 n = len(item["targets"])
                 if n:
                     tr.loss_acc[0] += tr.engine.step(tr.engine.to_device(item), lr)
@@ -359,14 +370,17 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
             tr.loss_acc.zero_()
             due = ctx.is_main and _checkpoint_due(cfg, *tr.last_ckpt, progress.words_done)
             words, loss, pairs, stop, save = all_reduce_sum(ctx, [round_words, loss, round_pairs, float(interrupt.hit), float(due)])
-            full = not cfg.dist.hot_rows or done_rounds % cfg.dist.full_every == 0 or done_rounds == n_rounds or bool(stop or save)
+            # The ruler schedule's rows; all rows at the epoch's last round and before a checkpoint or a stop.
+            rows = rows_at_round(done_rounds, cfg.dist.hot_rows, cfg.dist.full_every, tr.averager.n_rows)
+            if done_rounds == n_rounds or stop or save:
+                rows = tr.averager.n_rows
             t0 = time.perf_counter()
-            sent = tr.averager.average(full)
+            sent = tr.averager.average(rows)
             t_sync += time.perf_counter() - t0
             synced_bytes += sent
             if done_rounds == 1 or log.isEnabledFor(logging.DEBUG):
-                log.log(logging.INFO if done_rounds == 1 else logging.DEBUG, "round %d/%d: averaged %s tables, %.1f MB",
-                        done_rounds, n_rounds, "full" if full else f"hot ({cfg.dist.hot_rows} rows)", sent / 2**20)  # fmt: skip
+                log.log(logging.INFO if done_rounds == 1 else logging.DEBUG, "round %d/%d: averaged %d of %d rows, %.2f MB",
+                        done_rounds, n_rounds, rows, tr.averager.n_rows, sent / 2**20)  # fmt: skip
             progress.words_done += int(words)
             progress.epoch_loss += loss
             progress.epoch_pairs += int(pairs)

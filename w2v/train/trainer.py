@@ -323,7 +323,8 @@ class Trainer:
         if ctx.enabled:  # this rank's share of the words, summed over ranks (held-out blocks are per rank)
             self.train_words = int(dist.all_reduce_sum(ctx, [self.local_words - self.heldout.words], "the words per epoch")[0])
         self.total_words = cfg.epochs * self.train_words
-        self.averager = dist.TableAverager(ctx, self.model.tables()[:3], cfg.dist.hot_rows)
+        tables = self.model.tables()
+        self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3])  # hs inner nodes: the root is last
         self.sync_bytes = self.sync_rounds = 0
         self.tb = MetricLogger(run_dir / "tb") if ctx.is_main else NullMetricLogger()
         # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
@@ -337,7 +338,9 @@ class Trainer:
         if ctx.enabled:
             log.info("rank %d of %d (local rank %d of %d), %d threads: averaging every %d block(s) per rank%s",
                      ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, cfg.threads or dist.default_threads(ctx), cfg.dist.sync_blocks,
-                     f", rows [0, {cfg.dist.hot_rows}) except every {cfg.dist.full_every} rounds" if cfg.dist.hot_rows else "")  # fmt: skip
+                     f", the {cfg.dist.hot_rows} hottest rows x the ruler sequence (all rows at epoch ends"
+                     + (f" and every {cfg.dist.full_every} rounds)" if cfg.dist.full_every else ")")
+                     if cfg.dist.hot_rows else "")  # fmt: skip
         if cfg.heldout:
             log.info(
                 "held out %d of %d blocks (%d words, heldout=%g): val/loss scores %d examples without updates",

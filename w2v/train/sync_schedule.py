@@ -1,0 +1,64 @@
+"""What a torchrun round averages, and the learning rate replicas train at (pure functions, no collectives).
+
+**Rows.** pWord2Vec (``pWord2Vec_mpi.cpp``) averages at its ``s``-th sync the ``min_sync_words * 2**z``
+most frequent rows, where ``2**z`` is the largest power of two dividing ``s`` (the ruler sequence 1, 2,
+1, 4, 1, 2, 1, 8, ...). The vocabulary is sorted by count, so band ``k`` (rows ``[hot * 2**(k-1),
+hot * 2**k)``, band 0 = ``[0, hot)``) is averaged every ``2**k`` rounds: frequent rows, which every rank
+updates all the time and which drift apart fastest, are averaged often; rare rows exponentially less
+often. Here ``hot`` is ``dist.hot_rows``; ``dist.full_every`` adds a full average every that many
+rounds (pWord2Vec's ``full_sync_times``), and the round loop always averages in full at the end of an
+epoch and before a checkpoint.
+
+**Learning rate.** Averaging W replicas after each made its own update moves the shared model by the
+*mean* of the W updates, so each word's update reaches the model divided by W: at equal ``lr`` the
+replicas learn like one process at ``lr / W``. ``dist.lr_scale`` multiplies the schedule by W
+(``linear``), by sqrt(W) (``sqrt``) or leaves it (``none``).
+"""
+
+from __future__ import annotations
+
+import math
+
+from w2v.config import LR_SCALES
+
+
+def ruler(round_no: int) -> int:
+    """The largest power of two dividing ``round_no`` (1-based): 1, 2, 1, 4, 1, 2, 1, 8, ..."""
+    if round_no < 1:
+        raise ValueError(f"rounds count from 1, got {round_no}")
+    return round_no & -round_no
+
+
+def rows_at_round(round_no: int, hot_rows: int, full_every: int, n_rows: int) -> int:
+    """How many of the hottest rows round ``round_no`` (1-based) averages, out of ``n_rows``.
+
+    ``hot_rows`` = 0 averages every row every round; otherwise ``hot_rows * ruler(round_no)`` rows
+    (capped at ``n_rows``), and all of them when ``full_every`` > 0 divides ``round_no``.
+    """
+    if hot_rows <= 0 or (full_every > 0 and round_no % full_every == 0):
+        return n_rows
+    return min(n_rows, hot_rows * ruler(round_no))
+
+
+def band_period(row: int, hot_rows: int) -> int:
+    """Every how many rounds the ruler schedule averages ``row`` (ignoring full averages): 2**band."""
+    if hot_rows <= 0 or row < hot_rows:
+        return 1
+    return 1 << (row // hot_rows).bit_length()
+
+
+def mean_rows_per_round(hot_rows: int, full_every: int, n_rows: int, rounds: int) -> float:
+    """Rows averaged per round over ``rounds`` rounds (the epoch-end full average included)."""
+    total = sum(rows_at_round(r, hot_rows, full_every, n_rows) for r in range(1, rounds))
+    return (total + n_rows) / max(1, rounds)
+
+
+def lr_factor(mode: str, world: int) -> float:
+    """The factor ``dist.lr_scale`` applies to the learning rate schedule of ``world`` ranks (1.0 for one rank)."""
+    if mode == "linear":
+        return float(world)
+    if mode == "sqrt":
+        return math.sqrt(world)
+    if mode == "none":
+        return 1.0
+    raise ValueError(f"unknown dist.lr_scale {mode!r}: use one of {', '.join(LR_SCALES)}")
