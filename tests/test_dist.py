@@ -260,7 +260,9 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path):
     assert m0["sync_rounds"] == m1["sync_rounds"] == 2 * -(-n_blocks // 2)
     n_tokens = len(text.split())
     assert m0["words_done"] == m1["words_done"] == 2 * n_tokens  # global words, min_count=1, no held-out block
-    assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    # Trained: below the untrained loss, (1 + negatives) ln 2 with zero output vectors. (Not "epoch 2 below
+    # epoch 1": averaging every 128-token block halves each rank's steps, and 1,800 tokens barely move then.)
+    assert max(m0["epoch_loss"]) < 6 * np.log(2) - 0.1
     assert sorted(p.name for p in (tmp_path / "run").iterdir() if p.name.startswith("corpus.")) == []
 
 
@@ -325,7 +327,8 @@ def test_torchrun_two_ranks_write_one_run_directory_with_gensim_loadable_vectors
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_checkpoint(tmp_path):
+@pytest.mark.parametrize("sig", [2, 15])  # Ctrl-C, and SIGTERM as a scheduler sends it
+def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_checkpoint(tmp_path, sig):
     corpus = tmp_path / "c.txt"
     corpus.write_text(make_synthetic_text(n_sentences=2000, n_words=200, length=50, seed=6))
     args = make_quick_overrides(corpus, epochs=50, block_tokens=512, batch_size=1024) + [f"hydra.run.dir={tmp_path / 'run'}"]
@@ -338,7 +341,7 @@ def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_check
         while not (log0.exists() and "round 1/" in log0.read_text()):
             assert proc.poll() is None and time.monotonic() < end, "training did not start"
             time.sleep(0.5)
-        proc.send_signal(2)  # SIGINT to torchrun, which relays it to the ranks
+        proc.send_signal(sig)  # to torchrun, which relays it to the ranks
         proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -347,6 +350,7 @@ def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_check
         assert "interrupted: all ranks stopped after the same round" in (tmp_path / "run" / name).read_text(), name
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert not state["progress"]["done"] and 0 < state["progress"]["words_done"] < 50 * 2000 * 50
+    assert len(state["progress"]["start"]) <= 1 and state["id_files"] == ["corpus.shard0.ids", "corpus.shard1.ids"]  # resumable
     assert not (tmp_path / "run" / "vectors.bin").exists()
 
 

@@ -130,9 +130,10 @@ def test_resume_names_a_missing_or_changed_shard_and_an_old_torchrun_checkpoint(
     np.zeros(2, dtype=np.int32).tofile(tmp_path / "corpus.ids")
     assert resume_id_files({}, tmp_path) == [tmp_path / "corpus.ids"]  # single-process checkpoints from before the record
     ctx = wdist.DistContext(rank=0, world=2, enabled=True)
-    with pytest.raises(W2VError, match="2 DataLoader workers.*python train.py resume="):
-        wdist.check_resumable({"progress": {"start": {"0": [4, 1], "1": [3, 0]}}}, tmp_path, ctx)
-    wdist.check_resumable({"progress": {"start": {"0": [4, 1]}}}, tmp_path, ctx)
+    with pytest.raises(W2VError, match="workers=2, each DataLoader worker.*python train.py resume="):
+        wdist.check_resumable({"config": {"workers": 2}, "progress": {"start": {"0": [4, 1]}}}, tmp_path, ctx)
+    wdist.check_resumable({"config": {"workers": 2}}, tmp_path, wdist.SINGLE)  # a single process resumes it
+    wdist.check_resumable({"config": {"workers": 0}, "progress": {"start": {"0": [4, 1]}}}, tmp_path, ctx)
 
 
 # ---------------------------------------------------------------- SIGTERM, then resume with another world size
@@ -184,7 +185,7 @@ def _corpus_and_overrides(tmp_path: Path) -> tuple[str, list[str]]:
     text = make_synthetic_text(n_sentences=100, n_words=40, length=20, seed=8)
     corpus = tmp_path / "c.txt"
     corpus.write_text(text)
-    return text, make_quick_overrides(corpus, block_tokens=256, epochs=2, **{"dist.timeout_s": 30})
+    return text, make_quick_overrides(corpus, block_tokens=256, batch_size=64, epochs=2, **{"dist.timeout_s": 30})
 
 
 def _plain_steps(tmp_path: Path, overrides: list[str], monkeypatch) -> tuple[list, dict]:

@@ -165,10 +165,10 @@ def check_resumable(state: dict[str, Any], run_dir: Path, ctx: DistContext) -> N
     Any other checkpoint resumes with any world size: its position is one (block, batch) of the
     global stream (:func:`round_blocks` starts there).
     """
-    start = state["progress"].get("start", {})
-    if ctx.enabled and len(start) > 1:
+    workers = int(state.get("config", {}).get("workers", 0) or 0)
+    if ctx.enabled and workers > 0:  # each worker at its own block: the blocks done are no prefix
         raise W2VError(
-            f"{run_dir} was trained with {len(start)} DataLoader workers, each at its own block: torchrun cannot split that "
+            f"{run_dir} was trained with workers={workers}, each DataLoader worker at its own block: torchrun cannot split that "
             f"position over ranks; resume it in a single process: python train.py resume={run_dir}"
         )
 
