@@ -237,15 +237,20 @@ def _train_worker(rank: int, world: int, overrides: list[str], run_dir: str) -> 
 
     log_step = tr.Trainer._log_step
     lrs: list[float] = []
+    shards: list[int] = []
 
     def keep_lr(self, lr):  # the learning rate the ranks trained at, logged on rank 0 after each round
         lrs.append(lr)
         return log_step(self, lr)
 
-    tr.Trainer.finish = keep_tables
+    def keep_shards(self):  # the shard sizes, before rank 0 removes the files
+        shards.extend(self.stream.ids.sizes)
+        return keep_tables(self)
+
+    tr.Trainer.finish = keep_shards
     tr.Trainer._log_step = keep_lr
     metrics = tr.train(compose_train_cfg(overrides), run_dir)
-    return {"metrics": metrics, "tables": tables, "lrs": lrs}
+    return {"metrics": metrics, "tables": tables, "lrs": lrs, "shards": shards}
 
 
 def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
@@ -279,11 +284,16 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective):
     for key in results[0]["tables"]:
         assert np.array_equal(results[0]["tables"][key], results[1]["tables"][key]), key
     m0, m1 = results[0]["metrics"], results[1]["metrics"]
-    assert m0["sync_rounds"] == m1["sync_rounds"] >= 2 * 10  # the short rank joined every round
+    # Rank 0's shard is ~10x rank 1's, but global block b goes to rank b mod 2: each round is 2 blocks.
+    shards = results[0]["shards"]
+    assert shards[0] > 5 * shards[1] > 0
+    n_blocks = -(-sum(shards) // 128)
+    assert m0["sync_rounds"] == m1["sync_rounds"] == 2 * -(-n_blocks // 2)
     n_tokens = len(text.split())
     assert m0["words_done"] == m1["words_done"] == 2 * n_tokens  # global words, min_count=1, no held-out block
-    if objective == "ns":  # (hs's loss on this tiny uneven corpus rises a little in epoch 2, with or without bands)
-        assert m0["epoch_loss"][1] < m0["epoch_loss"][0]
+    # Trained: below the untrained loss, (1 + negatives) ln 2 with zero output vectors. (Not "epoch 2 below
+    # epoch 1": averaging every 128-token block halves each rank's steps, and 1,800 tokens barely move then.)
+    assert max(m0["epoch_loss"]) < 6 * np.log(2) - 0.1
     # dist.lr_scale=linear: 2 ranks train at twice the schedule (lr 0.025 decaying over both epochs).
     lrs = results[0]["lrs"]
     assert 0.045 < lrs[0] <= 0.05 and lrs[-1] < lrs[0]
@@ -354,13 +364,12 @@ def test_torchrun_two_ranks_write_one_run_directory_with_gensim_loadable_vectors
     assert metrics["world_size"] == 2 and metrics["words_done"] == 2 * metrics["train_words"] == 2 * 150 * 20
     assert "rank 1 of 2" in (run / "train.rank1.log").read_text()
     state = torch.load(run / "checkpoint.pt", weights_only=True)
-    assert state["dist_world_size"] == 2
-    with pytest.raises(W2VError, match="trained by torchrun with 2 rank"):  # resume is not supported yet: said, not attempted
-        wdist.check_resumable(state, run)
+    assert state["dist_world_size"] == 2 and state["id_files"] == ["corpus.shard0.ids", "corpus.shard1.ids"]
 
 
 @pytest.mark.slow
-def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_checkpoint(tmp_path):
+@pytest.mark.parametrize("sig", [2, 15])  # Ctrl-C, and SIGTERM as a scheduler sends it
+def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_checkpoint(tmp_path, sig):
     corpus = tmp_path / "c.txt"
     corpus.write_text(make_synthetic_text(n_sentences=2000, n_words=200, length=50, seed=6))
     args = make_quick_overrides(corpus, epochs=50, block_tokens=512, batch_size=1024) + [f"hydra.run.dir={tmp_path / 'run'}"]
@@ -373,7 +382,7 @@ def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_check
         while not (log0.exists() and "round 1/" in log0.read_text()):
             assert proc.poll() is None and time.monotonic() < end, "training did not start"
             time.sleep(0.5)
-        proc.send_signal(2)  # SIGINT to torchrun, which relays it to the ranks
+        proc.send_signal(sig)  # to torchrun, which relays it to the ranks
         proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
@@ -382,6 +391,7 @@ def test_ctrl_c_on_torchrun_stops_every_rank_after_the_same_round_with_one_check
         assert "interrupted: all ranks stopped after the same round" in (tmp_path / "run" / name).read_text(), name
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
     assert not state["progress"]["done"] and 0 < state["progress"]["words_done"] < 50 * 2000 * 50
+    assert len(state["progress"]["start"]) <= 1 and state["id_files"] == ["corpus.shard0.ids", "corpus.shard1.ids"]  # resumable
     assert not (tmp_path / "run" / "vectors.bin").exists()
 
 
@@ -433,7 +443,7 @@ def test_bad_dist_values_fail_at_start_in_one_line(override, fragment):
 
 @pytest.mark.parametrize(
     ("override", "what"),
-    [("phrases.enabled=true", "phrases"), ("workers=1", "workers>0"), ("resume=/x", "resume="), ("init=/x", "init=")],
+    [("phrases.enabled=true", "phrases"), ("workers=1", "workers>0"), ("init=/x", "init=")],
 )
 def test_what_torchrun_does_not_run_yet_is_refused_in_one_line(override, what):
     ctx = wdist.DistContext(rank=0, world=2, enabled=True)

@@ -214,7 +214,7 @@ def test_checkpoint_of_another_vocabulary_or_dim_is_refused(tmp_path, corpus, re
     state["model"]["in_embed.weight"] = torch.zeros(5, 16)
     state["progress"]["done"] = False  # the reference run finished; a finished run is refused earlier
     torch.save(state, tmp_path / "checkpoint.pt")
-    (tmp_path / "corpus.ids").write_bytes(b"")
+    (tmp_path / "corpus.ids").write_bytes(bytes(4 * state["id_sizes"][0]))  # the recorded size: only the tables are wrong
     with pytest.raises(W2VError, match="different vocabulary or dim"):
         train(compose_train_cfg([f"resume={tmp_path}"]), tmp_path)
 

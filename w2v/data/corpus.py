@@ -11,6 +11,7 @@ import bz2
 import codecs
 import glob
 import gzip
+import itertools
 import logging
 import lzma
 import os
@@ -167,8 +168,11 @@ def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
         return False
 
 
-def _iter_hf_texts(ccfg: Any) -> Iterator[tuple[str, bool]]:
-    """Rows of a `datasets` dataset (hub or local) as whole-line pieces."""
+def _iter_hf_texts(ccfg: Any, shard: tuple[int, int] | None = None) -> Iterator[tuple[str, bool]]:
+    """Rows of a `datasets` dataset (hub or local) as whole-line pieces; with ``shard=(rank, world)`` only
+    this rank's rows, read by ``datasets.distributed.split_dataset_by_node`` (a streaming dataset whose
+    shard count W divides gets whole shards ``rank, rank + W, ...``, else every W-th row; an in-memory one
+    a contiguous chunk), so a rank never downloads or parses another rank's shards."""
     path = ccfg.path
     local = path is not None and Path(os.path.expanduser(path)).exists()
     if path is None:
@@ -196,6 +200,10 @@ def _iter_hf_texts(ccfg: Any) -> Iterator[tuple[str, bool]]:
                 "train from local files instead: corpus=text corpus.path=/path/to/*.txt"
             ) from None
         raise W2VError(f"cannot load dataset {path!r} ({ccfg.name}): {str(exc).splitlines()[0]}") from None
+    if shard is not None and shard[1] > 1:
+        from datasets.distributed import split_dataset_by_node
+
+        ds = split_dataset_by_node(ds, rank=shard[0], world_size=shard[1])
     column = ccfg.column
     for row in ds:
         if column not in row:
@@ -212,19 +220,41 @@ def _download_or_paths(ccfg: Any) -> list[Path]:
     return resolve_paths(ccfg.path)
 
 
-def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
-    """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass."""
+def take_share(pieces: Iterable[tuple[str, bool]], rank: int, world: int) -> Iterator[tuple[str, bool]]:
+    """Pieces ``rank, rank + world, ...`` of a file stream, each ending its sentence.
+
+    A piece is a line, or a ``READ_CHUNK`` part of a longer one (text8's single line), so even one huge
+    line is shared out. Skipped pieces are read and decoded but never tokenised (the tokeniser is the
+    costly part). A kept part of a long line ends its sentence, since the next part went to another rank.
+    """
+    for i, (text, _) in enumerate(pieces):
+        if i % world == rank:
+            yield text, True
+
+
+def iter_sentences(ccfg: Any, shard: tuple[int, int] | None = None) -> Iterator[list[str]]:
+    """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass.
+
+    ``shard=(rank, world)`` streams one rank's share only (torchrun): text files give each rank every
+    world-th piece (:func:`take_share`), ``corpus=hf`` every world-th shard or row (``split_dataset_by_node``),
+    a plugged-in reader every world-th sentence. ``world=1`` is the whole corpus, exactly as without it.
+    """
+    rank, world = shard or (0, 1)
     tokenize = Tokenizer(ccfg.lowercase, ccfg.token_pattern, ccfg.wikitext_markup)
     kind = ccfg.kind
     if ccfg.get("reader"):  # a plugged-in corpus kind (e.g. the songs' playlists) reads itself
         from hydra.utils import get_method
 
         sentences: Iterable[list[str]] = get_method(ccfg.reader)(ccfg)
+        if world > 1:
+            sentences = itertools.islice(sentences, rank, None, world)
     else:
         if kind == "hf":
-            pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg)
+            pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg, shard)
         else:
             paths = [_lee_path()] if kind == "lee" and not ccfg.path else _download_or_paths(ccfg)
             pieces = (piece for p in paths for piece in iter_file_pieces(p))
+            if world > 1:
+                pieces = take_share(pieces, rank, world)
         sentences = chunk_sentences(pieces, tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)
     yield from sentences

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from w2v.data import compiled
+from w2v.data.idshards import IdShards
 from w2v.data.sampler import AliasSampler
 from w2v.data.vocab import SENTENCE_END
 from w2v.models.subwords import WordBags, expand_bags
@@ -151,7 +152,7 @@ class Word2VecStream(IterableDataset):
 
     def __init__(
         self,
-        ids_path: Path,
+        ids_path: Path | list[Path],
         remap: np.ndarray,
         keep_prob: np.ndarray,
         noise: np.ndarray,
@@ -162,8 +163,9 @@ class Word2VecStream(IterableDataset):
         super().__init__()
         # Character n-grams: each input word of a batch becomes its bag (the word's row and its n-gram rows).
         self.bags = bags.to(device) if bags is not None else None
-        self.ids_path = Path(ids_path)
-        self.n_ids = self.ids_path.stat().st_size // 4
+        # One id file, or torchrun's shard files read as their concatenation (w2v/data/idshards.py).
+        self.ids = IdShards(ids_path if isinstance(ids_path, list) else [ids_path])
+        self.n_ids = self.ids.n_ids
         self.cfg = cfg
         self.device = torch.device(device)
         self.remap = torch.from_numpy(remap.astype(np.int64)).to(self.device)
@@ -212,8 +214,7 @@ class Word2VecStream(IterableDataset):
 
     def raw_block(self, block: int) -> np.ndarray:
         """Provisional ids of one block (int32, -1 at sentence ends), as stored in the id file."""
-        count = min(self.cfg.block_tokens, self.n_ids - block * self.cfg.block_tokens)
-        return np.fromfile(self.ids_path, dtype=np.int32, count=count, offset=block * self.cfg.block_tokens * 4)
+        return self.ids.read(block * self.cfg.block_tokens, self.cfg.block_tokens)
 
     def read_block(self, block: int) -> torch.Tensor:
         """Provisional ids of one block as an int64 tensor on the stream's device."""

@@ -6,16 +6,22 @@ both tables in place. Everything every rank must agree on is decided from counts
 (blocks per rank, words per round), never from a wall clock, so every rank issues the same
 collectives in the same order, even when the shards are uneven.
 
-- **Vocabulary.** Sentence ``i`` of the corpus goes to rank ``i mod W``. Each rank counts and
-  encodes its share into ``corpus.rank<r>.ids``; the counts are merged *by word* with
-  ``all_gather_object`` and the vocabulary is built from the merged counts the same way on every
-  rank (first-occurrence order over rank 0's words, then rank 1's new words, ...), so the words and
-  their ids are identical everywhere. (Every rank still reads and tokenises the whole text and keeps
-  its share: the tokenising itself is not sharded yet.)
-- **Stream.** Each rank streams the blocks of its own ids file, seeded with a per-rank seed
-  (the run's seed itself when W = 1, so one rank is bit for bit the plain run).
-- **Rounds.** A round is ``dist.sync_blocks`` blocks per rank; the number of rounds of an epoch is
-  the largest over ranks (one ``MAX`` all-reduce), and a rank out of data still joins each round.
+- **Vocabulary.** Each rank reads, tokenises, counts and encodes only its share of the text
+  (:func:`w2v.data.corpus.iter_sentences` with ``shard``: every W-th line or piece of the files,
+  every W-th shard or row of a ``corpus=hf`` dataset; with ``corpus.max_tokens`` every rank reads the
+  prefix and keeps sentence ``i mod W``). The counts are merged *by word* with ``all_gather_object``
+  and the vocabulary is built from the merged counts the same way on every rank (first-occurrence
+  order over rank 0's words, then rank 1's new words, ...), so the words and their ids are identical
+  everywhere. Each rank then rewrites its shard as vocabulary ids into ``corpus.shard<r>.ids``.
+- **Stream.** The corpus is the concatenation of the shard files in rank order (fixed when the run
+  starts, recorded in the checkpoint), cut into global blocks seeded by ``(seed, epoch, block)``
+  exactly as in one process; block ``b`` goes to rank ``b mod W``. So the union over ranks is the
+  single-process stream of that corpus, one rank is bit for bit the plain run, and a resume with any
+  number of ranks (or in one process) continues at the next block.
+- **Rounds.** Round ``j`` of an epoch is the global blocks ``[s + j*k*W, s + (j+1)*k*W)`` (``s`` the
+  epoch's start block, ``k = dist.sync_blocks``), so every rank knows the number of rounds without a
+  collective, a rank without blocks in a round still joins it, and after each round the trained
+  blocks are a prefix of the epoch: the checkpoint's position is one block number.
   A round ends with one small all-reduce of (words, loss, examples, interrupt, checkpoint due) and
   the average of the tables: all rows, or with ``dist.hot_rows`` pWord2Vec's frequency bands (the
   hottest rows every round, rarer bands exponentially less often: :mod:`w2v.train.sync_schedule`),
@@ -33,7 +39,6 @@ import contextlib
 import datetime
 import itertools
 import logging
-import math
 import os
 import shutil
 import time
@@ -147,7 +152,6 @@ def check_supported(cfg: Any, ctx: DistContext, consumes_tokens: bool) -> None:
     if not ctx.enabled:
         return
     unsupported = {
-        "resume=": bool(cfg.resume),
         "init=": bool(cfg.init),
         "phrases.enabled=true": bool(cfg.phrases.enabled),
         "workers>0": cfg.workers > 0,
@@ -158,13 +162,17 @@ def check_supported(cfg: Any, ctx: DistContext, consumes_tokens: bool) -> None:
             raise W2VError(f"{what} is not supported under torchrun yet: run it in a single process (python train.py ...)")
 
 
-def check_resumable(state: dict[str, Any], run_dir: Path) -> None:
-    """A checkpoint written under torchrun cannot be resumed yet (its ids files are per rank): say so."""
-    world = state.get("dist_world_size")
-    if world is not None:
+def check_resumable(state: dict[str, Any], run_dir: Path, ctx: DistContext) -> None:
+    """Under torchrun, a position kept per DataLoader worker (``workers>0``) cannot be shared out: say so.
+
+    Any other checkpoint resumes with any world size: its position is one (block, batch) of the
+    global stream (:func:`round_blocks` starts there).
+    """
+    workers = int(state.get("config", {}).get("workers", 0) or 0)
+    if ctx.enabled and workers > 0:  # each worker at its own block: the blocks done are no prefix
         raise W2VError(
-            f"{run_dir} was trained by torchrun with {world} rank(s): resuming such a run is not supported yet; "
-            f"its checkpoint holds the averaged tables, and its vectors are written at the end of a finished run"
+            f"{run_dir} was trained with workers={workers}, each DataLoader worker at its own block: torchrun cannot split that "
+            f"position over ranks; resume it in a single process: python train.py resume={run_dir}"
         )
 
 
@@ -187,6 +195,25 @@ def shared_run_dir(ctx: DistContext, run_dir: Path) -> Path:
 def shard_sentences(sentences: Iterable[list[str]], ctx: DistContext, max_tokens: int | None) -> Iterable[list[str]]:
     """This rank's sentences: ``i mod W == rank`` of the (``max_tokens``-cut) corpus."""
     return itertools.islice(take_tokens(sentences, max_tokens), ctx.rank, None, ctx.world)
+
+
+def rank_sentences(ccfg: Any, ctx: DistContext) -> Iterable[list[str]]:
+    """This rank's share of the corpus, reading (and tokenising) only that share when the reader allows.
+
+    With ``corpus.max_tokens`` the prefix is the whole corpus's first tokens, which no rank can find
+    without counting the sentences before its own: every rank then reads the prefix (bounded by
+    max_tokens) and keeps sentence ``i mod W``.
+    """
+    from w2v.data.corpus import iter_sentences
+
+    if ccfg.max_tokens is None:
+        return iter_sentences(ccfg, (ctx.rank, ctx.world))
+    return shard_sentences(iter_sentences(ccfg), ctx, ccfg.max_tokens)
+
+
+def shard_path(run_dir: Path, rank: int) -> Path:
+    """Rank ``rank``'s shard of the encoded corpus (vocabulary ids)."""
+    return run_dir / f"corpus.shard{rank}.ids"
 
 
 def merge_vocab_counts(ctx: DistContext, encoded: EncodedCorpus, min_count: int, max_vocab: int | None) -> Vocab:
@@ -216,29 +243,55 @@ def merge_vocab_counts(ctx: DistContext, encoded: EncodedCorpus, min_count: int,
     return vocab
 
 
-def prepare_data(cfg: Any, run_dir: Path, ids_path: Path, ctx: DistContext) -> tuple[EncodedCorpus, Vocab]:
-    """Count and encode this rank's sentences into ``ids_path``; the vocabulary of all ranks' counts.
+@dataclass
+class SharedData:
+    """What :func:`prepare_data` leaves every rank: the shard files (all ranks'), the vocabulary, the corpus size."""
+
+    files: list[Path]  # the corpus: their concatenation in rank order
+    vocab: Vocab  # remap: vocabulary id -> itself (the shards hold vocabulary ids), len(vocab) -> -1
+    n_tokens: int  # corpus tokens, all ranks
+    seconds: float  # this rank's counting pass
+
+
+def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
+    """Count and encode this rank's share; the vocabulary of all ranks' counts; this rank's shard file.
 
     Rank 0 writes ``vocab.tsv``. Errors (an empty corpus, no word above min_count) are raised on
-    every rank alike, since every rank sees the same merged counts.
+    every rank alike, since every rank sees the same merged counts. Ends with a collective, so every
+    shard is complete before any rank reads one; a shard this rank cannot see (a run directory that is
+    not on a filesystem all ranks share) is a one-line error.
     """
-    from w2v.data.corpus import iter_sentences, undecodable_bytes
+    from w2v.data.corpus import undecodable_bytes
+    from w2v.data.idshards import rewrite_as_vocab_ids, vocab_identity
 
+    raw, shard = run_dir / f"corpus.shard{ctx.rank}.raw.ids", shard_path(run_dir, ctx.rank)
     before = undecodable_bytes()
-    encoded = encode_corpus(shard_sentences(iter_sentences(cfg.corpus), ctx, cfg.corpus.max_tokens), ids_path)
+    encoded = encode_corpus(rank_sentences(cfg.corpus, ctx), raw)
     bad = undecodable_bytes() - before
-    if bad and ctx.is_main:
-        log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
+    if bad:
+        log.warning("rank %d: replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", ctx.rank, bad)
     try:
         vocab = merge_vocab_counts(ctx, encoded, cfg.min_count, cfg.max_vocab)
         if len(vocab) < 2:
             raise W2VError(f"the vocabulary has only {len(vocab)} word: word2vec needs at least 2; lower min_count or raise max_vocab")
-    except W2VError:
-        ids_path.unlink(missing_ok=True)
-        raise
+        assert vocab.remap is not None
+        rewrite_as_vocab_ids(raw, shard, vocab.remap, len(vocab))
+    finally:
+        raw.unlink(missing_ok=True)
+    vocab.remap = vocab_identity(len(vocab))
+    mine = [0.0] * (1 + ctx.world)
+    mine[0], mine[1 + ctx.rank] = encoded.n_tokens, shard.stat().st_size // 4
+    totals = all_reduce_sum(ctx, mine, "the shard sizes")
+    files = [shard_path(run_dir, r) for r in range(ctx.world)]
+    for path, n_ids in zip(files, totals[1:]):
+        if not path.is_file() or path.stat().st_size // 4 != int(n_ids):
+            raise W2VError(
+                f"rank {ctx.rank} cannot read {path} as rank {files.index(path)} wrote it: every rank reads every shard, "
+                f"so the run directory must be on a filesystem all ranks share (set hydra.run.dir to one)"
+            )
     if ctx.is_main:
         vocab.save_tsv(run_dir / "vocab.tsv")
-    return encoded, vocab
+    return SharedData(files, vocab, int(totals[0]), encoded.seconds)
 
 
 def quiet_console(ctx: DistContext) -> None:
@@ -248,19 +301,6 @@ def quiet_console(ctx: DistContext) -> None:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):
             handler.setLevel(logging.WARNING)
-
-
-def local_words(vocab: Vocab, encoded: EncodedCorpus) -> int:
-    """This rank's corpus tokens that are in the (merged) vocabulary."""
-    assert vocab.remap is not None
-    return int(encoded.counts[vocab.remap >= 0].sum()) if len(encoded.counts) else 0
-
-
-def stream_seed(seed: int, ctx: DistContext) -> int:
-    """The seed of this rank's block stream: ``seed`` itself for one rank, a distinct one per rank otherwise."""
-    if ctx.world == 1:
-        return seed
-    return int(np.random.SeedSequence([seed, ctx.rank, 0x72616E6B]).generate_state(1, dtype=np.uint32)[0])  # "rank"
 
 
 def all_reduce_sum(ctx: DistContext, values: list[float], what: str = "the round's counts") -> list[float]:
@@ -324,15 +364,36 @@ class TableAverager:
         return sent
 
 
-_ROUND_END = {"round_end": True}
+@dataclass
+class Round:
+    """One round of an epoch: this rank's blocks, each with the batches to skip, and the epoch's next block after it."""
+
+    blocks: list[tuple[int, int]]
+    next_block: int
 
 
-def _round_items(stream: Any, rounds: list[list[int]]) -> Iterator[dict]:
-    """The batches of each round's blocks, then a round-end marker (also for a rank with no blocks left)."""
-    for blocks in rounds:
-        for block in blocks:
-            yield from stream.iter_block(block)
-        yield _ROUND_END
+def round_blocks(heldout: np.ndarray, rank: int, world: int, per_rank: int, start: tuple[int, int] = (0, 0)) -> list[Round]:
+    """The rounds of an epoch that starts at global block ``start[0]`` (its first ``start[1]`` batches done).
+
+    Round ``j`` spans global blocks ``[s + j*per_rank*world, s + (j+1)*per_rank*world)``; block ``b``
+    goes to rank ``b mod world``; held-out blocks are skipped (they keep their place). The rounds
+    depend only on the arguments, so every rank gets the same number of them.
+    """
+    n_blocks, (first, skip) = len(heldout), start
+    span = per_rank * world
+    return [
+        Round([(b, skip if b == first else 0) for b in range(lo, min(lo + span, n_blocks)) if b % world == rank and not heldout[b]],
+              min(lo + span, n_blocks))
+        for lo in range(first, n_blocks, span)
+    ]  # fmt: skip
+
+
+def _round_items(stream: Any, rounds: list[Round]) -> Iterator[dict]:
+    """The batches of each round's blocks, then a round-end marker (also for a rank with no blocks in the round)."""
+    for r in rounds:
+        for block, skip in r.blocks:
+            yield from stream.iter_block(block, skip)
+        yield {"round_end": True, "next_block": r.next_block}
 
 
 def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
@@ -346,10 +407,9 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
 
     ctx, cfg, progress, stream = tr.dist, tr.cfg, tr.progress, tr.stream
     stream.set_epoch(progress.epoch, {})
-    blocks = list(stream.my_blocks())
     per_round = cfg.dist.sync_blocks
-    n_rounds = all_reduce_max(ctx, math.ceil(len(blocks) / per_round), "the number of rounds")
-    rounds = [blocks[j * per_round : (j + 1) * per_round] for j in range(n_rounds)]
+    rounds = round_blocks(stream.heldout, ctx.rank, ctx.world, per_round, progress.start.get(0, (0, 0)))
+    n_rounds = len(rounds)
     overlap = tr.engine.overlaps_stream
     round_words = round_pairs = 0
     synced_bytes, t_sync = 0, 0.0
@@ -381,6 +441,7 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
             if done_rounds == 1 or log.isEnabledFor(logging.DEBUG):
                 log.log(logging.INFO if done_rounds == 1 else logging.DEBUG, "round %d/%d: averaged %d of %d rows, %.2f MB",
                         done_rounds, n_rounds, rows, tr.averager.n_rows, sent / 2**20)  # fmt: skip
+            progress.start = {0: (item["next_block"], 0)}  # the blocks before it are trained: where a resume starts
             progress.words_done += int(words)
             progress.epoch_loss += loss
             progress.epoch_pairs += int(pairs)

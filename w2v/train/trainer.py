@@ -42,7 +42,7 @@ from w2v.train.heldout import HeldOutLoss
 from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
-from w2v.train.resume import explicit_keys, finished_run_message
+from w2v.train.resume import explicit_keys, finished_run_message, resume_id_files
 from w2v.train.subwords import composer, make_bags, save_full_model
 
 log = logging.getLogger(__name__)
@@ -233,8 +233,9 @@ def _train_in(
         run_dir = Path(cfg.resume) if Path(cfg.resume).is_dir() else Path(cfg.resume).parent
         if resume_state["progress"].get("done"):
             raise W2VError(finished_run_message(run_dir, resume_state))
-        dist.check_resumable(resume_state, run_dir)
+        dist.check_resumable(resume_state, run_dir, ctx)
         cfg = _resume_config(cfg, resume_state, explicit)
+        dist.check_supported(cfg, ctx, select_engine(cfg, resolve_device(cfg.device)).consumes_tokens)  # the checkpoint's settings
     run_dir = dist.shared_run_dir(ctx, Path(run_dir or os.getcwd()))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -297,7 +298,6 @@ class Trainer:
     ):
         self.t_start = time.perf_counter()
         self.cfg, self.run_dir, self.dist = cfg, run_dir, ctx
-        self.ids_path = run_dir / ("corpus.ids" if not ctx.enabled else f"corpus.rank{ctx.rank}.ids")
         self.device = resolve_device(cfg.device)
         self.spec = ModelSpec.from_config(cfg)
         engine_cls = select_engine(cfg, self.device)
@@ -320,8 +320,6 @@ class Trainer:
         self.heldout = HeldOutLoss(self.stream, self.model, self.device)
         # Held-out blocks are never trained on, so the schedule and progress count the others only.
         self.train_words = self.vocab.total - self.heldout.words
-        if ctx.enabled:  # this rank's share of the words, summed over ranks (held-out blocks are per rank)
-            self.train_words = int(dist.all_reduce_sum(ctx, [self.local_words - self.heldout.words], "the words per epoch")[0])
         self.total_words = cfg.epochs * self.train_words
         tables = self.model.tables()
         self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3])  # hs inner nodes: the root is last
@@ -349,13 +347,14 @@ class Trainer:
 
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
-        if resume_state is None and self.dist.enabled:
-            encoded, self.vocab = dist.prepare_data(self.cfg, self.run_dir, self.ids_path, self.dist)
-            self.local_words = dist.local_words(self.vocab, encoded)
+        if resume_state is None and self.dist.enabled:  # each rank its shard; the corpus is all shards (dist.py)
+            shared = dist.prepare_data(self.cfg, self.run_dir, self.dist)
+            self.id_files, self.vocab = shared.files, shared.vocab
             self.remap, self.progress = self.vocab.remap, Progress()
-            self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
+            self.data_metrics = {"vocab_seconds": shared.seconds, "corpus_tokens": shared.n_tokens}
             return
         if resume_state is None:
+            self.id_files = [self.run_dir / "corpus.ids"]
             encoded, self.vocab = _prepare_data(self.cfg, self.run_dir, init.vocab if init else None)
             self.remap, self.progress = self.vocab.remap, Progress()
             self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
@@ -367,9 +366,9 @@ class Trainer:
         self.progress = Progress.from_state(resume_state["progress"])
         saved = resume_state["metrics"]
         self.data_metrics = {"vocab_seconds": saved.get("vocab_seconds", 0.0), "corpus_tokens": saved.get("corpus_tokens", 0)}
-        if not (self.run_dir / "corpus.ids").is_file():
-            raise W2VError(f"{self.run_dir}/corpus.ids is missing, so the stream position cannot be restored; start a new run")
-        log.info("resuming %s at epoch %d, %d words done", self.run_dir, self.progress.epoch + 1, self.progress.words_done)
+        self.id_files = resume_id_files(resume_state, self.run_dir)
+        log.info("resuming %s at epoch %d, %d words done, from %s", self.run_dir, self.progress.epoch + 1, self.progress.words_done,
+                 _position(self.progress.start))  # fmt: skip
 
     def _make_loader(self, engine_shuffles: bool) -> tuple[DataLoader, Word2VecStream]:
         cfg = self.cfg
@@ -382,12 +381,12 @@ class Trainer:
             stream_device = torch.device("cpu")
         pair_cfg = StreamConfig(
             cfg.window, cfg.negatives, self.batch_size, cfg.block_tokens, cfg.shrink_windows, shuffle,
-            dist.stream_seed(cfg.seed, self.dist), cbow=not self.spec.sg,
+            cfg.seed, cbow=not self.spec.sg,
             token_chunks=token_chunks,
             heldout=cfg.heldout,
         )  # fmt: skip
         stream = Word2VecStream(
-            self.ids_path, self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
+            self.id_files, self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
             pair_cfg, stream_device, bags=self.bags,
         )  # fmt: skip
         loader = DataLoader(
@@ -414,9 +413,11 @@ class Trainer:
                     self._save()
                     self.bar.close()
                     self.tb.close()
-                    if self.dist.enabled:  # resuming a torchrun run is not supported yet (dist.check_resumable)
+                    if self.dist.enabled:  # any world size resumes it, or one process (dist.round_blocks)
                         log.warning("interrupted: all ranks stopped after the same round; rank 0 saved the averaged tables at epoch %d, "
-                                    "%d words done", progress.epoch + 1, progress.words_done)  # fmt: skip
+                                    "%d words done; resume with: torchrun --nproc_per_node=N train.py resume=%s (any N), "
+                                    "or python train.py resume=%s", progress.epoch + 1, progress.words_done,
+                                    self.run_dir, self.run_dir)  # fmt: skip
                     else:
                         log.warning("interrupted: checkpoint saved at epoch %d, %d words done; resume with: python train.py resume=%s",
                                     progress.epoch + 1, progress.words_done, self.run_dir)  # fmt: skip
@@ -549,8 +550,9 @@ class Trainer:
         atomic_write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2) + "\n")
         self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         self.tb.close()
-        if not cfg.keep_ids_cache:
-            self.ids_path.unlink(missing_ok=True)
+        if not cfg.keep_ids_cache:  # every rank's shard under torchrun: rank 0 finishes after the last collective
+            for path in self.id_files:
+                path.unlink(missing_ok=True)
         log.info("done in %.1fs: %.0f words/s; vectors in %s", metrics["total_seconds"], metrics["words_per_sec"], run_dir)
         return metrics
 
@@ -561,9 +563,7 @@ class Trainer:
         return {"world_size": self.dist.world, "sync_rounds": self.sync_rounds, "sync_bytes": self.sync_bytes}
 
     def _finish_other_rank(self, elapsed: float) -> dict[str, Any]:
-        """A rank other than 0 writes nothing into the run directory but its log; it drops its id file."""
-        if not self.cfg.keep_ids_cache:
-            self.ids_path.unlink(missing_ok=True)
+        """A rank other than 0 writes nothing into the run directory but its log (rank 0 removes the shards)."""
         log.info("rank %d done: %.0f global words/s", self.dist.rank, self.words_this_run / max(1e-9, elapsed))
         return {"words_done": self.progress.words_done, "words_per_sec": self.words_this_run / max(1e-9, elapsed), **self._dist_metrics()}
 
@@ -604,6 +604,8 @@ class Trainer:
             "vocab": {"words": self.vocab.words, "counts": torch.from_numpy(self.vocab.counts),
                       **({} if self.vocab.corpus_counts is None else {"corpus_counts": torch.from_numpy(self.vocab.corpus_counts)})},
             "remap": torch.from_numpy(np.asarray(self.remap, dtype=np.int32)),
+            # The corpus the position refers to: these files' concatenation (one file, or torchrun's shards).
+            "id_files": [p.name for p in self.id_files], "id_sizes": list(self.stream.ids.sizes),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
             "progress": snapshot.state(),
             "metrics": metrics or self.data_metrics,
@@ -648,6 +650,13 @@ def _checkpoint_due(cfg: Any, last_time: float, last_words: int, words_done: int
     if cfg.checkpoint_every_words and words_done - last_words >= cfg.checkpoint_every_words:
         return True
     return bool(cfg.checkpoint_every_minutes) and time.monotonic() - last_time >= 60 * cfg.checkpoint_every_minutes
+
+
+def _position(start: dict[int, tuple[int, int]]) -> str:
+    """A stream position for the log: ``block 12, batch 3`` (one worker or torchrun) or per worker."""
+    if not start:
+        return "the epoch's start"
+    return ", ".join(f"{'' if len(start) == 1 else f'worker {w}: '}block {b}, batch {k}" for w, (b, k) in sorted(start.items()))
 
 
 def _restore_model(model: Word2VecModel, spec: ModelSpec, state: dict[str, Any]) -> None:
