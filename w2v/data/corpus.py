@@ -25,6 +25,8 @@ from w2v.errors import W2VError
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20  # characters per read: bounds memory on files with huge lines
+BATCH_PIECES = 4096  # pieces (lines) per tokenizer call
+BATCH_CHARS = 1 << 22  # ... or this many characters (four text8 pieces)
 
 # Undecodable bytes become U+FFFD and are counted here, not fatal.
 _undecodable = {"bytes": 0}
@@ -90,6 +92,10 @@ class Tokenizer:
             text = text.lower()
         return self.regex.findall(text) if self.regex else text.split()
 
+    def batch(self, texts: list[str]) -> list[list[str]]:
+        """One token list per text (the interface :mod:`w2v.data.tokenizers` shares)."""
+        return [self(text) for text in texts]
+
 
 def _is_wikitext_heading(line: str) -> bool:
     stripped = line.strip()
@@ -123,23 +129,40 @@ def iter_file_pieces(path: Path) -> Iterator[tuple[str, bool]]:
         yield carry, True
 
 
-def chunk_sentences(
-    pieces: Iterable[tuple[str, bool]], tokenize: Tokenizer, max_len: int, skip_headings: bool = False
-) -> Iterator[list[str]]:
-    """Turn text pieces into sentences: one per line, cut every ``max_len`` tokens."""
+def _batches(pieces: Iterable[tuple[str, bool]]) -> Iterator[list[tuple[str, bool]]]:
+    """Pieces grouped up to BATCH_PIECES pieces or BATCH_CHARS characters, for one tokenizer call each."""
+    batch: list[tuple[str, bool]] = []
+    chars = 0
+    for piece in pieces:
+        batch.append(piece)
+        chars += len(piece[0])
+        if len(batch) >= BATCH_PIECES or chars >= BATCH_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def chunk_sentences(pieces: Iterable[tuple[str, bool]], tokenize: Any, max_len: int, skip_headings: bool = False) -> Iterator[list[str]]:
+    """Turn text pieces into sentences: one per line, cut every ``max_len`` tokens.
+
+    ``tokenize.batch(texts)`` tokenizes the pieces a batch at a time (a Hugging Face tokenizer then
+    works on many texts in one call); the sentences are those of one piece after another.
+    """
     buf: list[str] = []
-    for text, ends_line in pieces:
-        if skip_headings and ends_line and not buf and _is_wikitext_heading(text):
-            continue
-        buf.extend(tokenize(text))
-        full = len(buf) - len(buf) % max_len
-        for start in range(0, full, max_len):  # one slice per sentence, not a copy of the rest each time
-            yield buf[start : start + max_len]
-        if full:
-            buf = buf[full:]
-        if ends_line and buf:
-            yield buf
-            buf = []
+    for batch in _batches(pieces):
+        for (text, ends_line), tokens in zip(batch, tokenize.batch([text for text, _ in batch])):
+            if skip_headings and ends_line and not buf and _is_wikitext_heading(text):
+                continue
+            buf.extend(tokens)
+            full = len(buf) - len(buf) % max_len
+            for start in range(0, full, max_len):  # one slice per sentence, not a copy of the rest each time
+                yield buf[start : start + max_len]
+            if full:
+                buf = buf[full:]
+            if ends_line and buf:
+                yield buf
+                buf = []
     if buf:
         yield buf
 
@@ -212,19 +235,29 @@ def _download_or_paths(ccfg: Any) -> list[Path]:
     return resolve_paths(ccfg.path)
 
 
-def iter_sentences(ccfg: Any) -> Iterator[list[str]]:
-    """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass."""
-    tokenize = Tokenizer(ccfg.lowercase, ccfg.token_pattern, ccfg.wikitext_markup)
-    kind = ccfg.kind
+def iter_pieces(ccfg: Any) -> Iterator[tuple[str, bool]]:
+    """The configured text corpus as ``(text, ends_line)`` pieces (files, text8, or `datasets` rows)."""
+    if ccfg.kind == "hf":
+        yield from _iter_hf_texts(ccfg)
+        return
+    paths = [_lee_path()] if ccfg.kind == "lee" and not ccfg.path else _download_or_paths(ccfg)
+    for p in paths:
+        yield from iter_file_pieces(p)
+
+
+def iter_sentences(ccfg: Any, tokenize: Any = None) -> Iterator[list[str]]:
+    """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass.
+
+    ``tokenize``: a tokenizer from :func:`w2v.data.tokenizers.prepare_tokenizer`; None builds the one
+    ``corpus.tokenizer`` names (a trained kind needs the run directory, so the trainer passes it).
+    """
     if ccfg.get("reader"):  # a plugged-in corpus kind (e.g. the songs' playlists) reads itself
         from hydra.utils import get_method
 
-        sentences: Iterable[list[str]] = get_method(ccfg.reader)(ccfg)
-    else:
-        if kind == "hf":
-            pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg)
-        else:
-            paths = [_lee_path()] if kind == "lee" and not ccfg.path else _download_or_paths(ccfg)
-            pieces = (piece for p in paths for piece in iter_file_pieces(p))
-        sentences = chunk_sentences(pieces, tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)
-    yield from sentences
+        yield from get_method(ccfg.reader)(ccfg)
+        return
+    if tokenize is None:
+        from w2v.data.tokenizers import prepare_tokenizer
+
+        tokenize = prepare_tokenizer(ccfg)
+    yield from chunk_sentences(iter_pieces(ccfg), tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)

@@ -220,9 +220,16 @@ def prepare_data(cfg: Any, run_dir: Path, ids_path: Path, ctx: DistContext) -> t
     every rank alike, since every rank sees the same merged counts.
     """
     from w2v.data.corpus import iter_sentences, undecodable_bytes
+    from w2v.data.tokenizers import prepare_tokenizer
 
+    # A trained tokenizer (corpus.tokenizer=bpe...) is trained once, by rank 0; the other ranks load its file.
+    tokenize = prepare_tokenizer(cfg.corpus, run_dir, cfg.init) if ctx.is_main else None
+    with collective(ctx, "waiting for rank 0's tokenizer"):
+        dist.barrier()
+    if tokenize is None:
+        tokenize = prepare_tokenizer(cfg.corpus, run_dir, train=False)
     before = undecodable_bytes()
-    encoded = encode_corpus(shard_sentences(iter_sentences(cfg.corpus), ctx, cfg.corpus.max_tokens), ids_path)
+    encoded = encode_corpus(shard_sentences(iter_sentences(cfg.corpus, tokenize), ctx, cfg.corpus.max_tokens), ids_path)
     bad = undecodable_bytes() - before
     if bad and ctx.is_main:
         log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
