@@ -30,6 +30,8 @@ TRICKY = [
     "  leading spaces and trailing   ",
     "café naïve ÉCOLE 1,234.5 x.\ny",
     "new\u00a0york \u3000 tabs\tand\rreturns",
+    "",
+    "   \n",
 ]
 
 

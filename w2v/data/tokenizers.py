@@ -20,10 +20,13 @@ import os
 import re
 import shutil
 import time
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from w2v.atomic import atomic_open, atomic_write_text
 from w2v.errors import W2VError
@@ -36,6 +39,7 @@ TOKENIZER_FILE = "tokenizer.json"  # the trained tokenizer, in the run directory
 UNK = {"bpe": "[UNK]", "wordpiece": "[UNK]", "unigram": "<unk>"}
 _WIKITEXT_JOINERS = re.compile(r" @([-.,])@ ")
 _CACHE_WORDS = 1 << 21  # the word -> tokens cache is cleared beyond this many words (bounds memory)
+_WORDS_PER_INPUT = 8192  # new words per pre-tokenized input to the library
 
 
 class TextTokenizer(Protocol):
@@ -237,9 +241,10 @@ class HFTokenizer:
     """A ``tokenizers.Tokenizer`` as word2vec's tokenizer: texts in, token strings out.
 
     Corpora repeat their words, so in ``words``/``segments`` mode (:func:`word_mode`) each distinct
-    word goes through the library once, in batches, and its tokens are cached; the rest is C-level
-    list work. Otherwise whole texts go through ``encode_batch_fast`` (Rust, parallel). Token strings
-    come from the ids through one table, where tokens holding whitespace are made :func:`visible`.
+    word goes through the library once, in batches, and its token ids are kept in a CSR table by
+    word id; a text is then one dict lookup per word and numpy gathers per token. Otherwise whole
+    texts go through ``encode_batch_fast`` (Rust, parallel). Token strings come from the ids through
+    one table, where tokens holding whitespace are made :func:`visible`.
     """
 
     def __init__(self, tok: Any, wikitext_markup: bool = False):
@@ -248,40 +253,78 @@ class HFTokenizer:
         self.mode = word_mode(tok)
         vocab = tok.get_vocab(with_added_tokens=True)
         self.vocab_size = len(vocab)
-        self.id_to_token: list[str] = [""] * (max(vocab.values(), default=-1) + 1)
+        table = [""] * (max(vocab.values(), default=-1) + 1)
         for token, i in vocab.items():
-            self.id_to_token[i] = visible(token)
+            table[i] = visible(token)
+        self.id_to_token = np.array(table, dtype=object)  # token id -> str (shared objects: no per-token allocation)
         if self.mode == "segments":
             self._split = re.compile(_SEGMENTS[_parts(json.loads(tok.to_str())["pre_tokenizer"])[0]["type"]]).findall
         else:
             self._split = str.split
-        self._cache: dict[str, tuple[str, ...]] = {}
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which word2vec never reads.
         self._encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
+        self._reset_words()
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # the library's threads; also silences its fork warning
+
+    def _reset_words(self) -> None:
+        self._word_id: defaultdict[str, int] = defaultdict()
+        self._word_id.default_factory = self._word_id.__len__  # unseen word -> next id, all in C
+        self._starts = np.zeros(0, dtype=np.int64)  # word id -> first of its tokens in _flat
+        self._lengths = np.zeros(0, dtype=np.int64)  # word id -> its number of tokens
+        self._flat = np.zeros(0, dtype=np.int64)  # token ids of every known word, one after another
 
     def _prepare(self, text: str) -> str:
         if self.wikitext_markup:
             text = _WIKITEXT_JOINERS.sub(r"\1", text)
         return text.rstrip("\r\n")  # a line's own end is not a token
 
-    def _tokens(self, encodings: list[Any]) -> list[list[str]]:
-        table = self.id_to_token
-        return [list(map(table.__getitem__, e.ids)) for e in encodings]
-
     def batch(self, texts: list[str]) -> list[list[str]]:
         """Token lists of ``texts``, as the tokenizer would split each text on its own."""
         texts = [self._prepare(t) for t in texts]
         if self.mode == "exact":
-            return self._tokens(self._encode(texts, add_special_tokens=False))
+            return [self.id_to_token[e.ids].tolist() for e in self._encode(texts, add_special_tokens=False)]
         words = [self._split(t) for t in texts]
-        cache = self._cache
-        missing = list(set().union(*words).difference(cache))
-        if missing:
-            if len(cache) + len(missing) > _CACHE_WORDS:
-                cache.clear()
-            cache.update(zip(missing, map(tuple, self._tokens(self._encode(missing, add_special_tokens=False)))))
-        return [list(chain.from_iterable(map(cache.__getitem__, ws))) for ws in words]
+        if len(self._word_id) > _CACHE_WORDS:  # bound memory on corpora of endless distinct words
+            self._reset_words()
+        known = len(self._word_id)
+        flat_words = list(chain.from_iterable(words))
+        wid = np.fromiter(map(self._word_id.__getitem__, flat_words), dtype=np.int64, count=len(flat_words))
+        if len(self._word_id) > known:  # new words: their first positions, in id order
+            fresh = np.flatnonzero(wid >= known)
+            first = fresh[np.unique(wid[fresh], return_index=True)[1]]
+            self._add_words([flat_words[i] for i in first.tolist()])
+        lengths = self._lengths[wid]  # (W,) tokens per word
+        before = np.concatenate([[0], np.cumsum(lengths)])  # (W+1,) tokens before each word
+        # Token k of the batch is token k - before[w] of its word w: one gather for the whole batch.
+        tokens = self._flat[np.repeat(self._starts[wid] - before[:-1], lengths) + np.arange(before[-1])]
+        ends = before[np.cumsum([len(ws) for ws in words], dtype=np.int64)].tolist()  # each text's last token
+        return [self.id_to_token[tokens[a:b]].tolist() for a, b in zip([0, *ends[:-1]], ends)]
+
+    def _add_words(self, new: list[str]) -> None:
+        """Append the token ids of ``new`` (the next word ids, in order) to the CSR table."""
+        flat, lengths = self._encode_words(new)
+        self._starts = np.concatenate([self._starts, len(self._flat) + np.cumsum(lengths) - lengths])
+        self._lengths = np.concatenate([self._lengths, lengths])
+        self._flat = np.concatenate([self._flat, flat])
+
+    def _encode_words(self, words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """The token ids of ``words``, one word after another, and each word's number of them, as the
+        library gives for each word alone.
+
+        ``words`` mode sends thousands of words as one pre-tokenized input (one Encoding instead of one
+        per word: a third less time), which the library splits exactly as it would each word alone;
+        each token's word index then counts the tokens per word. ``segments`` mode encodes each
+        segment on its own.
+        """
+        if self.mode != "words":
+            encodings = self._encode(words, add_special_tokens=False)
+            lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(words))
+            return np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=int(lengths.sum())), lengths
+        chunks = [words[i : i + _WORDS_PER_INPUT] for i in range(0, len(words), _WORDS_PER_INPUT)]
+        encodings = self.tok.encode_batch(chunks, is_pretokenized=True, add_special_tokens=False)
+        flat = [np.asarray(e.ids, dtype=np.int64) for e in encodings]
+        lengths = [np.bincount(np.asarray(e.word_ids, dtype=np.int64), minlength=len(c)) for c, e in zip(chunks, encodings)]
+        return np.concatenate([np.zeros(0, dtype=np.int64), *flat]), np.concatenate([np.zeros(0, dtype=np.int64), *lengths])
 
     def __call__(self, text: str) -> list[str]:
         return self.batch([text])[0]
