@@ -157,7 +157,7 @@ def test_cached_words_give_the_librarys_own_tokens(make, mode):
     tok = make(lines)
     hf = HFTokenizer(tok)
     assert hf.mode == mode
-    texts = TRICKY + _lee_lines(20)
+    texts = TRICKY + _lee_lines(20) + [" ".join(line.split()) for line in _lee_lines(20)]  # single-spaced too
     expected = [[visible(t) for t in tok.encode(text.rstrip("\r\n"), add_special_tokens=False).tokens] for text in texts]
     assert hf.batch(texts) == expected
     assert hf.batch(texts[::-1]) == expected[::-1]  # again, from the cache

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import time
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from itertools import chain
 from pathlib import Path
@@ -237,6 +236,24 @@ def word_mode(tok: Any) -> str:
     return "exact"
 
 
+_OTHER_SPACE = re.compile(r"[^\S ]")  # whitespace other than a space
+
+
+class _WordIds(dict):
+    """word -> id in ``owner``'s table; an unseen word takes the next id and is queued, with ``prefix``,
+    for the library (``__missing__`` runs once per new word; known words are plain dict lookups in C)."""
+
+    def __init__(self, owner: HFTokenizer, prefix: str):
+        super().__init__()
+        self.owner, self.prefix = owner, prefix
+
+    def __missing__(self, key: str) -> int:
+        i = self[key] = self.owner.n_words
+        self.owner.n_words += 1
+        self.owner.pending.append(self.prefix + key)
+        return i
+
+
 class HFTokenizer:
     """A ``tokenizers.Tokenizer`` as word2vec's tokenizer: texts in, token strings out.
 
@@ -267,8 +284,10 @@ class HFTokenizer:
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # the library's threads; also silences its fork warning
 
     def _reset_words(self) -> None:
-        self._word_id: defaultdict[str, int] = defaultdict()
-        self._word_id.default_factory = self._word_id.__len__  # unseen word -> next id, all in C
+        self.n_words = 0
+        self.pending: list[str] = []  # new words (segments) since the last batch, in id order
+        self._plain = _WordIds(self, "")  # word (segment) -> id
+        self._spaced = _WordIds(self, " ")  # word -> id of the segment " " + word (segments mode)
         self._starts = np.zeros(0, dtype=np.int64)  # word id -> first of its tokens in _flat
         self._lengths = np.zeros(0, dtype=np.int64)  # word id -> its number of tokens
         self._flat = np.zeros(0, dtype=np.int64)  # token ids of every known word, one after another
@@ -278,26 +297,34 @@ class HFTokenizer:
             text = _WIKITEXT_JOINERS.sub(r"\1", text)
         return text.rstrip("\r\n")  # a line's own end is not a token
 
+    def _keys(self, text: str) -> list[tuple[dict, list[str]]]:
+        """``text``'s words (segments) as (id table, keys) runs."""
+        if self.mode == "words":
+            return [(self._plain, text.split())]
+        parts = text.split(" ")
+        if all(parts) and not _OTHER_SPACE.search(text):  # single spaces only (most prose): no regex needed
+            return [(self._plain, parts[:1]), (self._spaced, parts[1:])]
+        return [(self._plain, self._split(text))]
+
     def batch(self, texts: list[str]) -> list[list[str]]:
         """Token lists of ``texts``, as the tokenizer would split each text on its own."""
         texts = [self._prepare(t) for t in texts]
         if self.mode == "exact":
             return [self.id_to_token[e.ids].tolist() for e in self._encode(texts, add_special_tokens=False)]
-        words = [self._split(t) for t in texts]
-        if len(self._word_id) > _CACHE_WORDS:  # bound memory on corpora of endless distinct words
+        if self.n_words > _CACHE_WORDS:  # bound memory on corpora of endless distinct words
             self._reset_words()
-        known = len(self._word_id)
-        flat_words = list(chain.from_iterable(words))
-        wid = np.fromiter(map(self._word_id.__getitem__, flat_words), dtype=np.int64, count=len(flat_words))
-        if len(self._word_id) > known:  # new words: their first positions, in id order
-            fresh = np.flatnonzero(wid >= known)
-            first = fresh[np.unique(wid[fresh], return_index=True)[1]]
-            self._add_words([flat_words[i] for i in first.tolist()])
+        runs = [self._keys(t) for t in texts]
+        counts = [sum(len(keys) for _, keys in r) for r in runs]
+        lookups = (map(table.__getitem__, keys) for r in runs for table, keys in r)
+        wid = np.fromiter(chain.from_iterable(lookups), dtype=np.int64, count=sum(counts))  # (W,) one dict lookup per word
+        if self.pending:
+            self._add_words(self.pending)
+            self.pending = []
         lengths = self._lengths[wid]  # (W,) tokens per word
         before = np.concatenate([[0], np.cumsum(lengths)])  # (W+1,) tokens before each word
         # Token k of the batch is token k - before[w] of its word w: one gather for the whole batch.
         tokens = self._flat[np.repeat(self._starts[wid] - before[:-1], lengths) + np.arange(before[-1])]
-        ends = before[np.cumsum([len(ws) for ws in words], dtype=np.int64)].tolist()  # each text's last token
+        ends = before[np.cumsum(counts, dtype=np.int64)].tolist()  # each text's last token
         return [self.id_to_token[tokens[a:b]].tolist() for a, b in zip([0, *ends[:-1]], ends)]
 
     def _add_words(self, new: list[str]) -> None:
