@@ -9,7 +9,8 @@
   on the corpus first and saved as ``tokenizer.json`` in the run directory.
 
 Every tokenizer has ``batch(texts) -> token lists``: the readers hand it text in batches, so the Hugging
-Face path runs in Rust over many texts at once. Tokens are then word2vec's words.
+Face path sends the library each distinct word once, many at a time (:class:`HFTokenizer`). Tokens are
+then word2vec's words.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def prepare_tokenizer(ccfg: Any, run_dir: Path | None = None, init_dir: str | No
         if earlier.resolve() != target.resolve():
             with open(earlier, "rb") as src, atomic_open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        log.info("tokenizer: %s of the init run %s, reused (not retrained)", kind, init_dir)
+        log.info("tokenizer: reusing %s of the init run (not retrained)", earlier)
     else:
         tok, seconds = train_tokenizer(ccfg, iter_training_texts(ccfg))
         atomic_write_text(target, tok.to_str(pretty=True))
@@ -150,8 +151,9 @@ def describe(ccfg: Any, run_dir: Path | None = None) -> dict[str, Any]:
         return {"tokenizer": "regex", "token_pattern": ccfg.token_pattern, "lowercase": ccfg.lowercase}
     if kind == "whitespace":
         return {"tokenizer": "whitespace", "lowercase": ccfg.lowercase}
-    if kind == "file":
-        return {"tokenizer": str(tokenizer_file(spec).resolve())}
+    if kind == "file":  # resolved, but never an error at the end of a run
+        path = Path(os.path.expanduser(spec))
+        return {"tokenizer": str((path / TOKENIZER_FILE if path.is_dir() else path).resolve())}
     out: dict[str, Any] = {"tokenizer": kind, "tokenizer_vocab": ccfg.tokenizer_vocab}
     if run_dir is not None and (Path(run_dir) / TOKENIZER_FILE).is_file():
         out["tokenizer_file"] = TOKENIZER_FILE
@@ -280,6 +282,9 @@ class HFTokenizer:
             self._split = str.split
         # encode_batch_fast (tokenizers >= 0.20) skips the character offsets, which word2vec never reads.
         self._encode = getattr(tok, "encode_batch_fast", tok.encode_batch)
+        # A pre-tokenized input runs each word through the pipeline on its own, as the word alone would,
+        # except for Metaspace's "first" (the input's first word only), which only segments mode allows.
+        self._pretokenized_ok = self.mode == "words" or "Metaspace" not in tok.to_str()
         self._reset_words()
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # the library's threads; also silences its fork warning
 
@@ -338,12 +343,12 @@ class HFTokenizer:
         """The token ids of ``words``, one word after another, and each word's number of them, as the
         library gives for each word alone.
 
-        ``words`` mode sends thousands of words as one pre-tokenized input (one Encoding instead of one
-        per word: a third less time), which the library splits exactly as it would each word alone;
-        each token's word index then counts the tokens per word. ``segments`` mode encodes each
-        segment on its own.
+        Thousands of words go as one pre-tokenized input (one Encoding instead of one per word: a third
+        less time, half for byte-level BPE), which the library splits exactly as it would each word
+        alone; each token's word index then counts the tokens per word. With a Metaspace pre-tokenizer
+        in segments mode each segment goes on its own.
         """
-        if self.mode != "words":
+        if not self._pretokenized_ok:
             encodings = self._encode(words, add_special_tokens=False)
             lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(words))
             return np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=int(lengths.sum())), lengths
