@@ -314,3 +314,26 @@ def test_regex_sentences_are_unchanged_by_batching(tmp_path):
     assert list(iter_sentences(ccfg)) == expected
     assert corpus_mod.BATCH_PIECES < len(lines)  # more than one batch
     assert np.all(np.array([len(s) for s in expected]) <= 5)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_the_tokenizer_once_and_every_rank_uses_it(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from conftest import TRAIN_PY
+
+    from w2v.train import dist as wdist
+
+    run_dir = tmp_path / "run"
+    args = ["corpus.tokenizer=bpe", "corpus.tokenizer_vocab=800", *LEE_PREFIX, *QUICK, "block_tokens=512", f"hydra.run.dir={run_dir}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *wdist._ENV)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(TRAIN_PY), *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "tokenizer: trained bpe" in (run_dir / "train.log").read_text()
+    rank1 = (run_dir / "train.rank1.log").read_text()
+    assert "tokenizer: bpe from" in rank1 and "trained bpe" not in rank1  # loaded rank 0's file
+    words = [line.split("\t")[0] for line in (run_dir / "vocab.tsv").read_text(encoding="utf-8").splitlines()]
+    assert set(words) <= set(Tokenizer.from_file(str(run_dir / "tokenizer.json")).get_vocab())
