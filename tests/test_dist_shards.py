@@ -85,11 +85,11 @@ def test_a_rank_tokenises_only_its_own_lines_and_pieces_of_long_lines(tmp_path, 
     call = corpus_mod.Tokenizer.__call__
     monkeypatch.setattr(corpus_mod.Tokenizer, "__call__", lambda self, text: seen.append(text) or call(self, text))
     whole = list(iter_sentences(cfg))
-    assert list(iter_sentences(cfg, (0, 1))) == whole  # one rank: the corpus itself
+    assert list(iter_sentences(cfg, shard=(0, 1))) == whole  # one rank: the corpus itself
     shares = []
     for rank in range(3):
         seen.clear()
-        shares.append(list(iter_sentences(cfg, (rank, 3))))
+        shares.append(list(iter_sentences(cfg, shard=(rank, 3))))
         assert all(t.startswith(f"Line{i}") for t, i in zip(seen, range(rank, 9, 3)))  # its lines, never the others'
         assert sum("Line" in t for t in seen) == 3
     tokens = Counter(t for share in shares for s in share for t in s)
@@ -105,7 +105,7 @@ def test_corpus_hf_streaming_rank_reads_whole_shards_or_every_wth_row(tmp_path, 
         (tmp_path / "d" / f"part{f}.txt").write_text("".join(" ".join(r) + "\n" for r in rows[4 * f : 4 * f + 4]))
     cfg = compose_train_cfg(["corpus=hf", f"corpus.path={tmp_path / 'd'}"]).corpus
     assert cfg.streaming and list(iter_sentences(cfg)) == rows
-    shares = [list(iter_sentences(cfg, (r, 2))) for r in range(2)]
+    shares = [list(iter_sentences(cfg, shard=(r, 2))) for r in range(2)]
     if n_files == 2:  # 2 shards (files) over 2 ranks: each rank reads one file only
         assert shares == [rows[:4], rows[4:]]
     else:  # 3 shards: datasets keeps every 2nd row

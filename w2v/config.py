@@ -35,6 +35,11 @@ class CorpusConfig:
     # Tokens are regex matches; None splits on whitespace only (fast path for text8-style files).
     token_pattern: Optional[str] = r"\w+(?:[-']\w+)*"
     wikitext_markup: bool = False  # undo " @-@ " joiners and drop "= Heading =" lines
+    # What makes the words (w2v/data/tokenizers.py): regex (token_pattern) | whitespace | the path of a
+    # Hugging Face tokenizer.json | bpe | wordpiece | unigram, trained on the corpus with tokenizer_vocab
+    # tokens and saved as tokenizer.json in the run directory.
+    tokenizer: str = "regex"
+    tokenizer_vocab: int = 30000
     max_sentence_length: int = 10000  # gensim's MAX_WORDS_IN_BATCH: longer lines are cut
     max_tokens: Optional[int] = None  # stop after this many tokens (quick runs on a prefix)
     # kind=playlists: the last song of a seeded `holdout` fraction of playlists is kept out of
@@ -252,6 +257,9 @@ def validate(cfg: Any) -> None:
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
+    from w2v.data.tokenizers import check_config  # imported here to keep config import-light
+
+    check_config(cfg.corpus)
     _validate_phrases(cfg.phrases)
     if "dist" in cfg:  # configs saved before the key lack it
         _validate_dist(cfg.dist)

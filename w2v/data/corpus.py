@@ -26,6 +26,8 @@ from w2v.errors import W2VError
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 1 << 20  # characters per read: bounds memory on files with huge lines
+BATCH_PIECES = 4096  # pieces (lines) per tokenizer call
+BATCH_CHARS = 1 << 22  # ... or this many characters (four text8 pieces)
 
 # Undecodable bytes become U+FFFD and are counted here, not fatal.
 _undecodable = {"bytes": 0}
@@ -91,6 +93,10 @@ class Tokenizer:
             text = text.lower()
         return self.regex.findall(text) if self.regex else text.split()
 
+    def batch(self, texts: list[str]) -> list[list[str]]:
+        """One token list per text (the interface :mod:`w2v.data.tokenizers` shares)."""
+        return [self(text) for text in texts]
+
 
 def _is_wikitext_heading(line: str) -> bool:
     stripped = line.strip()
@@ -124,23 +130,40 @@ def iter_file_pieces(path: Path) -> Iterator[tuple[str, bool]]:
         yield carry, True
 
 
-def chunk_sentences(
-    pieces: Iterable[tuple[str, bool]], tokenize: Tokenizer, max_len: int, skip_headings: bool = False
-) -> Iterator[list[str]]:
-    """Turn text pieces into sentences: one per line, cut every ``max_len`` tokens."""
+def _batches(pieces: Iterable[tuple[str, bool]]) -> Iterator[list[tuple[str, bool]]]:
+    """Pieces grouped up to BATCH_PIECES pieces or BATCH_CHARS characters, for one tokenizer call each."""
+    batch: list[tuple[str, bool]] = []
+    chars = 0
+    for piece in pieces:
+        batch.append(piece)
+        chars += len(piece[0])
+        if len(batch) >= BATCH_PIECES or chars >= BATCH_CHARS:
+            yield batch
+            batch, chars = [], 0
+    if batch:
+        yield batch
+
+
+def chunk_sentences(pieces: Iterable[tuple[str, bool]], tokenize: Any, max_len: int, skip_headings: bool = False) -> Iterator[list[str]]:
+    """Turn text pieces into sentences: one per line, cut every ``max_len`` tokens.
+
+    ``tokenize.batch(texts)`` tokenizes the pieces a batch at a time (a Hugging Face tokenizer then
+    works on many texts in one call); the sentences are those of one piece after another.
+    """
     buf: list[str] = []
-    for text, ends_line in pieces:
-        if skip_headings and ends_line and not buf and _is_wikitext_heading(text):
-            continue
-        buf.extend(tokenize(text))
-        full = len(buf) - len(buf) % max_len
-        for start in range(0, full, max_len):  # one slice per sentence, not a copy of the rest each time
-            yield buf[start : start + max_len]
-        if full:
-            buf = buf[full:]
-        if ends_line and buf:
-            yield buf
-            buf = []
+    for batch in _batches(pieces):
+        for (text, ends_line), tokens in zip(batch, tokenize.batch([text for text, _ in batch])):
+            if skip_headings and ends_line and not buf and _is_wikitext_heading(text):
+                continue
+            buf.extend(tokens)
+            full = len(buf) - len(buf) % max_len
+            for start in range(0, full, max_len):  # one slice per sentence, not a copy of the rest each time
+                yield buf[start : start + max_len]
+            if full:
+                buf = buf[full:]
+            if ends_line and buf:
+                yield buf
+                buf = []
     if buf:
         yield buf
 
@@ -232,29 +255,38 @@ def take_share(pieces: Iterable[tuple[str, bool]], rank: int, world: int) -> Ite
             yield text, True
 
 
-def iter_sentences(ccfg: Any, shard: tuple[int, int] | None = None) -> Iterator[list[str]]:
+def iter_pieces(ccfg: Any, shard: tuple[int, int] | None = None) -> Iterator[tuple[str, bool]]:
+    """The configured text corpus as ``(text, ends_line)`` pieces (files, text8, or `datasets` rows).
+
+    ``shard=(rank, world)``: one rank's share only (see :func:`iter_sentences`).
+    """
+    rank, world = shard or (0, 1)
+    if ccfg.kind == "hf":
+        yield from _iter_hf_texts(ccfg, shard)
+        return
+    paths = [_lee_path()] if ccfg.kind == "lee" and not ccfg.path else _download_or_paths(ccfg)
+    pieces = (piece for p in paths for piece in iter_file_pieces(p))
+    yield from take_share(pieces, rank, world) if world > 1 else pieces
+
+
+def iter_sentences(ccfg: Any, tokenize: Any = None, shard: tuple[int, int] | None = None) -> Iterator[list[str]]:
     """Stream the sentences (lists of tokens) of the configured corpus, restartable for each pass.
 
+    ``tokenize``: a tokenizer from :func:`w2v.data.tokenizers.prepare_tokenizer`; None builds the one
+    ``corpus.tokenizer`` names (a trained kind needs the run directory, so the trainer passes it).
     ``shard=(rank, world)`` streams one rank's share only (torchrun): text files give each rank every
     world-th piece (:func:`take_share`), ``corpus=hf`` every world-th shard or row (``split_dataset_by_node``),
     a plugged-in reader every world-th sentence. ``world=1`` is the whole corpus, exactly as without it.
     """
     rank, world = shard or (0, 1)
-    tokenize = Tokenizer(ccfg.lowercase, ccfg.token_pattern, ccfg.wikitext_markup)
-    kind = ccfg.kind
     if ccfg.get("reader"):  # a plugged-in corpus kind (e.g. the songs' playlists) reads itself
         from hydra.utils import get_method
 
         sentences: Iterable[list[str]] = get_method(ccfg.reader)(ccfg)
-        if world > 1:
-            sentences = itertools.islice(sentences, rank, None, world)
-    else:
-        if kind == "hf":
-            pieces: Iterable[tuple[str, bool]] = _iter_hf_texts(ccfg, shard)
-        else:
-            paths = [_lee_path()] if kind == "lee" and not ccfg.path else _download_or_paths(ccfg)
-            pieces = (piece for p in paths for piece in iter_file_pieces(p))
-            if world > 1:
-                pieces = take_share(pieces, rank, world)
-        sentences = chunk_sentences(pieces, tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)
-    yield from sentences
+        yield from itertools.islice(sentences, rank, None, world) if world > 1 else sentences
+        return
+    if tokenize is None:
+        from w2v.data.tokenizers import prepare_tokenizer
+
+        tokenize = prepare_tokenizer(ccfg)
+    yield from chunk_sentences(iter_pieces(ccfg, shard), tokenize, ccfg.max_sentence_length, skip_headings=ccfg.wikitext_markup)

@@ -197,7 +197,7 @@ def shard_sentences(sentences: Iterable[list[str]], ctx: DistContext, max_tokens
     return itertools.islice(take_tokens(sentences, max_tokens), ctx.rank, None, ctx.world)
 
 
-def rank_sentences(ccfg: Any, ctx: DistContext) -> Iterable[list[str]]:
+def rank_sentences(ccfg: Any, ctx: DistContext, tokenize: Any = None) -> Iterable[list[str]]:
     """This rank's share of the corpus, reading (and tokenising) only that share when the reader allows.
 
     With ``corpus.max_tokens`` the prefix is the whole corpus's first tokens, which no rank can find
@@ -207,8 +207,8 @@ def rank_sentences(ccfg: Any, ctx: DistContext) -> Iterable[list[str]]:
     from w2v.data.corpus import iter_sentences
 
     if ccfg.max_tokens is None:
-        return iter_sentences(ccfg, (ctx.rank, ctx.world))
-    return shard_sentences(iter_sentences(ccfg), ctx, ccfg.max_tokens)
+        return iter_sentences(ccfg, tokenize, (ctx.rank, ctx.world))
+    return shard_sentences(iter_sentences(ccfg, tokenize), ctx, ccfg.max_tokens)
 
 
 def shard_path(run_dir: Path, rank: int) -> Path:
@@ -263,10 +263,17 @@ def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
     """
     from w2v.data.corpus import undecodable_bytes
     from w2v.data.idshards import rewrite_as_vocab_ids, vocab_identity
+    from w2v.data.tokenizers import prepare_tokenizer
 
+    # A trained tokenizer (corpus.tokenizer=bpe...) is trained once, by rank 0; the other ranks load its file.
+    tokenize = prepare_tokenizer(cfg.corpus, run_dir, cfg.init) if ctx.is_main else None
+    with collective(ctx, "waiting for rank 0's tokenizer"):
+        dist.barrier()
+    if tokenize is None:
+        tokenize = prepare_tokenizer(cfg.corpus, run_dir, train=False)
     raw, shard = run_dir / f"corpus.shard{ctx.rank}.raw.ids", shard_path(run_dir, ctx.rank)
     before = undecodable_bytes()
-    encoded = encode_corpus(rank_sentences(cfg.corpus, ctx), raw)
+    encoded = encode_corpus(rank_sentences(cfg.corpus, ctx, tokenize), raw)
     bad = undecodable_bytes() - before
     if bad:
         log.warning("rank %d: replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", ctx.rank, bad)

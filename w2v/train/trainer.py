@@ -29,6 +29,8 @@ from w2v.atomic import atomic_write_text
 from w2v.config import EvalConfig, validate
 from w2v.data.corpus import iter_sentences, undecodable_bytes
 from w2v.data.stream import StreamConfig, Word2VecStream
+from w2v.data.tokenizers import describe as describe_tokenizer
+from w2v.data.tokenizers import prepare_tokenizer
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab
 from w2v.engines import select_engine
 from w2v.errors import W2VError
@@ -164,7 +166,8 @@ def _prepare_data(cfg: Any, run_dir: Path, base: Vocab | None = None) -> tuple[E
     into ``base`` (an earlier run's vocabulary, ``init=``) when given."""
     ids_path = run_dir / "corpus.ids"
     before = undecodable_bytes()
-    encoded = encode_corpus(iter_sentences(cfg.corpus), ids_path, cfg.corpus.max_tokens)
+    tokenize = prepare_tokenizer(cfg.corpus, run_dir, init_dir=cfg.init)  # bpe/wordpiece/unigram: trained here
+    encoded = encode_corpus(iter_sentences(cfg.corpus, tokenize), ids_path, cfg.corpus.max_tokens)
     bad = undecodable_bytes() - before
     if bad:
         log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
@@ -525,6 +528,7 @@ class Trainer:
             "words_per_sec": self.words_this_run / max(1e-9, elapsed),  # this process only: not inflated by a resume
             "pairs_per_sec": progress.pairs_total / max(1e-9, progress.train_seconds),
             "vocab_size": len(self.vocab),
+            **describe_tokenizer(cfg.corpus, run_dir),  # what made the words
             **self.data_metrics,
             "train_words": self.train_words,
             "val_loss": progress.val_losses,  # held-out loss after each epoch (heldout=0: empty)
