@@ -25,9 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from w2v.config import register_configs  # noqa: E402
-from w2v.data.corpus import iter_sentences, open_text  # noqa: E402
+from w2v.data.corpus import open_text  # noqa: E402
+from w2v.data.encode_ids import encode_text  # noqa: E402
 from w2v.data.tokenizers import prepare_tokenizer  # noqa: E402
-from w2v.data.vocab import encode_corpus  # noqa: E402
 
 
 def _bytelevel(corpus: str, path: Path) -> None:
@@ -70,7 +70,7 @@ def main() -> None:
         t0 = time.perf_counter()
         tok = prepare_tokenizer(cfg.corpus, run)
         t1, c1 = time.perf_counter(), time.process_time()
-        enc = encode_corpus(iter_sentences(cfg.corpus, tok), run / "corpus.ids")
+        enc = encode_text(cfg.corpus, tok, run / "corpus.ids")  # what train.py runs: ids for a Hugging Face tokenizer
         t2, c2 = time.perf_counter(), time.process_time()
         (run / "corpus.ids").unlink()
         row = {"row": name, "prepare_s": round(t1 - t0, 1), "count_s": round(t2 - t1, 1), "count_cpu_s": round(c2 - c1, 1)}

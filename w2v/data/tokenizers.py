@@ -313,9 +313,18 @@ class HFTokenizer:
 
     def batch(self, texts: list[str]) -> list[list[str]]:
         """Token lists of ``texts``, as the tokenizer would split each text on its own."""
+        tokens, ends = self.batch_ids(texts)
+        return [self.id_to_token[tokens[a:b]].tolist() for a, b in zip([0, *ends[:-1]], ends)]
+
+    def batch_ids(self, texts: list[str]) -> tuple[np.ndarray, list[int]]:
+        """The library's token ids of ``texts``, one text after another (int64), and where each text's
+        tokens end: what :meth:`batch` gives, before the ids become strings (the counting pass of
+        :mod:`w2v.data.encode_ids` works on the ids)."""
         texts = [self._prepare(t) for t in texts]
         if self.mode == "exact":
-            return [self.id_to_token[e.ids].tolist() for e in self._encode(texts, add_special_tokens=False)]
+            encodings = self._encode(texts, add_special_tokens=False)
+            ends = np.cumsum([len(e.ids) for e in encodings], dtype=np.int64).tolist()
+            return np.fromiter(chain.from_iterable(e.ids for e in encodings), dtype=np.int64, count=ends[-1] if ends else 0), ends
         if self.n_words > _CACHE_WORDS:  # bound memory on corpora of endless distinct words
             self._reset_words()
         runs = [self._keys(t) for t in texts]
@@ -329,8 +338,13 @@ class HFTokenizer:
         before = np.concatenate([[0], np.cumsum(lengths)])  # (W+1,) tokens before each word
         # Token k of the batch is token k - before[w] of its word w: one gather for the whole batch.
         tokens = self._flat[np.repeat(self._starts[wid] - before[:-1], lengths) + np.arange(before[-1])]
-        ends = before[np.cumsum(counts, dtype=np.int64)].tolist()  # each text's last token
-        return [self.id_to_token[tokens[a:b]].tolist() for a, b in zip([0, *ends[:-1]], ends)]
+        return tokens, before[np.cumsum(counts, dtype=np.int64)].tolist()  # each text's last token
+
+    @property
+    def distinct_strings(self) -> bool:
+        """Whether every token id has its own string (ids then stand for the strings when counting)."""
+        used = self.id_to_token[sorted(self.tok.get_vocab(with_added_tokens=True).values())]
+        return len(set(used.tolist())) == len(used)
 
     def _add_words(self, new: list[str]) -> None:
         """Append the token ids of ``new`` (the next word ids, in order) to the CSR table."""

@@ -262,6 +262,7 @@ def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
     not on a filesystem all ranks share) is a one-line error.
     """
     from w2v.data.corpus import undecodable_bytes
+    from w2v.data.encode_ids import encode_text
     from w2v.data.idshards import rewrite_as_vocab_ids, vocab_identity
     from w2v.data.tokenizers import prepare_tokenizer
 
@@ -273,7 +274,10 @@ def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
         tokenize = prepare_tokenizer(cfg.corpus, run_dir, train=False)
     raw, shard = run_dir / f"corpus.shard{ctx.rank}.raw.ids", shard_path(run_dir, ctx.rank)
     before = undecodable_bytes()
-    encoded = encode_corpus(rank_sentences(cfg.corpus, ctx, tokenize), raw)
+    if cfg.corpus.max_tokens is None:
+        encoded = encode_text(cfg.corpus, tokenize, raw, (ctx.rank, ctx.world))
+    else:
+        encoded = encode_corpus(rank_sentences(cfg.corpus, ctx, tokenize), raw)
     bad = undecodable_bytes() - before
     if bad:
         log.warning("rank %d: replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", ctx.rank, bad)

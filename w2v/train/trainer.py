@@ -27,11 +27,12 @@ from tqdm import tqdm
 
 from w2v.atomic import atomic_write_text
 from w2v.config import EvalConfig, validate
-from w2v.data.corpus import iter_sentences, undecodable_bytes
+from w2v.data.corpus import undecodable_bytes
+from w2v.data.encode_ids import encode_text
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.tokenizers import describe as describe_tokenizer
 from w2v.data.tokenizers import prepare_tokenizer
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab
+from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, merge_vocab
 from w2v.engines import select_engine
 from w2v.errors import W2VError
 from w2v.export import save_word2vec
@@ -167,7 +168,7 @@ def _prepare_data(cfg: Any, run_dir: Path, base: Vocab | None = None) -> tuple[E
     ids_path = run_dir / "corpus.ids"
     before = undecodable_bytes()
     tokenize = prepare_tokenizer(cfg.corpus, run_dir, init_dir=cfg.init)  # bpe/wordpiece/unigram: trained here
-    encoded = encode_corpus(iter_sentences(cfg.corpus, tokenize), ids_path, cfg.corpus.max_tokens)
+    encoded = encode_text(cfg.corpus, tokenize, ids_path)
     bad = undecodable_bytes() - before
     if bad:
         log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
