@@ -239,6 +239,15 @@ def word_mode(tok: Any) -> str:
 
 
 _OTHER_SPACE = re.compile(r"[^\S ]")  # whitespace other than a space
+_ASCII_OTHER_SPACE = "\t\n\v\f\r\x1c\x1d\x1e\x1f"  # the same, in ASCII
+
+
+def _other_space(text: str) -> bool:
+    """Whether ``text`` holds whitespace other than a space. ASCII text (O(1) to tell) takes nine memchr
+    scans instead of the regex, which costs about 20 ns a character (a third of the byte-level path's time)."""
+    if text.isascii():
+        return any(ch in text for ch in _ASCII_OTHER_SPACE)
+    return _OTHER_SPACE.search(text) is not None
 
 
 class _WordIds(dict):
@@ -307,7 +316,7 @@ class HFTokenizer:
         if self.mode == "words":
             return [(self._plain, text.split())]
         parts = text.split(" ")
-        if all(parts) and not _OTHER_SPACE.search(text):  # single spaces only (most prose): no regex needed
+        if all(parts) and not _other_space(text):  # single spaces only (most prose): no regex needed
             return [(self._plain, parts[:1]), (self._spaced, parts[1:])]
         return [(self._plain, self._split(text))]
 
