@@ -52,6 +52,7 @@ def test_progress_every_zero_logs_no_lines(tmp_path):
     assert not any(map(LINE.search, proc.stderr.splitlines()))
 
 
+@pytest.mark.slow  # default run time: the piped run above covers the lines; this checks the TTY keeps tqdm's bar
 def test_a_terminal_keeps_the_bar_and_gets_no_lines(tmp_path):
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))  # a new pty is 0 columns wide: no room for a bar
