@@ -198,11 +198,8 @@ def exact_gradient_step(model: Word2VecModel, batch, lr):
     return loss.item()
 
 
-@pytest.mark.parametrize("name", list(SPECS))
-def test_torch_update_equals_autograd(name):
-    spec, lr = SPECS[name], 0.1
-    model = make_model(spec, seed=1)
-    batch = make_batch(spec)
+def assert_torch_step_equals_autograd(model, spec, batch, lr):
+    """One torch-engine SGD step on a copy of ``model``'s tables, checked against autograd's; the stepped copy."""
     want_in, want_out, want_hs, want_loss = autograd_reference(model, *batch, lr)
     got = clone_tables(model)
     got_loss = sgd_step(got, spec, *batch, lr)
@@ -210,6 +207,15 @@ def test_torch_update_equals_autograd(name):
     torch.testing.assert_close(got.in_w, want_in, rtol=0, atol=1e-5)
     torch.testing.assert_close(got.out_w, want_out, rtol=0, atol=1e-5)
     torch.testing.assert_close(got.hs_w, want_hs, rtol=0, atol=1e-5)
+    return got
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_torch_update_equals_autograd(name):
+    spec, lr = SPECS[name], 0.1
+    model = make_model(spec, seed=1)
+    batch = make_batch(spec)
+    got = assert_torch_step_equals_autograd(model, spec, batch, lr)
     assert not torch.equal(got.in_w, model.tables().in_w)  # the step did something
 
 
