@@ -34,7 +34,7 @@ def encode_text(ccfg: Any, tokenize: Any, path: Path, shard: tuple[int, int] | N
     A Hugging Face tokenizer whose ids each stand for one token string takes :func:`encode_token_ids`;
     every other tokenizer, and a corpus kind that reads its own tokens, the string path.
     """
-    max_tokens = ccfg.max_tokens if shard is None else None  # a rank's prefix cut is dist.rank_sentences'
+    max_tokens = ccfg.max_tokens if shard is None else None  # a rank's share of a prefix is cut by dist.prepare_data
     if hasattr(tokenize, "batch_ids") and not ccfg.get("reader") and tokenize.distinct_strings:
         pieces = iter_pieces(ccfg, shard)
         return encode_token_ids(pieces, tokenize, path, max_tokens, ccfg.max_sentence_length, ccfg.wikitext_markup)

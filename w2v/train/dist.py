@@ -197,20 +197,6 @@ def shard_sentences(sentences: Iterable[list[str]], ctx: DistContext, max_tokens
     return itertools.islice(take_tokens(sentences, max_tokens), ctx.rank, None, ctx.world)
 
 
-def rank_sentences(ccfg: Any, ctx: DistContext, tokenize: Any = None) -> Iterable[list[str]]:
-    """This rank's share of the corpus, reading (and tokenising) only that share when the reader allows.
-
-    With ``corpus.max_tokens`` the prefix is the whole corpus's first tokens, which no rank can find
-    without counting the sentences before its own: every rank then reads the prefix (bounded by
-    max_tokens) and keeps sentence ``i mod W``.
-    """
-    from w2v.data.corpus import iter_sentences
-
-    if ccfg.max_tokens is None:
-        return iter_sentences(ccfg, tokenize, (ctx.rank, ctx.world))
-    return shard_sentences(iter_sentences(ccfg, tokenize), ctx, ccfg.max_tokens)
-
-
 def shard_path(run_dir: Path, rank: int) -> Path:
     """Rank ``rank``'s shard of the encoded corpus (vocabulary ids)."""
     return run_dir / f"corpus.shard{rank}.ids"
@@ -261,7 +247,7 @@ def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
     shard is complete before any rank reads one; a shard this rank cannot see (a run directory that is
     not on a filesystem all ranks share) is a one-line error.
     """
-    from w2v.data.corpus import undecodable_bytes
+    from w2v.data.corpus import iter_sentences, undecodable_bytes
     from w2v.data.encode_ids import encode_text
     from w2v.data.idshards import rewrite_as_vocab_ids, vocab_identity
     from w2v.data.tokenizers import prepare_tokenizer
@@ -274,10 +260,12 @@ def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
         tokenize = prepare_tokenizer(cfg.corpus, run_dir, train=False)
     raw, shard = run_dir / f"corpus.shard{ctx.rank}.raw.ids", shard_path(run_dir, ctx.rank)
     before = undecodable_bytes()
-    if cfg.corpus.max_tokens is None:
+    if cfg.corpus.max_tokens is None:  # this rank reads (and tokenises) only its share
         encoded = encode_text(cfg.corpus, tokenize, raw, (ctx.rank, ctx.world))
     else:
-        encoded = encode_corpus(rank_sentences(cfg.corpus, ctx, tokenize), raw)
+        # The prefix is the whole corpus's first tokens, which no rank can find without counting the
+        # sentences before its own: every rank reads the prefix and keeps sentence i mod W.
+        encoded = encode_corpus(shard_sentences(iter_sentences(cfg.corpus, tokenize), ctx, cfg.corpus.max_tokens), raw)
     bad = undecodable_bytes() - before
     if bad:
         log.warning("rank %d: replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", ctx.rank, bad)
