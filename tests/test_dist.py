@@ -448,7 +448,6 @@ def test_bad_dist_values_fail_at_start_in_one_line(override, fragment):
 def test_what_torchrun_does_not_run_yet_is_refused_in_one_line(override, what):
     ctx = wdist.DistContext(rank=0, world=2, enabled=True)
     with pytest.raises(W2VError, match=f"{what}.*not supported under torchrun yet"):
-        wdist.check_supported(compose_train_cfg([override]), ctx, consumes_tokens=False)
-    wdist.check_supported(compose_train_cfg([override]), wdist.SINGLE, consumes_tokens=False)  # a single process: no objection
-    with pytest.raises(W2VError, match="triton"):
-        wdist.check_supported(compose_train_cfg([]), ctx, consumes_tokens=True)
+        wdist.check_supported(compose_train_cfg([override]), ctx)
+    wdist.check_supported(compose_train_cfg([override]), wdist.SINGLE)  # a single process: no objection
+    wdist.check_supported(compose_train_cfg(["engine=triton"]), ctx)  # the GPU engine trains under torchrun (test_dist_triton.py)

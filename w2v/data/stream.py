@@ -338,20 +338,29 @@ class Word2VecStream(IterableDataset):
             group.append(block)
             if ((block - first) // stride + 1) % self.cfg.token_chunks and i + 1 < len(blocks):
                 continue
-            # A separator after each block: windows never cross blocks, as in the example stream.
-            parts = [np.append(self.vocab_ids(b), np.int32(SENTENCE_END)) for b in group]
-            tokens = np.concatenate(parts)
-            yield {
-                "tokens": torch.from_numpy(tokens),
-                "words": int(np.count_nonzero(tokens >= 0)),
-                "epoch": self.epoch,
-                "block": block,
-                "first_block": group[0],
-                "batch": 0,
-                "last": True,
-                "worker": wid,
-            }
+            yield self.token_chunk(group, wid)
             group = []
+
+    def token_chunk(self, blocks: list[int], worker: int = 0) -> dict:
+        """One token chunk of ``blocks`` (this epoch): their vocabulary ids, each block followed by a separator.
+
+        Keyed by its first block (the engine seeds the chunk's draws with it); ``block`` is its last,
+        the position a resume continues after. torchrun's rounds (:mod:`w2v.train.dist_chunks`) make
+        their chunks here too.
+        """
+        # A separator after each block: windows never cross blocks, as in the example stream.
+        parts = [np.append(self.vocab_ids(b), np.int32(SENTENCE_END)) for b in blocks]
+        tokens = np.concatenate(parts)
+        return {
+            "tokens": torch.from_numpy(tokens),
+            "words": int(np.count_nonzero(tokens >= 0)),
+            "epoch": self.epoch,
+            "block": blocks[-1],
+            "first_block": blocks[0],
+            "batch": 0,
+            "last": True,
+            "worker": worker,
+        }
 
     def __iter__(self) -> Iterator[dict]:
         if self.cfg.token_chunks:

@@ -53,6 +53,7 @@ import torch.distributed as dist
 
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, take_tokens
 from w2v.errors import W2VError
+from w2v.train.dist_chunks import blocks_per_round, round_chunks
 from w2v.train.sync_schedule import lr_factor, rows_at_round
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ def default_threads(ctx: DistContext) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, ctx.local_world))
 
 
-def check_supported(cfg: Any, ctx: DistContext, consumes_tokens: bool) -> None:
+def check_supported(cfg: Any, ctx: DistContext) -> None:
     """What this version does not run under torchrun yet, as one-line errors, before any work."""
     if not ctx.enabled:
         return
@@ -155,7 +156,6 @@ def check_supported(cfg: Any, ctx: DistContext, consumes_tokens: bool) -> None:
         "init=": bool(cfg.init),
         "phrases.enabled=true": bool(cfg.phrases.enabled),
         "workers>0": cfg.workers > 0,
-        "an engine that consumes token chunks (triton)": consumes_tokens,
     }
     for what, bad in unsupported.items():
         if bad:
@@ -406,29 +406,39 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
 
     ctx, cfg, progress, stream = tr.dist, tr.cfg, tr.progress, tr.stream
     stream.set_epoch(progress.epoch, {})
-    per_round = cfg.dist.sync_blocks
+    per_round = blocks_per_round(cfg.dist.sync_blocks, stream.cfg.token_chunks)  # whole GPU chunks (dist_chunks.py)
     rounds = round_blocks(stream.heldout, ctx.rank, ctx.world, per_round, progress.start.get(0, (0, 0)))
     n_rounds = len(rounds)
     overlap = tr.engine.overlaps_stream
+    source = round_chunks(stream, rounds, ctx.rank, ctx.world) if stream.cfg.token_chunks else _round_items(stream, rounds)
     round_words = round_pairs = 0
     synced_bytes, t_sync = 0, 0.0
     lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world)  # averaging divides each update by W (sync_schedule.py)
     done_rounds, lr = 0, lr_scale * cfg.lr
-    with Prefetcher(_round_items(stream, rounds)) if overlap else contextlib.nullcontext(_round_items(stream, rounds)) as items:
+    with Prefetcher(source) if overlap else contextlib.nullcontext(source) as items:
         for item in items:
             if "round_end" not in item:
                 lr = lr_scale * lr_at(cfg, progress.words_done + ctx.world * round_words, tr.total_words)
-                n = len(item["targets"])
-                if n:
-                    tr.loss_acc[0] += tr.engine.step(tr.engine.to_device(item), lr)
+                if "tokens" in item:  # a token chunk: its rate decays inside it, and the device counts its examples
+                    item["lr_end"] = lr_scale * lr_at(cfg, progress.words_done + ctx.world * (round_words + item["words"]), tr.total_words)
+                    tr.loss_acc += tr.engine.step(tr.engine.to_device(item), lr)
+                    n = 0
+                else:
+                    n = len(item["targets"])
+                    if n:
+                        tr.loss_acc[0] += tr.engine.step(tr.engine.to_device(item), lr)
                 round_words += item["words"]
                 round_pairs += n
                 continue
             done_rounds += 1
-            loss = float(tr.loss_acc[0])
+            # (loss, examples) from the device (one sync per round); examples stay 0 for example batches, counted here.
+            loss, examples = tr.loss_acc.tolist()
             tr.loss_acc.zero_()
             due = ctx.is_main and _checkpoint_due(cfg, *tr.last_ckpt, progress.words_done)
-            words, loss, pairs, stop, save = all_reduce_sum(ctx, [round_words, loss, round_pairs, float(interrupt.hit), float(due)])
+            # Python floats: all_reduce_sum puts them on ctx.device (CUDA for NCCL), whatever device the engine trains on.
+            words, loss, pairs, stop, save = all_reduce_sum(
+                ctx, [round_words, loss, round_pairs + examples, float(interrupt.hit), float(due)]
+            )
             # The ruler schedule's rows; all rows at the epoch's last round and before a checkpoint or a stop.
             rows = rows_at_round(done_rounds, cfg.dist.hot_rows, cfg.dist.full_every, tr.averager.n_rows)
             if done_rounds == n_rounds or stop or save:

@@ -41,6 +41,7 @@ from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.projector import write_projector
 from w2v.train import dist
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
+from w2v.train.dist_chunks import blocks_per_round
 from w2v.train.heldout import HeldOutLoss
 from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
@@ -215,14 +216,14 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike | None = None, explicit: I
     if cfg.init:  # a new run from a finished one: its model keys, vocabulary and vectors
         init = load_init_run(cfg.init)
         cfg = init_config(cfg, init, set(explicit))
-    engine_cls = select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
+    select_engine(cfg, resolve_device(cfg.device))  # an engine that cannot run this job fails before the run directory exists
     if cfg.eval.enabled and not cfg.corpus.evaluator:
         from w2v.evaluation.run import check_eval_config
 
         check_eval_config(cfg.eval)  # a bad eval.* value fails now, not after hours of training
     ctx = dist.setup(cfg, resolve_device(cfg.device))  # torchrun: join the process group; else one process
     try:
-        dist.check_supported(cfg, ctx, engine_cls.consumes_tokens)
+        dist.check_supported(cfg, ctx)
         return _train_in(cfg, run_dir, explicit, init, ctx)
     finally:
         dist.shutdown(ctx)
@@ -239,7 +240,7 @@ def _train_in(
             raise W2VError(finished_run_message(run_dir, resume_state))
         dist.check_resumable(resume_state, run_dir, ctx)
         cfg = _resume_config(cfg, resume_state, explicit)
-        dist.check_supported(cfg, ctx, select_engine(cfg, resolve_device(cfg.device)).consumes_tokens)  # the checkpoint's settings
+        dist.check_supported(cfg, ctx)  # the checkpoint's settings
     run_dir = dist.shared_run_dir(ctx, Path(run_dir or os.getcwd()))
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -338,8 +339,9 @@ class Trainer:
             self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
         )  # fmt: skip
         if ctx.enabled:
-            log.info("rank %d of %d (local rank %d of %d), %d threads: averaging every %d block(s) per rank%s",
-                     ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, cfg.threads or dist.default_threads(ctx), cfg.dist.sync_blocks,
+            log.info("rank %d of %d (local rank %d of %d), backend %s, %d threads: averaging every %d block(s) per rank%s",
+                     ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, torch.distributed.get_backend(),
+                     cfg.threads or dist.default_threads(ctx), blocks_per_round(cfg.dist.sync_blocks, self.stream.cfg.token_chunks),
                      f", the {cfg.dist.hot_rows} hottest rows x the ruler sequence (all rows at epoch ends"
                      + (f" and every {cfg.dist.full_every} rounds)" if cfg.dist.full_every else ")")
                      if cfg.dist.hot_rows else "")  # fmt: skip

@@ -1,0 +1,64 @@
+"""torchrun rounds for an engine that consumes token chunks (the Triton engine), in place of example batches.
+
+The rounds are :func:`w2v.train.dist.round_blocks`'s: global block ``b`` goes to rank ``b mod W``, round
+``j`` is the next ``per_rank * W`` blocks, and after it the trained blocks are a prefix of the epoch.
+Only a rank's work in a round changes: its blocks of the round become token chunks, grouped as a
+single process groups them (:meth:`w2v.data.stream.Word2VecStream.iter_chunks`: by the block's index
+among this rank's blocks, ``token_chunks`` to a chunk, a separator after each block), and each is
+trained at the global-words rate of :func:`w2v.train.dist.run_epoch`, decaying inside the chunk.
+
+**Round size.** One GPU chunk is ``chunk_tokens`` (4M) words, ``token_chunks`` blocks; averaging after
+every block (``dist.sync_blocks=1``, 65k words) would cut it into 64 launches of one block each, each
+followed by an all-reduce of both tables, and starve the GPU. So a round is ``dist.sync_blocks``
+rounded *up* to whole chunks: ``token_chunks * ceil(sync_blocks / token_chunks)`` blocks per rank, one
+chunk at the defaults. Whole chunks also keep one rank bit for bit the single-process run: its rounds
+then cut the epoch exactly where the single process cuts its chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from w2v.train.dist import Round
+
+
+def blocks_per_round(sync_blocks: int, token_chunks: int) -> int:
+    """Blocks one rank trains per round: ``sync_blocks``, rounded up to whole chunks of ``token_chunks`` blocks (0: no chunks)."""
+    if token_chunks <= 0:
+        return sync_blocks
+    return token_chunks * max(1, -(-sync_blocks // token_chunks))
+
+
+def chunk_groups(blocks: list[int], rank: int, world: int, token_chunks: int) -> list[list[int]]:
+    """``blocks`` (rank ``rank``'s blocks of one round, ascending) cut into chunks by the single process's rule.
+
+    A chunk ends after a block whose index among the rank's blocks, ``(b - rank) // world``, is the last of
+    a run of ``token_chunks`` (and at the round's end). Held-out blocks keep their index, so one in a
+    chunk's last place merges that chunk with the next, as :meth:`~w2v.data.stream.Word2VecStream.iter_chunks`
+    does; only a round's end cuts such a chunk where one process would not.
+    """
+    groups: list[list[int]] = []
+    group: list[int] = []
+    for b in blocks:
+        group.append(b)
+        if ((b - rank) // world + 1) % token_chunks == 0:
+            groups.append(group)
+            group = []
+    if group:
+        groups.append(group)
+    return groups
+
+
+def round_chunks(stream: Any, rounds: list[Round], rank: int, world: int) -> Iterator[dict]:
+    """The token chunks of each round's blocks, then a round-end marker (also for a rank with no blocks in the round).
+
+    A chunk holds whole blocks: the batches-to-skip that :func:`w2v.train.dist.round_blocks` carries
+    are 0 for a chunk engine's checkpoints (it stops after whole chunks) and, as in the single-process
+    stream, not used.
+    """
+    for r in rounds:
+        for group in chunk_groups([b for b, _ in r.blocks], rank, world, stream.cfg.token_chunks):
+            yield stream.token_chunk(group)
+        yield {"round_end": True, "next_block": r.next_block}
