@@ -3,9 +3,12 @@
     python bench/gpu.py                 # a CUDA GPU, triton, and ../shared/data/wiki8 (well under 8 minutes on one H200)
     python bench/gpu.py --quick         # 2M-token prefixes only: a smoke test of the script itself
 
-Rows (all skip-gram NS at gensim's defaults, one process):
+Rows (all skip-gram NS at gensim's defaults, one process unless named torchrun):
 1. check: wiki8 prefix, 3 epochs: the numba CPU kernel against the Triton kernel on CUDA. The
-   per-epoch losses must agree within --loss-tol (relative).
+   per-epoch losses must agree within --loss-tol (relative). Then the same Triton run under
+   ``torchrun --standalone --nproc_per_node=1 train.py device=cuda`` (a subprocess, --torchrun-timeout):
+   it must finish, name nccl as its backend in train.log, and match the one-process Triton row
+   (losses within --loss-tol, analogy within 0.01, WS353 within 0.02; the two differ only by Hogwild races).
 2. wiki8, 1 epoch: numba (CPU, all cores), triton (CUDA, default G) and the batched torch engine
    (CUDA, 4,096-pair steps): words/s, analogy@30k, WS353, peak GPU memory. The Triton row must be
    within 1 analogy point and 0.02 WS353 of the numba row (the targets of issue #10).
@@ -20,6 +23,11 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
+import math
+import os
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,6 +54,49 @@ def run(overrides: list[str], out: Path) -> dict:
     metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     metrics.update(scores(out))
     return metrics
+
+
+def run_torchrun(overrides: list[str], out: Path, timeout: float) -> dict:
+    """``torchrun --standalone --nproc_per_node=1 train.py`` (NCCL on one GPU) in a subprocess: metrics.json,
+    the backend its train.log names, and the scores; raises RuntimeError with the output's tail if it fails."""
+    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TRITON_INTERPRET", "HYDRA_FULL_ERROR")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", str(ROOT / "train.py"),
+           *overrides, f"hydra.run.dir={out}"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0 or not (out / "metrics.json").exists():
+        raise RuntimeError(f"torchrun exited with {proc.returncode}: {(proc.stdout + proc.stderr)[-1500:]}")
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["backend"] = log_backend((out / "train.log").read_text())
+    metrics["peak_gpu_mb"] = float("nan")  # another process's
+    metrics.update(scores(out))
+    return metrics
+
+
+def log_backend(text: str) -> str | None:
+    """The process-group backend a torchrun rank's log names (``rank 0 of 1 (...), backend nccl, ...``), or None."""
+    found = re.search(r"rank \d+ of \d+ \(local rank \d+ of \d+\), backend (\w+)", text)
+    return found.group(1) if found else None
+
+
+def torchrun_failures(plain: dict, one_rank: dict, loss_tol: float, analogy_tol: float = 0.01, ws353_tol: float = 0.02) -> list[str]:
+    """What keeps a one-GPU torchrun row from matching the one-process Triton row of the same config (empty: it matches)."""
+    failures = []
+    if one_rank.get("backend") != "nccl":
+        failures.append(f"torchrun device=cuda ran on backend {one_rank.get('backend')}, not nccl")
+    if one_rank.get("world_size") != 1:
+        failures.append(f"torchrun row has world_size {one_rank.get('world_size')}, not 1")
+    rel = math.inf  # a missing epoch fails the check
+    if len(plain["epoch_loss"]) == len(one_rank["epoch_loss"]):
+        rel = max((abs(a - b) / abs(a) for a, b in zip(plain["epoch_loss"], one_rank["epoch_loss"])), default=math.inf)
+    if not rel <= loss_tol:
+        failures.append(f"torchrun losses {one_rank['epoch_loss']} differ from one process's {plain['epoch_loss']} by {rel:.4f}")
+    if abs(plain["analogy"] - one_rank["analogy"]) > analogy_tol or abs(plain["ws353"] - one_rank["ws353"]) > ws353_tol:
+        failures.append(
+            f"torchrun scores analogy {one_rank['analogy']:.4f}, ws353 {one_rank['ws353']:.4f} against one process's "
+            f"{plain['analogy']:.4f}, {plain['ws353']:.4f}"
+        )
+    return failures
 
 
 def scores(run_dir: Path) -> dict:
@@ -115,6 +166,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=4)
     parser.add_argument("--grids", default="132,528,1056,2112,4224", help="G values of the sweep")
     parser.add_argument("--loss-tol", type=float, default=0.03)
+    parser.add_argument("--torchrun-timeout", type=float, default=300, help="seconds the one-GPU torchrun row may take")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("error: no CUDA device; run this on a GPU machine")
@@ -142,6 +194,14 @@ def main() -> None:
         print(f"check losses: numba {cpu['epoch_loss']}, triton {gpu['epoch_loss']}, max rel diff {rel:.4f} (tol {args.loss_tol})")
         if rel > args.loss_tol:
             failures.append(f"loss trajectory differs by {rel:.4f}")
+        # 1b. The same Triton run under torchrun, one rank on this GPU: NCCL, the chunk rounds of w2v/train/dist_chunks.py.
+        try:
+            one_rank = run_torchrun(check + ["device=cuda", "engine=triton"], tmp / "c3", args.torchrun_timeout)
+            row("check torchrun 1 GPU triton (2M, 3 ep)", one_rank)
+            print(f"torchrun backend {one_rank['backend']}, losses {one_rank['epoch_loss']}", flush=True)
+            failures += torchrun_failures(gpu, one_rank, args.loss_tol)
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            failures.append(f"torchrun row failed: {str(exc)[:1500]}")
         # 2. wiki8, one epoch: the three engines.
         numba = row("wiki8 numba cpu", run(base + path + limit + ["device=cpu", "engine=numba"], tmp / "w1"))
         triton = row("wiki8 triton cuda", run(base + path + limit + ["device=cuda", "engine=triton"], tmp / "w2"))

@@ -23,6 +23,7 @@ if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set; run this file alone", allow_module_level=True)
 os.environ["TRITON_INTERPRET"] = "1"
 pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
+from test_bench_gpu import bench_gpu  # noqa: E402
 from test_dist import DEADLINE, _ok, spawn  # noqa: E402
 
 from w2v.data.stream import StreamConfig, Word2VecStream  # noqa: E402
@@ -157,6 +158,7 @@ def test_two_ranks_train_average_and_rank_0_writes_the_vectors(tmp_path):
     assert m["epoch_loss"][0] < 2 * np.log(2)  # trained: below the loss of zero output vectors, (1 + negatives) ln 2
     assert sorted(b for s in steps for b in s[1]) == list(range(9))  # each block once, on rank b mod 2
     assert all(b % 2 == rank for rank in range(2) for s in results[rank]["steps"] for b in s[1])
+    assert bench_gpu().log_backend((run / "train.log").read_text()) == "gloo"  # what bench/gpu.py's torchrun row reads
     kv = KeyedVectors.load_word2vec_format(str(run / "vectors.bin"), binary=True)
     assert len(kv) == n_rows and np.allclose(kv[kv.index_to_key[0]], results[0]["tables"]["in_embed.weight"][0])
     assert not any(p.name.startswith("corpus.") for p in run.iterdir())
@@ -203,3 +205,26 @@ def test_sigterm_on_one_rank_then_a_single_process_resume_trains_every_block_onc
     assert sorted(done) == [(e, b) for e in range(2) for b in range(9)]  # every block of both epochs, exactly once
     assert min(b for e, b in done[len(before) :] if e == 0) == 4
     assert after["metrics"]["words_done"] == 2 * N_SENTENCES * LENGTH
+
+
+@pytest.mark.slow
+def test_torchrun_train_py_with_the_triton_engine_writes_one_run_directory(tmp_path):
+    """As a user runs it: ``torchrun --nproc_per_node=2 train.py engine=triton`` (gloo, the interpreter on CPU)."""
+    import json
+    import subprocess
+
+    from conftest import TRAIN_PY
+    from gensim.models import KeyedVectors
+
+    run = tmp_path / "run"
+    args = [*_overrides(tmp_path, epochs=1), f"hydra.run.dir={run}"]
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *wdist._ENV)}
+    env["TRITON_INTERPRET"] = "1"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(TRAIN_PY), *args]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["engine"] == "triton" and metrics["world_size"] == 2 and metrics["words_done"] == N_SENTENCES * LENGTH
+    assert "backend gloo" in (run / "train.rank1.log").read_text()
+    kv = KeyedVectors.load_word2vec_format(str(run / "vectors.bin"), binary=True)
+    assert len(kv) == len((run / "vocab.tsv").read_text().splitlines())
