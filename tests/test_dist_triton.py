@@ -54,7 +54,9 @@ def test_a_round_is_sync_blocks_rounded_up_to_whole_chunks():
 def test_chunk_groups_cut_by_the_blocks_index_among_the_ranks_blocks():
     assert chunk_groups([0, 1, 2, 3, 5], 0, 1, 2) == [[0, 1], [2, 3], [5]]  # block 4 held out: its chunk has one block
     assert chunk_groups([1, 3, 5, 7, 9], 1, 2, 2) == [[1, 3], [5, 7], [9]]
-    assert chunk_groups([7, 9, 11], 1, 2, 2) == [[7], [9, 11]]  # a resume off the chunk grid keeps the grid
+    # Counted from the rank's first block of the round (index 3 here), not from the epoch's block 1: [7, 9], not [7].
+    assert chunk_groups([7, 9, 11], 1, 2, 2, first_block=6) == chunk_groups([7, 9, 11], 1, 2, 2, first_block=7) == [[7, 9], [11]]
+    assert chunk_groups([8, 10], 0, 2, 2, first_block=7) == [[8, 10]]
     assert chunk_groups([], 0, 2, 3) == []
 
 
@@ -78,7 +80,7 @@ def test_one_ranks_rounds_are_the_single_process_chunks_and_two_ranks_cover_each
     plain = list(stream)
     per_round = blocks_per_round(4, 3)  # dist.sync_blocks=4: two chunks of 3 blocks per rank and round
     assert per_round == 6
-    one = [c for c in round_chunks(stream, wdist.round_blocks(stream.heldout, 0, 1, per_round), 0, 1) if "round_end" not in c]
+    one = [c for c in round_chunks(stream, wdist.round_blocks(stream.heldout, 0, 1, per_round), 0, 1, 0) if "round_end" not in c]
     # The single process's chunks, cut at the round ends (a held-out block in a chunk's last place joins
     # that chunk to the next one there, and a round must end at its last block).
     cut = [(c["first_block"], c["block"]) for c in plain if c["first_block"] // per_round == c["block"] // per_round]
@@ -90,7 +92,7 @@ def test_one_ranks_rounds_are_the_single_process_chunks_and_two_ranks_cover_each
     # Two ranks: every trained block once, in chunks of the rank's blocks, each round closed by a marker.
     seen, ends = [], []
     for rank in range(2):
-        items = list(round_chunks(stream, wdist.round_blocks(stream.heldout, rank, 2, per_round), rank, 2))
+        items = list(round_chunks(stream, wdist.round_blocks(stream.heldout, rank, 2, per_round), rank, 2, 0))
         ends.append([c["next_block"] for c in items if "round_end" in c])
         for c in items:
             if "round_end" not in c:
@@ -99,6 +101,20 @@ def test_one_ranks_rounds_are_the_single_process_chunks_and_two_ranks_cover_each
                 seen += blocks
     assert ends[0] == ends[1] == list(range(2 * per_round, stream.n_blocks, 2 * per_round)) + [stream.n_blocks]  # same rounds on both ranks
     assert sorted(seen) == [b for b in range(stream.n_blocks) if not stream.heldout[b]]
+
+
+def test_a_resume_off_the_chunk_grid_still_trains_whole_chunks(tmp_path):
+    # A single process stopped after block 2 (chunks of 3 blocks); 2 ranks take it up at block 3, where rank 1's
+    # block index is 1: counted from the round's start, every round is still 2 whole chunks of 3 blocks per rank.
+    stream = _stream(tmp_path, ())
+    stream.set_epoch(0)
+    per_round = blocks_per_round(4, 3)
+    for rank in range(2):
+        rounds = wdist.round_blocks(stream.heldout, rank, 2, per_round, (3, 0))
+        chunks = [c for c in round_chunks(stream, rounds, rank, 2, 3) if "round_end" not in c]
+        sizes = [len(range(c["first_block"], c["block"] + 1, 2)) for c in chunks]
+        assert sizes[:-2] == [3] * (len(sizes) - 2) and chunks[0]["first_block"] == 3 + (rank == 0)
+        assert sum(sizes) == len(range(3 + (rank == 0), stream.n_blocks, 2))
 
 
 # ---------------------------------------------------------------- training in the interpreter

@@ -26,6 +26,8 @@ collectives in the same order, even when the shards are uneven.
   the average of the tables: all rows, or with ``dist.hot_rows`` pWord2Vec's frequency bands (the
   hottest rows every round, rarer bands exponentially less often: :mod:`w2v.train.sync_schedule`),
   and all rows every ``dist.full_every`` rounds, at the end of an epoch and before a checkpoint.
+  An engine that consumes token chunks (Triton) trains a rank's blocks of a round as chunks, and its
+  rounds are whole chunks (:mod:`w2v.train.dist_chunks`).
 - **Schedule.** The learning rate decays with the global words: the words of all earlier rounds
   (exact, from the all-reduce) plus ``W`` times this rank's words in the current round, and is
   scaled by ``dist.lr_scale`` (W by default), since averaging divides every update by W.
@@ -407,10 +409,11 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
     ctx, cfg, progress, stream = tr.dist, tr.cfg, tr.progress, tr.stream
     stream.set_epoch(progress.epoch, {})
     per_round = blocks_per_round(cfg.dist.sync_blocks, stream.cfg.token_chunks)  # whole GPU chunks (dist_chunks.py)
-    rounds = round_blocks(stream.heldout, ctx.rank, ctx.world, per_round, progress.start.get(0, (0, 0)))
+    start = progress.start.get(0, (0, 0))
+    rounds = round_blocks(stream.heldout, ctx.rank, ctx.world, per_round, start)
     n_rounds = len(rounds)
     overlap = tr.engine.overlaps_stream
-    source = round_chunks(stream, rounds, ctx.rank, ctx.world) if stream.cfg.token_chunks else _round_items(stream, rounds)
+    source = round_chunks(stream, rounds, ctx.rank, ctx.world, start[0]) if stream.cfg.token_chunks else _round_items(stream, rounds)
     round_words = round_pairs = 0
     synced_bytes, t_sync = 0, 0.0
     lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world)  # averaging divides each update by W (sync_schedule.py)

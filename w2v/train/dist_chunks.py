@@ -31,19 +31,24 @@ def blocks_per_round(sync_blocks: int, token_chunks: int) -> int:
     return token_chunks * max(1, -(-sync_blocks // token_chunks))
 
 
-def chunk_groups(blocks: list[int], rank: int, world: int, token_chunks: int) -> list[list[int]]:
-    """``blocks`` (rank ``rank``'s blocks of one round, ascending) cut into chunks by the single process's rule.
+def chunk_groups(blocks: list[int], rank: int, world: int, token_chunks: int, first_block: int = 0) -> list[list[int]]:
+    """``blocks`` (rank ``rank``'s blocks of the round that starts at global block ``first_block``, ascending)
+    cut into chunks by the single process's rule, counted from the round's start.
 
-    A chunk ends after a block whose index among the rank's blocks, ``(b - rank) // world``, is the last of
-    a run of ``token_chunks`` (and at the round's end). Held-out blocks keep their index, so one in a
-    chunk's last place merges that chunk with the next, as :meth:`~w2v.data.stream.Word2VecStream.iter_chunks`
+    A chunk ends after a block whose index among the rank's blocks, ``(b - rank) // world``, closes a run of
+    ``token_chunks`` counted from the rank's first index in the round (and at the round's end). With one
+    rank and an epoch that starts on a chunk boundary those are
+    :meth:`~w2v.data.stream.Word2VecStream.iter_chunks`'s chunks; a resume off the boundaries (a
+    single-process checkpoint taken up by more ranks) still gets whole chunks. Held-out blocks keep
+    their index, so one in a chunk's last place merges that chunk with the next, as ``iter_chunks``
     does; only a round's end cuts such a chunk where one process would not.
     """
+    base = -(-(first_block - rank) // world)  # the rank's first block index in the round
     groups: list[list[int]] = []
     group: list[int] = []
     for b in blocks:
         group.append(b)
-        if ((b - rank) // world + 1) % token_chunks == 0:
+        if ((b - rank) // world - base + 1) % token_chunks == 0:
             groups.append(group)
             group = []
     if group:
@@ -51,14 +56,15 @@ def chunk_groups(blocks: list[int], rank: int, world: int, token_chunks: int) ->
     return groups
 
 
-def round_chunks(stream: Any, rounds: list[Round], rank: int, world: int) -> Iterator[dict]:
+def round_chunks(stream: Any, rounds: list[Round], rank: int, world: int, first_block: int) -> Iterator[dict]:
     """The token chunks of each round's blocks, then a round-end marker (also for a rank with no blocks in the round).
 
-    A chunk holds whole blocks: the batches-to-skip that :func:`w2v.train.dist.round_blocks` carries
-    are 0 for a chunk engine's checkpoints (it stops after whole chunks) and, as in the single-process
-    stream, not used.
+    ``first_block`` is the first round's first block (the epoch's start position). A chunk holds whole
+    blocks: the batches-to-skip that :func:`w2v.train.dist.round_blocks` carries are 0 for a chunk
+    engine's checkpoints (it stops after whole chunks) and, as in the single-process stream, not used.
     """
     for r in rounds:
-        for group in chunk_groups([b for b, _ in r.blocks], rank, world, stream.cfg.token_chunks):
+        for group in chunk_groups([b for b, _ in r.blocks], rank, world, stream.cfg.token_chunks, first_block):
             yield stream.token_chunk(group)
         yield {"round_end": True, "next_block": r.next_block}
+        first_block = r.next_block
