@@ -15,11 +15,13 @@ The spawn helpers are tests/test_dist.py's (explicit deadlines: a hang fails).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +55,7 @@ CASES = {  # name -> (overrides, whether the init run's vocabulary is merged in)
     "passes2": (["phrases.enabled=true", "phrases.passes=2", "min_count=1"], False),
     "npmi": (["phrases.enabled=true", "phrases.scoring=npmi", "phrases.threshold=0.5", "phrases.min_count=3", "min_count=2"], False),
     "prefix": (["phrases.enabled=true", "corpus.max_tokens=900", "min_count=1"], False),  # every rank reads the prefix
+    "empty_rank": (["phrases.enabled=true", "corpus.max_tokens=10", "min_count=1"], False),  # one sentence: rank 1 has none
     "init": (["min_count=2"], True),
     "init+phrases": (["phrases.enabled=true", "phrases.passes=2", "min_count=2"], True),
 }
@@ -88,23 +91,21 @@ def _kv(overrides: list[str]) -> dict[str, str]:
     return dict(o.split("=", 1) for o in overrides)
 
 
-class _phrase_log:
-    """Collect the ``phrases pass`` log lines of w2v.data.phrases (a list, filled while the block runs)."""
-
-    def __enter__(self) -> list[str]:
-        self.lines: list[str] = []
-        self.handler = logging.Handler(logging.INFO)
-        self.handler.emit = lambda record: self.lines.append(record.getMessage())  # type: ignore[method-assign]
-        self.logger = logging.getLogger("w2v.data.phrases")
-        self.logger.addHandler(self.handler)
-        self.level = self.logger.level
-        self.logger.setLevel(logging.INFO)
-        return self.lines
-
-    def __exit__(self, *exc) -> None:
-        self.logger.removeHandler(self.handler)
-        self.logger.setLevel(self.level)
-        self.lines[:] = [line for line in self.lines if line.startswith("phrases pass")]
+@contextlib.contextmanager
+def _phrase_log() -> Iterator[list[str]]:
+    """Collect the ``phrases pass`` log lines of w2v.data.phrases while the block runs."""
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger, level = logging.getLogger("w2v.data.phrases"), logging.getLogger("w2v.data.phrases").level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        lines[:] = [line for line in lines if line.startswith("phrases pass")]
 
 
 def _vocab_of(vocab: Vocab) -> dict:
@@ -186,7 +187,9 @@ def test_two_ranks_build_the_single_process_vocabulary_and_rewrite_every_sentenc
     assert got[0]["n_tokens"] == sum(len(s) for s in single)
     # The log counts phrases and tokens of the whole corpus, on every rank.
     assert got[0]["log"] == got[1]["log"] == want["log"]
-    if "phrases.enabled=true" in CASES[name][0]:
+    if name == "empty_rank":
+        assert len(shards[0]) == 1 and shards[1] == [] and want["log"]
+    elif "phrases.enabled=true" in CASES[name][0]:
         assert want["log"] and "new_york" in want["words"]
     else:
         assert not want["log"]

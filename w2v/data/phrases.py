@@ -170,8 +170,8 @@ def score_pairs(
 class CountMerger(Protocol):
     """Where the counts of the corpus are: all in this process (:data:`LOCAL`), or spread over torchrun ranks."""
 
-    def words(self, words: list[str], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(this process's word id -> global word id, the corpus's count of each global word)."""
+    def words(self, words: list[str], counts: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(this process's word id -> global word id, or None when they are the same; the corpus's count of each global word)."""
         ...
 
     def pairs(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
@@ -190,8 +190,8 @@ class CountMerger(Protocol):
 class LocalCounts:
     """One process holds the whole corpus: every merge is the identity."""
 
-    def words(self, words: list[str], counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return np.arange(len(words), dtype=np.int64), counts
+    def words(self, words: list[str], counts: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        return None, counts
 
     def pairs(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         return keys, counts, len(keys)
@@ -206,8 +206,10 @@ class LocalCounts:
 LOCAL = LocalCounts()
 
 
-def _local_keys(found: np.ndarray, to_global: np.ndarray, n_global: int, n_words: int) -> np.ndarray:
+def _local_keys(found: np.ndarray, to_global: np.ndarray | None, n_global: int, n_words: int) -> np.ndarray:
     """Global phrase keys as this process's sorted keys ``a * n_words + b``; a phrase of a word it never saw cannot occur here."""
+    if to_global is None:
+        return found
     g2l = np.full(n_global, -1, dtype=np.int64)
     g2l[to_global] = np.arange(n_words, dtype=np.int64)
     a, b = g2l[found // max(1, n_global)], g2l[found % max(1, n_global)]
@@ -226,7 +228,8 @@ def phrase_pass(encoded: EncodedCorpus, pcfg: Any, out_path: Path, merger: Count
     to_global, global_counts = merger.words(encoded.words, encoded.counts)
     n_global = len(global_counts)
     keys, pair_counts = count_pairs(encoded.path, n_words)
-    keys = to_global[keys // max(1, n_words)] * n_global + to_global[keys % max(1, n_words)]  # (one process: unchanged)
+    if to_global is not None:  # key the pairs by global word ids
+        keys = to_global[keys // max(1, n_words)] * n_global + to_global[keys % max(1, n_words)]
     keys, pair_counts, n_pairs = merger.pairs(keys, pair_counts)
     scores = score_pairs(keys, pair_counts, global_counts, pcfg, merger.total(encoded.n_tokens), n_pairs)
     found = merger.phrases(keys[scores > pcfg.threshold])  # sorted, as np.unique returns them
