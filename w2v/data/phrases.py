@@ -16,6 +16,11 @@ One pass (gensim's ``Phrases`` followed by ``phrases[sentences]``):
 in chunks of whole sentences, so no Python code runs per token and memory holds one chunk plus the
 table of distinct pairs (16 bytes each), never the corpus.
 
+Under torchrun every rank runs the same passes over its own share, with the counts of all ranks: a
+:class:`CountMerger` (``w2v.train.dist_phrases``) merges the word and pair counts by word before
+scoring, so every rank finds the same phrases and rewrites its own sentences. One process uses
+:data:`LOCAL`, where every merge is the identity.
+
 Where this differs from gensim: no ``connector_words`` (gensim's default is none), no
 ``max_vocab_size`` pruning (gensim prunes only past 40M entries), and pairs are counted by word ids,
 so a token that already contains the delimiter (``new_york`` in the raw text) does not share a count
@@ -30,7 +35,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from numba import njit
@@ -149,23 +154,86 @@ def count_pairs(path: Path, n_words: int) -> tuple[np.ndarray, np.ndarray]:
     return keys, counts
 
 
-def score_pairs(keys: np.ndarray, pair_counts: np.ndarray, word_counts: np.ndarray, pcfg: Any, n_tokens: int) -> np.ndarray:
-    """gensim's score of every pair, on gensim's counts (see the module docstring)."""
+def score_pairs(
+    keys: np.ndarray, pair_counts: np.ndarray, word_counts: np.ndarray, pcfg: Any, n_tokens: int, n_pairs: int | None = None
+) -> np.ndarray:
+    """gensim's score of every pair, on gensim's counts (see the module docstring).
+
+    ``n_pairs``: the distinct pairs of the whole corpus when ``keys`` holds only some of them (one
+    rank's part under torchrun); None = ``len(keys)``.
+    """
     n_words = len(word_counts)
-    len_vocab = int(np.count_nonzero(word_counts)) + len(keys)
+    len_vocab = int(np.count_nonzero(word_counts)) + (len(keys) if n_pairs is None else n_pairs)
     return _scores(keys, pair_counts, word_counts, n_words, len_vocab, pcfg.min_count, n_tokens, pcfg.scoring == "npmi")
 
 
-def phrase_pass(encoded: EncodedCorpus, pcfg: Any, out_path: Path) -> tuple[EncodedCorpus, int]:
+class CountMerger(Protocol):
+    """Where the counts of the corpus are: all in this process (:data:`LOCAL`), or spread over torchrun ranks."""
+
+    def words(self, words: list[str], counts: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """(this process's word id -> global word id, or None when they are the same; the corpus's count of each global word)."""
+        ...
+
+    def pairs(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        """The pairs this process scores (sorted global keys, the corpus's counts) and the corpus's number of distinct pairs."""
+        ...
+
+    def phrases(self, keys: np.ndarray) -> np.ndarray:
+        """Every process's phrases (global keys), sorted."""
+        ...
+
+    def total(self, n: int) -> int:
+        """The sum of ``n`` over all processes."""
+        ...
+
+
+class LocalCounts:
+    """One process holds the whole corpus: every merge is the identity."""
+
+    def words(self, words: list[str], counts: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        return None, counts
+
+    def pairs(self, keys: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+        return keys, counts, len(keys)
+
+    def phrases(self, keys: np.ndarray) -> np.ndarray:
+        return keys
+
+    def total(self, n: int) -> int:
+        return n
+
+
+LOCAL = LocalCounts()
+
+
+def _local_keys(found: np.ndarray, to_global: np.ndarray | None, n_global: int, n_words: int) -> np.ndarray:
+    """Global phrase keys as this process's sorted keys ``a * n_words + b``; a phrase of a word it never saw cannot occur here."""
+    if to_global is None:
+        return found
+    g2l = np.full(n_global, -1, dtype=np.int64)
+    g2l[to_global] = np.arange(n_words, dtype=np.int64)
+    a, b = g2l[found // max(1, n_global)], g2l[found % max(1, n_global)]
+    here = (a >= 0) & (b >= 0)
+    return np.sort(a[here] * n_words + b[here])
+
+
+def phrase_pass(encoded: EncodedCorpus, pcfg: Any, out_path: Path, merger: CountMerger = LOCAL) -> tuple[EncodedCorpus, int]:
     """One gensim ``Phrases`` pass over ``encoded``: find phrases, write the rewritten ids to ``out_path``.
 
     Returns the new corpus (phrase words appended to ``words``, counts recounted) and the number of
-    phrases found.
+    phrases found (in the whole corpus). ``merger`` supplies the counts of the whole corpus when
+    ``encoded`` is one torchrun rank's share; the pairs are then keyed by global word ids.
     """
     n_words = len(encoded.words)
+    to_global, global_counts = merger.words(encoded.words, encoded.counts)
+    n_global = len(global_counts)
     keys, pair_counts = count_pairs(encoded.path, n_words)
-    scores = score_pairs(keys, pair_counts, encoded.counts, pcfg, encoded.n_tokens)
-    phrase_keys = keys[scores > pcfg.threshold]  # sorted, as np.unique returns them
+    if to_global is not None:  # key the pairs by global word ids
+        keys = to_global[keys // max(1, n_words)] * n_global + to_global[keys % max(1, n_words)]
+    keys, pair_counts, n_pairs = merger.pairs(keys, pair_counts)
+    scores = score_pairs(keys, pair_counts, global_counts, pcfg, merger.total(encoded.n_tokens), n_pairs)
+    found = merger.phrases(keys[scores > pcfg.threshold])  # sorted, as np.unique returns them
+    phrase_keys = _local_keys(found, to_global, n_global, n_words)
     words = list(encoded.words)
     index = {w: i for i, w in enumerate(words)} if len(phrase_keys) else {}
     phrase_ids = np.empty(len(phrase_keys), dtype=np.int32)
@@ -185,22 +253,27 @@ def phrase_pass(encoded: EncodedCorpus, pcfg: Any, out_path: Path) -> tuple[Enco
             ids = out[:n][out[:n] >= 0]
             counts += np.bincount(ids, minlength=len(words))
             n_tokens += len(ids)
-    return EncodedCorpus(out_path, words, counts, n_tokens, encoded.n_sentences, encoded.seconds), len(phrase_keys)
+    return EncodedCorpus(out_path, words, counts, n_tokens, encoded.n_sentences, encoded.seconds), len(found)
 
 
-def detect_phrases(encoded: EncodedCorpus, pcfg: Any) -> EncodedCorpus:
-    """Run ``pcfg.passes`` phrase passes (``pcfg``: the ``phrases`` config), rewriting ``encoded.path`` in place."""
+def detect_phrases(encoded: EncodedCorpus, pcfg: Any, merger: CountMerger = LOCAL) -> EncodedCorpus:
+    """Run ``pcfg.passes`` phrase passes (``pcfg``: the ``phrases`` config), rewriting ``encoded.path`` in place.
+
+    ``merger``: see :func:`phrase_pass`; the log then counts the tokens of the whole corpus.
+    """
     start = time.perf_counter()
     tmp = encoded.path.with_name(encoded.path.name + ".phrases")
+    before = merger.total(encoded.n_tokens)
     for p in range(pcfg.passes):
-        new, found = phrase_pass(encoded, pcfg, tmp)
+        new, found = phrase_pass(encoded, pcfg, tmp, merger)
         os.replace(tmp, encoded.path)
         new.path = encoded.path
+        after = merger.total(new.n_tokens)
         log.info(
             "phrases pass %d/%d: %d phrases (scoring=%s, threshold=%g, min_count=%d), %d -> %d tokens",
-            p + 1, pcfg.passes, found, pcfg.scoring, pcfg.threshold, pcfg.min_count, encoded.n_tokens, new.n_tokens,
+            p + 1, pcfg.passes, found, pcfg.scoring, pcfg.threshold, pcfg.min_count, before, after,
         )  # fmt: skip
-        encoded = new
+        encoded, before = new, after
         if not found:
             break
     seconds = time.perf_counter() - start

@@ -13,6 +13,9 @@ collectives in the same order, even when the shards are uneven.
   and the vocabulary is built from the merged counts the same way on every rank (first-occurrence
   order over rank 0's words, then rank 1's new words, ...), so the words and their ids are identical
   everywhere. Each rank then rewrites its shard as vocabulary ids into ``corpus.shard<r>.ids``.
+  Phrases (``phrases.enabled``) are found on the merged word and pair counts before that
+  (:mod:`w2v.train.dist_phrases`), and ``init=`` merges the earlier run's vocabulary into the merged
+  counts, so both give every rank what one process gives.
 - **Stream.** The corpus is the concatenation of the shard files in rank order (fixed when the run
   starts, recorded in the checkpoint), cut into global blocks seeded by ``(seed, epoch, block)``
   exactly as in one process; block ``b`` goes to rank ``b mod W``. So the union over ranks is the
@@ -53,7 +56,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, take_tokens
+from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
 from w2v.train.dist_chunks import blocks_per_round, round_chunks
 from w2v.train.sync_schedule import lr_factor, rows_at_round
@@ -155,8 +158,6 @@ def check_supported(cfg: Any, ctx: DistContext) -> None:
     if not ctx.enabled:
         return
     unsupported = {
-        "init=": bool(cfg.init),
-        "phrases.enabled=true": bool(cfg.phrases.enabled),
         "workers>0": cfg.workers > 0,
     }
     for what, bad in unsupported.items():
@@ -204,27 +205,36 @@ def shard_path(run_dir: Path, rank: int) -> Path:
     return run_dir / f"corpus.shard{rank}.ids"
 
 
-def merge_vocab_counts(ctx: DistContext, encoded: EncodedCorpus, min_count: int, max_vocab: int | None) -> Vocab:
+def merge_by_word(shares: Iterable[tuple[list[str], np.ndarray]]) -> tuple[dict[str, int], np.ndarray]:
+    """Every rank's (words, counts) merged by word: word -> merged id (rank 0's words in their order, then
+    each next rank's new words), and the summed counts by merged id."""
+    shares = list(shares)
+    index: dict[str, int] = {}
+    for words, _ in shares:
+        for w in words:
+            index.setdefault(w, len(index))
+    counts = np.zeros(len(index), dtype=np.int64)
+    for words, share_counts in shares:
+        np.add.at(counts, np.fromiter((index[w] for w in words), dtype=np.int64, count=len(words)), share_counts)
+    return index, counts
+
+
+def merge_vocab_counts(ctx: DistContext, encoded: EncodedCorpus, min_count: int, max_vocab: int | None, base: Vocab | None = None) -> Vocab:
     """The vocabulary of all ranks' counts, identical on every rank; ``remap`` maps this rank's ids.
 
     Counts are merged by word (provisional ids are local to a rank). The merged provisional order is
     rank 0's words in first-occurrence order, then each next rank's new words, so with W = 1 the
-    vocabulary is exactly :func:`build_vocab`'s.
+    vocabulary is exactly :func:`build_vocab`'s. With ``base`` (an ``init=`` run's vocabulary) it is
+    :func:`merge_vocab` of ``base`` and the merged counts, as one process builds it.
     """
     shares: list[Any] = [None] * ctx.world
     with collective(ctx, "merging the vocabulary counts"):
         dist.all_gather_object(shares, (encoded.words, encoded.counts, encoded.n_tokens, encoded.n_sentences))
-    index: dict[str, int] = {}
-    for words, _, _, _ in shares:
-        for w in words:
-            index.setdefault(w, len(index))
-    counts = np.zeros(len(index), dtype=np.int64)
-    for words, share_counts, _, _ in shares:
-        np.add.at(counts, np.fromiter((index[w] for w in words), dtype=np.int64, count=len(words)), share_counts)
+    index, counts = merge_by_word((s[0], s[1]) for s in shares)
     merged = EncodedCorpus(
         encoded.path, list(index), counts, sum(s[2] for s in shares), sum(s[3] for s in shares), encoded.seconds
     )  # fmt: skip
-    vocab = build_vocab(merged, min_count, max_vocab)
+    vocab = build_vocab(merged, min_count, max_vocab) if base is None else merge_vocab(base, merged, min_count)
     assert vocab.remap is not None
     mine = np.fromiter((index[w] for w in encoded.words), dtype=np.int64, count=len(encoded.words))
     vocab.remap = vocab.remap[mine] if len(mine) else np.zeros(0, dtype=np.int32)
@@ -241,8 +251,11 @@ class SharedData:
     seconds: float  # this rank's counting pass
 
 
-def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
+def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext, base: Vocab | None = None) -> SharedData:
     """Count and encode this rank's share; the vocabulary of all ranks' counts; this rank's shard file.
+
+    As in one process, phrases (``phrases.enabled``) join words before the vocabulary is built, found
+    on all ranks' counts (:mod:`w2v.train.dist_phrases`), and ``base`` (``init=``) is merged in.
 
     Rank 0 writes ``vocab.tsv``. Errors (an empty corpus, no word above min_count) are raised on
     every rank alike, since every rank sees the same merged counts. Ends with a collective, so every
@@ -272,7 +285,12 @@ def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext) -> SharedData:
     if bad:
         log.warning("rank %d: replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", ctx.rank, bad)
     try:
-        vocab = merge_vocab_counts(ctx, encoded, cfg.min_count, cfg.max_vocab)
+        if cfg.phrases.enabled:
+            from w2v.data.phrases import detect_phrases
+            from w2v.train.dist_phrases import RankCounts
+
+            encoded = detect_phrases(encoded, cfg.phrases, RankCounts(ctx))
+        vocab = merge_vocab_counts(ctx, encoded, cfg.min_count, cfg.max_vocab, base)
         if len(vocab) < 2:
             raise W2VError(f"the vocabulary has only {len(vocab)} word: word2vec needs at least 2; lower min_count or raise max_vocab")
         assert vocab.remap is not None

@@ -354,7 +354,7 @@ class Trainer:
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
         if resume_state is None and self.dist.enabled:  # each rank its shard; the corpus is all shards (dist.py)
-            shared = dist.prepare_data(self.cfg, self.run_dir, self.dist)
+            shared = dist.prepare_data(self.cfg, self.run_dir, self.dist, init.vocab if init else None)
             self.id_files, self.vocab = shared.files, shared.vocab
             self.remap, self.progress = self.vocab.remap, Progress()
             self.data_metrics = {"vocab_seconds": shared.seconds, "corpus_tokens": shared.n_tokens}
