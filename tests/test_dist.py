@@ -149,7 +149,22 @@ def _average(ctx: wdist.DistContext, rank: int) -> dict:
     wdist.TableAverager(ctx, [x], hot_last=[y]).average(rows=None)
     sums = wdist.all_reduce_sum(ctx, [rank + 1.0, 2.5])
     biggest = wdist.all_reduce_max(ctx, 7 * rank, "a test value")
-    return {"full": full, "hot": band, "replicas": (before, (x, y)), "sums": sums, "max": biggest}
+    return {"full": full, "hot": band, "replicas": (before, (x, y)), "sums": sums, "max": biggest, "deltas": _deltas(ctx, rank)}
+
+
+def _deltas(ctx: wdist.DistContext, rank: int) -> list[np.ndarray]:
+    """dist.merge=deltas: replicas start at their mean, then each round adds every replica's change since the row's last merge."""
+    t = torch.full((4, 2), float(rank))  # different on each rank until the averager equalises them: 0.5 everywhere
+    merger = wdist.TableAverager(ctx, [t], merge="deltas")
+    seen = [t.numpy().copy()]
+    t[rank] += rank + 1.0  # row 0 +1 on rank 0, row 1 +2 on rank 1
+    t[2:] += 1.0  # rows 2-3 +1 on both ranks
+    merger.average(rows=2)  # the 2 hottest rows only: rows 2-3 keep each rank's own change
+    seen.append(t.numpy().copy())
+    t[3] += 10.0 * (rank + 1)  # more change in a row not merged since the start
+    merger.average()
+    seen.append(t.numpy().copy())
+    return seen
 
 
 def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(collectives):
@@ -171,6 +186,16 @@ def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(coll
         c, h = results[rank]["hot"][:2]
         assert np.array_equal(c[2:], np.full((2, 2), value))
         assert np.array_equal(h[0], np.array([0.0, 1.0]) + 100 * rank)
+
+
+def test_merging_deltas_sums_every_replicas_change_since_each_rows_last_merge(collectives):
+    start, banded, full = zip(*(r["average"]["deltas"] for r in collectives))
+    for rank in range(2):
+        assert np.array_equal(start[rank], np.full((4, 2), 0.5))  # identical replicas before any training
+        # Rows 0-1: 0.5 + rank 0's +1 / rank 1's +2 (the other rank's delta there is 0); rows 2-3 not merged yet.
+        assert np.array_equal(banded[rank], np.array([[1.5] * 2, [2.5] * 2, [1.5] * 2, [1.5 + 0] * 2], dtype=np.float32))
+        # The full merge adds both ranks' changes since the start: row 2 +1 +1, row 3 +1+10 and +1+20.
+        assert np.array_equal(full[rank], np.array([[1.5] * 2, [2.5] * 2, [2.5] * 2, [32.5] * 2], dtype=np.float32))
 
 
 def test_a_full_average_leaves_identical_replicas_equal_to_the_mean(collectives):
@@ -270,14 +295,16 @@ def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
     assert (tmp_path / "one" / "vocab.tsv").read_text() == (tmp_path / "plain" / "vocab.tsv").read_text()
 
 
-@pytest.mark.parametrize("objective", ["ns", pytest.param("hs", marks=pytest.mark.slow)])
-def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective):
+@pytest.mark.parametrize(
+    ("objective", "merge"), [("ns", "average"), ("ns", "deltas"), pytest.param("hs", "average", marks=pytest.mark.slow)]
+)
+def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective, merge):
     # Even lines are long, odd lines short: rank 0 gets ~10x the blocks of rank 1.
     lines = make_synthetic_text(n_sentences=80, n_words=30, length=40, seed=2).splitlines()
     text = "\n".join(line if i % 2 == 0 else " ".join(line.split()[:4]) for i, line in enumerate(lines)) + "\n"
     corpus = tmp_path / "c.txt"
     corpus.write_text(text)
-    overrides = make_quick_overrides(corpus, block_tokens=128, epochs=2, **{"dist.hot_rows": 5, "dist.full_every": 3})
+    overrides = make_quick_overrides(corpus, block_tokens=128, epochs=2, **{"dist.hot_rows": 5, "dist.full_every": 3, "dist.merge": merge})
     if objective == "hs":  # the inner-node table's hot rows are its last (the root's end)
         overrides += ["hs=true", "negatives=0"]
     results = _ok(spawn(_train_worker, 2, overrides, str(tmp_path / "run")), 2)
@@ -294,9 +321,10 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective):
     # Trained: below the untrained loss, (1 + negatives) ln 2 with zero output vectors. (Not "epoch 2 below
     # epoch 1": averaging every 128-token block halves each rank's steps, and 1,800 tokens barely move then.)
     assert max(m0["epoch_loss"]) < 6 * np.log(2) - 0.1
-    # dist.lr_scale=linear: 2 ranks train at twice the schedule (lr 0.025 decaying over both epochs).
-    lrs = results[0]["lrs"]
-    assert 0.045 < lrs[0] <= 0.05 and lrs[-1] < lrs[0]
+    # dist.lr_scale=auto: with merge=average (linear) 2 ranks train at twice the schedule (lr 0.025 decaying
+    # over both epochs); with merge=deltas (none) at the schedule itself.
+    lrs, top = results[0]["lrs"], 0.05 if merge == "average" else 0.025
+    assert 0.9 * top < lrs[0] <= top and lrs[-1] < lrs[0]
     # The rounds averaged the ruler schedule's rows (5, 10, 5, 20, ...; all every 3rd and at each epoch's end).
     n_rows = len((tmp_path / "run" / "vocab.tsv").read_text().splitlines())
     per_epoch = m0["sync_rounds"] // 2
@@ -432,7 +460,7 @@ def test_two_simulated_nodes_each_its_own_torchrun_train_like_one_job(tmp_path):
 @pytest.mark.parametrize(
     ("override", "fragment"),
     [("dist.timeout_s=0", "dist.timeout_s=0"), ("dist.sync_blocks=0", "dist.sync_blocks=0"), ("dist.hot_rows=-1", "dist.hot_rows=-1"),
-     ("dist.full_every=-1", "dist.full_every=-1"), ("dist.lr_scale=cubic", "dist.lr_scale")],
+     ("dist.full_every=-1", "dist.full_every=-1"), ("dist.lr_scale=cubic", "dist.lr_scale"), ("dist.merge=median", "dist.merge")],
 )  # fmt: skip
 def test_bad_dist_values_fail_at_start_in_one_line(override, fragment):
     from w2v.config import validate

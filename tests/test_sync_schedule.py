@@ -46,6 +46,7 @@ def test_mean_rows_per_round_counts_the_closing_full_average():
 
 def test_lr_factor_by_mode_and_world():
     assert lr_factor("linear", 4) == 4.0 and lr_factor("sqrt", 4) == 2.0 and lr_factor("none", 4) == 1.0
-    assert all(lr_factor(m, 1) == 1.0 for m in ("linear", "sqrt", "none"))  # one rank: bit for bit the plain run
+    assert lr_factor("auto", 4) == 4.0 and lr_factor("auto", 4, "deltas") == 1.0 and lr_factor("linear", 4, "deltas") == 4.0
+    assert all(lr_factor(m, 1) == 1.0 for m in ("auto", "linear", "sqrt", "none"))  # one rank: bit for bit the plain run
     with pytest.raises(ValueError, match="dist.lr_scale"):
         lr_factor("cubic", 2)

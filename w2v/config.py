@@ -105,9 +105,12 @@ class DistConfig:
     # default). hot_rows=0 = all rows every round.
     hot_rows: int = 0
     full_every: int = 0
-    # The lr schedule's factor under W ranks: linear (x W), sqrt (x sqrt(W)) or none. Averaging W
-    # replicas divides each update by W (w2v/train/sync_schedule.py).
-    lr_scale: str = "linear"
+    # How a round combines the replicas: average (pWord2Vec's mean) or deltas (the last merged tables
+    # plus the sum of every replica's change since; keeps a copy of the tables). w2v/train/sync_schedule.py
+    merge: str = "average"
+    # The lr schedule's factor under W ranks: linear (x W), sqrt (x sqrt(W)), none, or auto (linear
+    # for merge=average, whose mean divides each update by W; none for merge=deltas).
+    lr_scale: str = "auto"
 
 
 @dataclass
@@ -199,7 +202,8 @@ CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a co
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
 PHRASE_SCORINGS = ("default", "npmi")
-LR_SCALES = ("linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_schedule.py)
+LR_SCALES = ("auto", "linear", "sqrt", "none")
+MERGES = ("average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)  # dist.lr_scale (w2v/train/sync_schedule.py)
 
 
 def register_configs() -> None:
@@ -279,6 +283,7 @@ def _validate_dist(d: Any) -> None:
     _check(d.sync_blocks >= 1, f"invalid value dist.sync_blocks={d.sync_blocks}: must be >= 1")
     _check(d.hot_rows >= 0, f"invalid value dist.hot_rows={d.hot_rows}: must be >= 0 (0 = average all rows every round)")
     _check(d.full_every >= 0, f"invalid value dist.full_every={d.full_every}: must be >= 0 (0 = all rows only at epoch ends)")
+    _check(d.merge in MERGES, f"unknown dist.merge {d.merge!r}: use one of {', '.join(MERGES)}")
     _check(d.lr_scale in LR_SCALES, f"unknown dist.lr_scale {d.lr_scale!r}: use one of {', '.join(LR_SCALES)}")
 
 

@@ -56,6 +56,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from w2v.config import MERGES
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
 from w2v.train.dist_chunks import blocks_per_round, round_chunks
@@ -349,13 +350,20 @@ class TableAverager:
     the last row, and the nodes near it are on every word's path).
     """
 
-    def __init__(self, ctx: DistContext, tables: Iterable[torch.Tensor], hot_last: Iterable[torch.Tensor] = ()):
-        self.ctx = ctx
+    def __init__(self, ctx: DistContext, tables: Iterable[torch.Tensor], hot_last: Iterable[torch.Tensor] = (), merge: str = "average"):
+        self.ctx, self.merge = ctx, merge
         self.parts = [(t, False) for t in tables if t.numel()] + [(t, True) for t in hot_last if t.numel()]
         self.n_rows = max((len(t) for t, _ in self.parts), default=0)
         for t, _ in self.parts:
             if not t.is_contiguous():
                 raise ValueError("TableAverager needs contiguous tables (row ranges are then contiguous views)")
+        if merge not in MERGES:
+            raise ValueError(f"unknown dist.merge {merge!r}: use one of {', '.join(MERGES)}")
+        # merge=deltas keeps the tables as of each row's last sync: a replica's change is its table minus that.
+        self.synced: list[torch.Tensor] = []
+        if merge == "deltas" and ctx.world > 1:
+            self.average()  # the replicas start identical whatever each rank initialised (then the copies agree)
+            self.synced = [t.clone() for t, _ in self.parts]
 
     def bytes(self, rows: int | None = None) -> int:
         """Bytes of table data one average all-reduces (a ring all-reduce sends about 2(W-1)/W of it per rank)."""
@@ -373,12 +381,19 @@ class TableAverager:
             return 0
         sent = 0
         with collective(self.ctx, "averaging the tables"):
-            for t, last in self.parts:
+            for i, (t, last) in enumerate(self.parts):
                 part = self._part(t, last, rows)
                 if not part.numel():
                     continue
-                dist.all_reduce(part, op=dist.ReduceOp.SUM)
-                part.div_(self.ctx.world)
+                if self.synced:  # deltas: the last synced rows plus every replica's change since
+                    base = self._part(self.synced[i], last, rows)
+                    part.sub_(base)
+                    dist.all_reduce(part, op=dist.ReduceOp.SUM)
+                    part.add_(base)
+                    base.copy_(part)
+                else:
+                    dist.all_reduce(part, op=dist.ReduceOp.SUM)
+                    part.div_(self.ctx.world)
                 sent += part.numel() * part.element_size()
         return sent
 
@@ -434,7 +449,7 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
     source = round_chunks(stream, rounds, ctx.rank, ctx.world, start[0]) if stream.cfg.token_chunks else _round_items(stream, rounds)
     round_words = round_pairs = 0
     synced_bytes, t_sync = 0, 0.0
-    lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world)  # averaging divides each update by W (sync_schedule.py)
+    lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world, cfg.dist.merge)  # averaging divides each update by W (sync_schedule.py)
     done_rounds, lr = 0, lr_scale * cfg.lr
     with Prefetcher(source) if overlap else contextlib.nullcontext(source) as items:
         for item in items:

@@ -48,6 +48,7 @@ from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
 from w2v.train.resume import explicit_keys, finished_run_message, resume_id_files
 from w2v.train.subwords import composer, make_bags, save_full_model
+from w2v.train.sync_schedule import lr_factor
 
 log = logging.getLogger(__name__)
 _ABSENT = object()
@@ -327,7 +328,7 @@ class Trainer:
         self.train_words = self.vocab.total - self.heldout.words
         self.total_words = cfg.epochs * self.train_words
         tables = self.model.tables()
-        self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3])  # hs inner nodes: the root is last
+        self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3], merge=cfg.dist.merge)  # hs inner nodes: the root is last
         self.sync_bytes = self.sync_rounds = 0
         self.tb = MetricLogger(run_dir / "tb") if ctx.is_main else NullMetricLogger()
         # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
@@ -474,8 +475,10 @@ class Trainer:
         _check_finite(progress.epoch_loss, self.run_dir)
         avg = progress.epoch_loss / max(1, progress.epoch_pairs)
         progress.epoch_losses.append(avg)
+        # Under torchrun the replicas train at the schedule times dist.lr_scale's factor (1 for one process).
+        scale = lr_factor(cfg.dist.lr_scale, self.dist.world, cfg.dist.merge) if self.dist.enabled else 1.0
         log.info("epoch %d/%d: average loss %.6f over %d examples, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
-                 lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
+                 scale * lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
         self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
         if self.heldout and self.dist.is_main:
             val = self.heldout.loss()
