@@ -174,8 +174,6 @@ class Word2VecStream(IterableDataset):
         self.sampler = AliasSampler(noise, self.device)
         self.epoch = 0
         self.start: dict[int, tuple[int, int]] = {}  # worker -> (block, batch) to start from
-        # Distributed hook: a rank takes blocks rank, rank + world, ... before worker sharding.
-        self.rank, self.world = 0, 1
         self.heldout = heldout_mask(self.n_blocks, cfg.heldout, cfg.seed)
 
     @property
@@ -200,10 +198,12 @@ class Word2VecStream(IterableDataset):
         return (info.id, info.num_workers) if info else (0, 1)
 
     def my_blocks(self) -> range | list[int]:
-        """Blocks this rank/worker streams, in order, from the start position on (held-out blocks left out)."""
-        wid, nw = self.worker()
-        stride = self.world * nw
-        first = self.rank + self.world * wid
+        """Blocks this worker streams, in order, from the start position on (held-out blocks left out).
+
+        (Under torchrun a rank's blocks come from :func:`w2v.train.dist.round_blocks` instead.)
+        """
+        wid, stride = self.worker()
+        first = wid
         start_block = self.start.get(wid, (0, 0))[0]
         # First block >= start_block congruent to `first` modulo stride.
         first += max(0, math.ceil((start_block - first) / stride)) * stride
@@ -327,16 +327,15 @@ class Word2VecStream(IterableDataset):
         return ids[(raw == SENTENCE_END) | (ids >= 0)].astype(np.int32)
 
     def iter_chunks(self) -> Iterator[dict]:
-        """Token chunks of ``token_chunks`` consecutive blocks of this rank/worker, for an engine that
+        """Token chunks of ``token_chunks`` consecutive blocks of this worker, for an engine that
         makes its own examples. A chunk is grouped by its blocks' absolute index, so a resume (which
         always restarts after a whole chunk) forms the same chunks as the uninterrupted run."""
         wid, nw = self.worker()
-        stride, first = self.world * nw, self.rank + self.world * wid
         group: list[int] = []
         blocks = list(self.my_blocks())
         for i, block in enumerate(blocks):
             group.append(block)
-            if ((block - first) // stride + 1) % self.cfg.token_chunks and i + 1 < len(blocks):
+            if ((block - wid) // nw + 1) % self.cfg.token_chunks and i + 1 < len(blocks):
                 continue
             yield self.token_chunk(group, wid)
             group = []

@@ -331,14 +331,6 @@ def all_reduce_sum(ctx: DistContext, values: list[float], what: str = "the round
     return t.tolist()
 
 
-def all_reduce_max(ctx: DistContext, value: int, what: str) -> int:
-    """Largest ``value`` over ranks."""
-    t = torch.tensor([value], dtype=torch.int64, device=ctx.device)
-    with collective(ctx, f"agreeing on {what}"):
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
-
-
 class TableAverager:
     """Averages the model's tables in place over ranks: all-reduce SUM, then divide by W.
 
