@@ -12,11 +12,14 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from w2v.atomic import atomic_open
-from w2v.models.subwords import NgramComposer, SubwordSpec
+
+if TYPE_CHECKING:  # the n-gram module imports torch: evaluate.py and similar.py load it only for a .bin
+    from w2v.models.subwords import NgramComposer, SubwordSpec
 
 MAGIC = 793712314  # fastText's FASTTEXT_FILEFORMAT_MAGIC_INT32
 VERSION = 12
@@ -80,6 +83,8 @@ def _write_matrix(f, matrix: np.ndarray) -> None:
 def load_fasttext_vectors(path: Path) -> tuple[list[str], np.ndarray, NgramComposer]:
     """(words, composed in-vocabulary vectors, OOV composer) of a Facebook ``.bin``, read by gensim."""
     from gensim.models.fasttext import load_facebook_vectors
+
+    from w2v.models.subwords import NgramComposer, SubwordSpec
 
     kv = load_facebook_vectors(str(path))
     spec = SubwordSpec(int(kv.min_n), int(kv.max_n), int(kv.bucket))
