@@ -197,6 +197,10 @@ def test_world_size_one_is_bit_for_bit_the_single_process_triton_run(tmp_path):
     assert one["metrics"]["final_loss"] == pytest.approx(plain["final_loss"], rel=1e-9)
 
 
+# In the slow set to hold the default run near 5 minutes: the stop-after-a-round and any-world-size resume logic is
+# the engine-independent round loop's (tests/test_dist_shards.py, SIGTERM then 2 -> 1 with numba), and a chunk
+# resume's cutting is checked by test_a_resume_off_the_chunk_grid_still_trains_whole_chunks above.
+@pytest.mark.slow
 def test_sigterm_on_one_rank_then_a_single_process_resume_trains_every_block_once(tmp_path, monkeypatch):
     from w2v.engines.triton_engine import TritonEngine
     from w2v.train.trainer import Trainer

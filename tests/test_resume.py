@@ -117,6 +117,10 @@ def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, refer
     assert len(ref_metrics["val_loss"]) == 4 and metrics["val_loss"] == pytest.approx(ref_metrics["val_loss"], rel=1e-9)
 
 
+# In the slow set to hold the default run near 5 minutes: which keys a resume takes is checked in-process below
+# (test_resume_config_programmatic_explicit_keys, test_hydra_override_keys), and train.py resume= end to end by
+# test_interrupt_and_resume_gives_bitwise_same_vectors.
+@pytest.mark.slow
 def test_keys_given_on_resume_change_and_others_are_kept_with_a_warning(tmp_path, corpus):
     run_dir = tmp_path / "run"
     _interrupt(run_dir, corpus)
