@@ -202,8 +202,8 @@ CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a co
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
 PHRASE_SCORINGS = ("default", "npmi")
-LR_SCALES = ("auto", "linear", "sqrt", "none")
-MERGES = ("average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)  # dist.lr_scale (w2v/train/sync_schedule.py)
+LR_SCALES = ("auto", "linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_schedule.py)
+MERGES = ("average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)
 
 
 def register_configs() -> None:
