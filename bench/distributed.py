@@ -5,17 +5,19 @@
     python bench/distributed.py --full                   # all of wiki8 (on a quiet machine: minutes per run)
     python bench/distributed.py --only single,torchrun -- dist.hot_rows=1000   # extra train.py overrides after --
 
-Three configurations train with ``train.py`` as a user runs it, each in its own subprocess (with a
+Four configurations train with ``train.py`` as a user runs it, each in its own subprocess (with a
 timeout, on free ports):
 
 - ``single``: ``python train.py threads=2``;
-- ``torchrun``: ``torchrun --standalone --nproc_per_node=2 train.py threads=1``;
-- ``2 nodes``: two ``torchrun --nnodes=2 --nproc_per_node=1 --node_rank=i --rdzv_backend=c10d``
-  processes meeting at one localhost endpoint, as two machines would.
+- ``torchrun``: ``torchrun --standalone --nproc_per_node=2 train.py threads=1`` (``dist.merge=auto``:
+  deltas for 2 ranks);
+- ``2nodes``: two ``torchrun --nnodes=2 --nproc_per_node=1 --node_rank=i --rdzv_backend=c10d``
+  processes meeting at one localhost endpoint, as two machines would;
+- ``average``: ``torchrun`` as above with ``dist.merge=average`` (pWord2Vec's mean).
 
 Each run's ``vectors.bin`` is scored by the same evaluator as bench/vs_gensim.py (analogy@30k by
 3CosAdd, WordSim353 Spearman), and one table prints words/s (global: all ranks' words over the run's
-training time), bytes averaged per round and rank, rounds, seconds in averaging, the scores, and each
+training time), the merge, bytes merged per round and rank, rounds, seconds in merging, the scores, and each
 run's words/s ratio to the single process. Before the runs, a 2-process gloo all-reduce over localhost
 is timed at a few sizes: the latency and bandwidth the README's scaling model takes as this machine's
 inputs. Any failed run exits non-zero with its output's tail.
@@ -40,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
-CONFIGS = ("single", "torchrun", "2nodes")
+CONFIGS = ("single", "torchrun", "2nodes", "average")
 PROBE_SIZES = (4 << 10, 256 << 10, 4 << 20, 32 << 20)  # bytes of float32 all-reduced by the gloo probe
 
 
@@ -76,6 +78,8 @@ def commands(config: str, args: argparse.Namespace, run_dir: Path) -> list[list[
         return [[sys.executable, train_py, "threads=2", *common]]
     if config == "torchrun":
         return [[*TORCHRUN, "--standalone", "--nproc_per_node=2", train_py, "threads=1", *common]]
+    if config == "average":  # torchrun with pWord2Vec's mean in place of dist.merge=auto's choice (deltas for 2 ranks)
+        return [[*TORCHRUN, "--standalone", "--nproc_per_node=2", train_py, "threads=1", *common, "dist.merge=average"]]
     endpoint = f"localhost:{free_port()}"
     return [
         [*TORCHRUN, "--nnodes=2", "--nproc_per_node=1", f"--node_rank={i}", "--rdzv_backend=c10d", f"--rdzv_endpoint={endpoint}",
@@ -125,6 +129,7 @@ def run_config(config: str, args: argparse.Namespace, tmp: Path) -> dict:
         "words_per_sec": metrics["words_per_sec"],
         "bytes_per_round": metrics.get("sync_bytes", 0) / rounds if rounds else 0.0,
         "rounds": rounds,
+        "merge": metrics.get("sync_merge", ""),
         "averaging_s": averaging,
         "wall_s": wall,
         "vocab": metrics.get("vocab_size"),
@@ -183,13 +188,15 @@ def print_table(rows: dict[str, dict], args: argparse.Namespace) -> None:
         f"\ncorpus {args.corpus.name}, max_tokens {args.max_tokens or 'all'}, epochs {args.epochs}, dim {args.dim}, "
         f"seed {args.seed}, vocab {next(iter(rows.values()))['vocab']}, overrides {' '.join(args.overrides) or '(none)'}"
     )
-    print("| config | words/s (global) | ratio to single | bytes per round | rounds | averaging s | wall s | analogy@30k | WS353 |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    names = {"single": "1 process x 2 threads", "torchrun": "torchrun 2 x 1 thread", "2nodes": "2 simulated nodes x 1 thread"}
+    print("| config | merge | words/s (global) | ratio to single | bytes per round | rounds | merging s | wall s | analogy@30k | WS353 |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    names = {"single": "1 process x 2 threads", "torchrun": "torchrun 2 x 1 thread", "2nodes": "2 simulated nodes x 1 thread",
+             "average": "torchrun 2 x 1 thread, dist.merge=average"}  # fmt: skip
     for config, r in rows.items():
         ratio = f"{r['words_per_sec'] / base['words_per_sec']:.2f}x" if base else "-"
         print(
-            f"| {names[config]} | {r['words_per_sec']:,.0f} | {ratio} | {r['bytes_per_round'] / 2**20:.2f} MB | {r['rounds']} | "
+            f"| {names[config]} | {r['merge'] or '-'} | {r['words_per_sec']:,.0f} | {ratio} | "
+            f"{r['bytes_per_round'] / 2**20:.2f} MB | {r['rounds']} | "
             f"{r['averaging_s']:.1f} | {r['wall_s']:.1f} | {r['analogy']:.3f} | {r['ws353']:.3f} |"
         )
 

@@ -52,11 +52,13 @@ def test_every_configuration_trains_and_lands_in_one_table(tmp_path):
            "--", "min_count=1", "block_tokens=1024"]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
-    assert out.stdout.count("$ ") == 5  # the probe, single, torchrun, and one command per simulated node
+    assert out.stdout.count("$ ") == 6  # the probe, single, torchrun, one command per simulated node, and average
     rows = {line.split("|")[1].strip(): line for line in out.stdout.splitlines() if line.startswith("| ") and " x " in line}
-    assert set(rows) == {"1 process x 2 threads", "torchrun 2 x 1 thread", "2 simulated nodes x 1 thread"}
+    assert set(rows) == {"1 process x 2 threads", "torchrun 2 x 1 thread", "2 simulated nodes x 1 thread",
+                         "torchrun 2 x 1 thread, dist.merge=average"}  # fmt: skip
+    assert "| deltas |" in rows["torchrun 2 x 1 thread"] and "| average |" in rows["torchrun 2 x 1 thread, dist.merge=average"]
     assert "| 1.00x |" in rows["1 process x 2 threads"]
     cells = {name: [c.strip() for c in line.split("|")[1:-1]] for name, line in rows.items()}
-    rounds = [int(cells[name][4]) for name in ("torchrun 2 x 1 thread", "2 simulated nodes x 1 thread")]
+    rounds = [int(cells[name][5]) for name in ("torchrun 2 x 1 thread", "2 simulated nodes x 1 thread")]
     assert rounds[0] == rounds[1] >= 4  # about 8 blocks shared by 2 ranks, a round per block, in both layouts
-    assert all(float(cells[name][1].replace(",", "")) > 0 for name in cells)  # words/s
+    assert all(float(cells[name][2].replace(",", "")) > 0 for name in cells)  # words/s

@@ -392,7 +392,8 @@ def test_torchrun_two_ranks_write_one_run_directory_with_gensim_loadable_vectors
 
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["world_size"] == 2 and metrics["words_done"] == 2 * metrics["train_words"] == 2 * 150 * 20
-    assert "rank 1 of 2" in (run / "train.rank1.log").read_text()
+    assert metrics["sync_merge"] == "deltas"  # dist.merge=auto with 2 ranks and 1-block rounds
+    assert "rank 1 of 2" in (run / "train.rank1.log").read_text() and "merging (deltas)" in (run / "train.log").read_text()
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     assert state["dist_world_size"] == 2 and state["id_files"] == ["corpus.shard0.ids", "corpus.shard1.ids"]
 

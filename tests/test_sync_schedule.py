@@ -50,3 +50,14 @@ def test_lr_factor_by_mode_and_world():
     assert all(lr_factor(m, 1) == 1.0 for m in ("auto", "linear", "sqrt", "none"))  # one rank: bit for bit the plain run
     with pytest.raises(ValueError, match="dist.lr_scale"):
         lr_factor("cubic", 2)
+
+
+def test_merge_auto_is_deltas_for_two_ranks_and_one_block_rounds_only():
+    from w2v.errors import W2VError
+    from w2v.train.sync_schedule import merge_for
+
+    assert merge_for("auto", 2, 1) == "deltas"
+    assert [merge_for("auto", w, b) for w, b in ((1, 1), (2, 2), (2, 64), (3, 1), (4, 1), (64, 8))] == ["average"] * 6
+    assert merge_for("average", 2, 1) == "average" and merge_for("deltas", 2, 8) == "deltas"  # asked for by name
+    with pytest.raises(W2VError, match="dist.merge=deltas .* diverged at 3 and 4 ranks.*dist.merge=average"):
+        merge_for("deltas", 3, 1)

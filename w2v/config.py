@@ -105,9 +105,10 @@ class DistConfig:
     # default). hot_rows=0 = all rows every round.
     hot_rows: int = 0
     full_every: int = 0
-    # How a round combines the replicas: average (pWord2Vec's mean) or deltas (the last merged tables
-    # plus the sum of every replica's change since; keeps a copy of the tables). w2v/train/sync_schedule.py
-    merge: str = "average"
+    # How a round combines the replicas: average (pWord2Vec's mean), deltas (the last merged tables plus
+    # the sum of every replica's change since; 2 ranks only; keeps a copy of the tables), or auto: deltas
+    # for 2 ranks and 1-block rounds, else average (w2v/train/sync_schedule.py says why).
+    merge: str = "auto"
     # The lr schedule's factor under W ranks: linear (x W), sqrt (x sqrt(W)), none, or auto (linear
     # for merge=average, whose mean divides each update by W; none for merge=deltas).
     lr_scale: str = "auto"
@@ -203,7 +204,7 @@ OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
 PHRASE_SCORINGS = ("default", "npmi")
 LR_SCALES = ("auto", "linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_schedule.py)
-MERGES = ("average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)
+MERGES = ("auto", "average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)
 
 
 def register_configs() -> None:

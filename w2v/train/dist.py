@@ -56,7 +56,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from w2v.config import MERGES
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
 from w2v.train.dist_chunks import blocks_per_round, round_chunks
@@ -349,8 +348,8 @@ class TableAverager:
         for t, _ in self.parts:
             if not t.is_contiguous():
                 raise ValueError("TableAverager needs contiguous tables (row ranges are then contiguous views)")
-        if merge not in MERGES:
-            raise ValueError(f"unknown dist.merge {merge!r}: use one of {', '.join(MERGES)}")
+        if merge not in ("average", "deltas"):  # dist.merge=auto is resolved by sync_schedule.merge_for
+            raise ValueError(f"unknown merge {merge!r}: use average or deltas")
         # merge=deltas keeps the tables as of each row's last sync: a replica's change is its table minus that.
         self.synced: list[torch.Tensor] = []
         if merge == "deltas" and ctx.world > 1:
@@ -441,7 +440,7 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
     source = round_chunks(stream, rounds, ctx.rank, ctx.world, start[0]) if stream.cfg.token_chunks else _round_items(stream, rounds)
     round_words = round_pairs = 0
     synced_bytes, t_sync = 0, 0.0
-    lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world, cfg.dist.merge)  # averaging divides each update by W (sync_schedule.py)
+    lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world, tr.merge)  # averaging divides each update by W (sync_schedule.py)
     done_rounds, lr = 0, lr_scale * cfg.lr
     with Prefetcher(source) if overlap else contextlib.nullcontext(source) as items:
         for item in items:

@@ -17,8 +17,13 @@ replicas learn like one process at ``lr / W``. ``dist.lr_scale`` multiplies the 
 
 **Merging.** ``dist.merge=deltas`` adds up every replica's change since the row's last merge instead of
 averaging the replicas: a row only one rank touched gets exactly that rank's updates at the unscaled
-rate, and a row every rank touched moves by the sum of their (stale) changes. It keeps a copy of the
-tables (twice the memory) and, measured, beats the average at 2 ranks but diverges at 4 (README).
+rate, and a row every rank touched moves by the sum of their (stale) changes. A frequent row's change
+in a round is close to the step that fits that rank's data, so the sum of W such steps overshoots by
+up to W: like gradient descent at W times its best step, that is stable for W <= 2 only, and W = 3
+and 4 diverged in the measurements (README), so deltas is refused above 2 ranks. With short rounds at
+2 ranks it trained better vectors than the average in every measurement; with 8 blocks per round the
+overshoot cost it (README). ``dist.merge=auto`` (the default) therefore picks ``deltas`` for 2 ranks
+and 1 block per round, else ``average``. Deltas keeps a copy of both tables (twice their memory).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import math
 
 from w2v.config import LR_SCALES
+from w2v.errors import W2VError
 
 
 def ruler(round_no: int) -> int:
@@ -57,6 +63,22 @@ def mean_rows_per_round(hot_rows: int, full_every: int, n_rows: int, rounds: int
     """Rows averaged per round over ``rounds`` rounds (the epoch-end full average included)."""
     total = sum(rows_at_round(r, hot_rows, full_every, n_rows) for r in range(1, rounds))
     return (total + n_rows) / max(1, rounds)
+
+
+def merge_for(mode: str, world: int, blocks_per_round: int) -> str:
+    """The merge ``dist.merge=mode`` means for ``world`` ranks training ``blocks_per_round`` blocks per round.
+
+    ``auto``: ``deltas`` for 2 ranks and 1-block rounds (where it was measured better), else ``average``.
+    ``deltas`` above 2 ranks is a one-line error: the sum of W stale steps diverged at 3 and 4 ranks.
+    """
+    if mode == "auto":
+        return "deltas" if world == 2 and blocks_per_round == 1 else "average"
+    if mode == "deltas" and world > 2:
+        raise W2VError(
+            f"dist.merge=deltas sums the {world} ranks' changes of each frequent row, which overshoots by up to {world}x and "
+            f"diverged at 3 and 4 ranks: use it with 2 ranks, or dist.merge=average (or auto) with {world}"
+        )
+    return mode
 
 
 def lr_factor(mode: str, world: int, merge: str = "average") -> float:

@@ -48,7 +48,7 @@ from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
 from w2v.train.resume import explicit_keys, finished_run_message, resume_id_files
 from w2v.train.subwords import composer, make_bags, save_full_model
-from w2v.train.sync_schedule import lr_factor
+from w2v.train.sync_schedule import lr_factor, merge_for
 
 log = logging.getLogger(__name__)
 _ABSENT = object()
@@ -328,7 +328,10 @@ class Trainer:
         self.train_words = self.vocab.total - self.heldout.words
         self.total_words = cfg.epochs * self.train_words
         tables = self.model.tables()
-        self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3], merge=cfg.dist.merge)  # hs inner nodes: the root is last
+        # dist.merge=auto: deltas for 2 ranks and 1-block rounds, else average (sync_schedule.merge_for).
+        self.round_blocks = blocks_per_round(cfg.dist.sync_blocks, self.stream.cfg.token_chunks)
+        self.merge = merge_for(cfg.dist.merge, ctx.world, self.round_blocks)
+        self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3], merge=self.merge)  # hs inner nodes: the root is last
         self.sync_bytes = self.sync_rounds = 0
         self.tb = MetricLogger(run_dir / "tb") if ctx.is_main else NullMetricLogger()
         # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
@@ -340,9 +343,9 @@ class Trainer:
             self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
         )  # fmt: skip
         if ctx.enabled:
-            log.info("rank %d of %d (local rank %d of %d), backend %s, %d threads: averaging every %d block(s) per rank%s",
+            log.info("rank %d of %d (local rank %d of %d), backend %s, %d threads: merging (%s) every %d block(s) per rank%s",
                      ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, torch.distributed.get_backend(),
-                     cfg.threads or dist.default_threads(ctx), blocks_per_round(cfg.dist.sync_blocks, self.stream.cfg.token_chunks),
+                     cfg.threads or dist.default_threads(ctx), self.merge, self.round_blocks,
                      f", the {cfg.dist.hot_rows} hottest rows x the ruler sequence (all rows at epoch ends"
                      + (f" and every {cfg.dist.full_every} rounds)" if cfg.dist.full_every else ")")
                      if cfg.dist.hot_rows else "")  # fmt: skip
@@ -476,7 +479,7 @@ class Trainer:
         avg = progress.epoch_loss / max(1, progress.epoch_pairs)
         progress.epoch_losses.append(avg)
         # Under torchrun the replicas train at the schedule times dist.lr_scale's factor (1 for one process).
-        scale = lr_factor(cfg.dist.lr_scale, self.dist.world, cfg.dist.merge) if self.dist.enabled else 1.0
+        scale = lr_factor(cfg.dist.lr_scale, self.dist.world, self.merge) if self.dist.enabled else 1.0
         log.info("epoch %d/%d: average loss %.6f over %d examples, lr %.6f", progress.epoch + 1, cfg.epochs, avg, progress.epoch_pairs,
                  scale * lr_at(cfg, progress.words_done, self.total_words))  # fmt: skip
         self.tb.scalar("train/epoch_loss", avg, progress.epoch + 1)
@@ -570,7 +573,7 @@ class Trainer:
         """torchrun runs: world size and what the averaging sent (absent for a single process)."""
         if not self.dist.enabled:
             return {}
-        return {"world_size": self.dist.world, "sync_rounds": self.sync_rounds, "sync_bytes": self.sync_bytes}
+        return {"world_size": self.dist.world, "sync_merge": self.merge, "sync_rounds": self.sync_rounds, "sync_bytes": self.sync_bytes}
 
     def _finish_other_rank(self, elapsed: float) -> dict[str, Any]:
         """A rank other than 0 writes nothing into the run directory but its log (rank 0 removes the shards)."""
