@@ -273,6 +273,10 @@ def test_token_chunks_cover_the_corpus_and_resume_on_chunk_boundaries(tmp_path):
     # (Under torchrun a rank's chunks come from w2v/train/dist_chunks.py: tests/test_dist_triton.py.)
 
 
+# In the slow set to hold the default run near 5 minutes: tests/test_dist_triton.py trains the engine through
+# train() (one rank against the plain single-process run, bit for bit; two ranks writing vectors gensim loads),
+# and Hydra's command line runs end to end in every other train.py test.
+@pytest.mark.slow
 def test_train_py_runs_the_triton_engine_end_to_end(tmp_path):
     """train.py with engine=triton in the interpreter: a tiny corpus, vectors gensim loads, resumable metrics."""
     from gensim.models import KeyedVectors
