@@ -35,12 +35,17 @@ settings.register_profile("w2v", deadline=None, print_blob=True)
 settings.load_profile("w2v")
 
 
-def _load_train_module():
-    """Import train.py as a module: it registers the config schemas and the ``w2v_or`` resolver."""
-    spec = importlib.util.spec_from_file_location("w2v_train_entry", TRAIN_PY)
+def load_script(path: Path, name: str):
+    """Import a script (train.py, a bench/ script) as a module named ``name``."""
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _load_train_module():
+    """Import train.py as a module: it registers the config schemas and the ``w2v_or`` resolver."""
+    return load_script(TRAIN_PY, "w2v_train_entry")
 
 
 register_configs()  # the schemas and the w2v_or resolver, whatever train.py does on import

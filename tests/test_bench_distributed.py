@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_synthetic_text
+from conftest import load_script, make_synthetic_text
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "distributed.py"
 
 
 def _bench():
-    spec = importlib.util.spec_from_file_location("bench_distributed", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_distributed")
 
 
 def test_a_ring_all_reduce_of_both_tables_sends_2_n_minus_1_over_n_of_them_per_rank():

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 from pathlib import Path
+
+from conftest import load_script
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "gpu.py"
 
 
 def bench_gpu():
     """bench/gpu.py as a module (its main() needs CUDA; the helpers do not)."""
-    spec = importlib.util.spec_from_file_location("bench_gpu", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(BENCH, "bench_gpu")
 
 
 def test_the_script_parses():

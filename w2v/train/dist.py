@@ -446,14 +446,9 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
         for item in items:
             if "round_end" not in item:
                 lr = lr_scale * lr_at(cfg, progress.words_done + ctx.world * round_words, tr.total_words)
-                if "tokens" in item:  # a token chunk: its rate decays inside it, and the device counts its examples
-                    item["lr_end"] = lr_scale * lr_at(cfg, progress.words_done + ctx.world * (round_words + item["words"]), tr.total_words)
-                    tr.loss_acc += tr.engine.step(tr.engine.to_device(item), lr)
-                    n = 0
-                else:
-                    n = len(item["targets"])
-                    if n:
-                        tr.loss_acc[0] += tr.engine.step(tr.engine.to_device(item), lr)
+                # A token chunk's rate decays inside it, and the device counts its examples.
+                lr_end = lr_scale * lr_at(cfg, progress.words_done + ctx.world * (round_words + item["words"]), tr.total_words)
+                n = tr._step(item, lr, lr_end)
                 round_words += item["words"]
                 round_pairs += n
                 continue

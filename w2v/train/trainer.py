@@ -454,17 +454,24 @@ class Trainer:
                     self.last_ckpt = (time.monotonic(), progress.words_done)
         self._fold_loss()
 
+    def _step(self, batch: dict, lr: float, lr_end: float) -> int:
+        """One engine update on a batch of examples or a token chunk (whose rate decays to ``lr_end`` inside it).
+
+        Returns the examples counted on the host: a chunk's are counted on the device, into ``loss_acc[1]``.
+        """
+        if "tokens" in batch:
+            batch["lr_end"] = lr_end
+            self.loss_acc += self.engine.step(self.engine.to_device(batch), lr)
+            return 0
+        n = len(batch["targets"])
+        if n:
+            self.loss_acc[0] += self.engine.step(self.engine.to_device(batch), lr)
+        return n
+
     def _apply(self, batch: dict, lr: float) -> None:
         """One update on one batch, then advance the stream position and the word count."""
         progress = self.progress
-        if "tokens" in batch:  # a token chunk: the device counts its examples
-            batch["lr_end"] = lr_at(self.cfg, progress.words_done + batch["words"], self.total_words)
-            self.loss_acc += self.engine.step(self.engine.to_device(batch), lr)
-            n = 0
-        else:
-            n = len(batch["targets"])
-            if n:
-                self.loss_acc[0] += self.engine.step(self.engine.to_device(batch), lr)
+        n = self._step(batch, lr, lr_at(self.cfg, progress.words_done + batch["words"], self.total_words))
         progress.epoch_pairs += n
         progress.pairs_total += n
         progress.words_done += batch["words"]
