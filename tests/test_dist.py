@@ -477,5 +477,7 @@ def test_what_torchrun_does_not_run_yet_is_refused_in_one_line():
     with pytest.raises(W2VError, match="workers>0.*not supported under torchrun yet"):
         wdist.check_supported(compose_train_cfg(["workers=1"]), ctx)
     wdist.check_supported(compose_train_cfg(["workers=1"]), wdist.SINGLE)  # a single process: no objection
+    with pytest.raises(W2VError, match="dist.merge=deltas .* diverged"):  # before any counting (the rule: test_sync_schedule)
+        wdist.check_supported(compose_train_cfg(["dist.merge=deltas"]), wdist.DistContext(rank=0, world=3, enabled=True))
     # The GPU engine (tests/test_dist_triton.py), phrases and init= (tests/test_dist_phrases.py) run under torchrun.
     wdist.check_supported(compose_train_cfg(["engine=triton", "phrases.enabled=true", "init=/x"]), ctx)

@@ -59,7 +59,7 @@ import torch.distributed as dist
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
 from w2v.train.dist_chunks import blocks_per_round, round_chunks
-from w2v.train.sync_schedule import lr_factor, rows_at_round
+from w2v.train.sync_schedule import lr_factor, merge_for, rows_at_round
 
 if TYPE_CHECKING:
     from w2v.train.trainer import Trainer, _Interrupt
@@ -163,6 +163,7 @@ def check_supported(cfg: Any, ctx: DistContext) -> None:
     for what, bad in unsupported.items():
         if bad:
             raise W2VError(f"{what} is not supported under torchrun yet: run it in a single process (python train.py ...)")
+    merge_for(cfg.dist.merge, ctx.world, blocks_per_round=1)  # dist.merge=deltas above 2 ranks: refused before any counting
 
 
 def check_resumable(state: dict[str, Any], run_dir: Path, ctx: DistContext) -> None:
