@@ -120,7 +120,7 @@ def run_config(config: str, args: argparse.Namespace, tmp: Path) -> dict:
         f.close()
     metrics = json.loads((run_dir / "metrics.json").read_text())
     log = (run_dir / "train.log").read_text()
-    averaging = sum(float(s) for s in re.findall(r"([\d.]+)s in averaging", log))
+    averaging = sum(float(s) for s in re.findall(r"([\d.]+)s in (?:averaging|merging)", log))
     rounds = metrics.get("sync_rounds", 0)
     from vs_gensim import evaluate
 

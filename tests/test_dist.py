@@ -154,15 +154,18 @@ def _average(ctx: wdist.DistContext, rank: int) -> dict:
 def _deltas(ctx: wdist.DistContext, rank: int) -> list[np.ndarray]:
     """dist.merge=deltas: replicas start at their mean, then each round adds every replica's change since the row's last merge."""
     t = torch.full((4, 2), float(rank))  # different on each rank until the averager equalises them: 0.5 everywhere
-    merger = wdist.TableAverager(ctx, [t], merge="deltas")
-    seen = [t.numpy().copy()]
+    h = torch.full((3, 2), float(rank))  # an hs inner-node table: its hottest rows are its last (the root's end)
+    merger = wdist.TableAverager(ctx, [t], hot_last=[h], merge="deltas")
+    seen = [t.numpy().copy(), h.numpy().copy()]
     t[rank] += rank + 1.0  # row 0 +1 on rank 0, row 1 +2 on rank 1
     t[2:] += 1.0  # rows 2-3 +1 on both ranks
-    merger.average(rows=2)  # the 2 hottest rows only: rows 2-3 keep each rank's own change
-    seen.append(t.numpy().copy())
+    h[0] += 1.0  # far from the root: outside the band
+    h[2] += rank + 1.0  # the root: in the band
+    merger.average(rows=2)  # the 2 hottest rows only: rows 2-3 of t and row 0 of h keep each rank's own change
+    seen += [t.numpy().copy(), h.numpy().copy()]
     t[3] += 10.0 * (rank + 1)  # more change in a row not merged since the start
     merger.average()
-    seen.append(t.numpy().copy())
+    seen += [t.numpy().copy(), h.numpy().copy()]
     return seen
 
 
@@ -188,9 +191,12 @@ def test_averaging_is_an_in_place_mean_of_both_tables_and_of_the_hot_prefix(coll
 
 
 def test_merging_deltas_sums_every_replicas_change_since_each_rows_last_merge(collectives):
-    start, banded, full = zip(*(r["average"]["deltas"] for r in collectives))
+    start, start_h, banded, banded_h, full, full_h = zip(*(r["average"]["deltas"] for r in collectives))
     for rank in range(2):
-        assert np.array_equal(start[rank], np.full((4, 2), 0.5))  # identical replicas before any training
+        assert np.array_equal(start[rank], np.full((4, 2), 0.5)) and np.array_equal(start_h[rank], np.full((3, 2), 0.5))
+        # hs rows: the root (last) gets both ranks' changes (+1 +2); row 0 keeps its own +1 until the full merge adds both.
+        assert np.array_equal(banded_h[rank], np.array([[1.5] * 2, [0.5] * 2, [3.5] * 2], dtype=np.float32))
+        assert np.array_equal(full_h[rank], np.array([[2.5] * 2, [0.5] * 2, [3.5] * 2], dtype=np.float32))
         # Rows 0-1: 0.5 + rank 0's +1 / rank 1's +2 (the other rank's delta there is 0); rows 2-3 not merged yet.
         assert np.array_equal(banded[rank], np.array([[1.5] * 2, [2.5] * 2, [1.5] * 2, [1.5 + 0] * 2], dtype=np.float32))
         # The full merge adds both ranks' changes since the start: row 2 +1 +1, row 3 +1+10 and +1+20.
@@ -298,7 +304,12 @@ def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
 # checked exactly above and end to end by the torchrun test below; merge=average and hs run in the slow set.
 @pytest.mark.parametrize(
     ("objective", "merge"),
-    [pytest.param("ns", "average", marks=pytest.mark.slow), ("ns", "deltas"), pytest.param("hs", "average", marks=pytest.mark.slow)],
+    [
+        pytest.param("ns", "average", marks=pytest.mark.slow),
+        ("ns", "deltas"),
+        pytest.param("hs", "average", marks=pytest.mark.slow),
+        pytest.param("hs", "deltas", marks=pytest.mark.slow),  # the inner-node table merges from its root's end
+    ],
 )
 def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective, merge):
     # Even lines are long, odd lines short: rank 0 gets ~10x the blocks of rank 1.

@@ -148,7 +148,10 @@ def _prepare_worker(rank: int, world: int, corpus: str, old: str, tmp: str, trai
 
 
 def _init_overrides(data: dict) -> list[str]:
-    return [*make_quick_overrides(data["corpus"], min_count=2, epochs=1, block_tokens=256), f"init={data['old']}"]
+    # dist.merge=average: deltas (auto's pick for 2 ranks) equalises the replicas before fit(), which would hide
+    # replicas that init= started apart.
+    args = make_quick_overrides(data["corpus"], min_count=2, epochs=1, block_tokens=256, **{"dist.merge": "average"})
+    return [*args, f"init={data['old']}"]
 
 
 @pytest.fixture(scope="module")

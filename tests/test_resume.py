@@ -148,6 +148,18 @@ def test_resume_config_programmatic_explicit_keys():
     assert one_value.eval.every_epoch is True and one_value.eval.enabled is False
 
 
+def test_a_checkpoint_from_before_dist_merge_resumes_with_the_average_it_trained_with():
+    from w2v.train.trainer import _resume_config
+
+    saved = OmegaConf.to_container(compose_train_cfg(RUN_ARGS), resolve=True)
+    del saved["dist"]["merge"]  # written before the key existed, with dist.lr_scale=linear
+    saved["dist"]["lr_scale"] = "linear"
+    cfg = _resume_config(compose_train_cfg(["resume=x"]), {"config": saved})
+    assert cfg.dist.merge == "average" and cfg.dist.lr_scale == "linear"
+    given = _resume_config(compose_train_cfg(["resume=x", "dist.merge=deltas"]), {"config": saved}, explicit=["dist.merge"])
+    assert given.dist.merge == "deltas"  # dist.* may change on resume
+
+
 def test_hydra_override_keys():
     from w2v.train.resume import override_keys
 

@@ -26,14 +26,16 @@ collectives in the same order, even when the shards are uneven.
   collective, a rank without blocks in a round still joins it, and after each round the trained
   blocks are a prefix of the epoch: the checkpoint's position is one block number.
   A round ends with one small all-reduce of (words, loss, examples, interrupt, checkpoint due) and
-  the average of the tables: all rows, or with ``dist.hot_rows`` pWord2Vec's frequency bands (the
+  the merge of the tables (``dist.merge``: their average, or the sum of every rank's change since the
+  last merge; :mod:`w2v.train.sync_schedule` says which and why): all rows, or with ``dist.hot_rows`` pWord2Vec's frequency bands (the
   hottest rows every round, rarer bands exponentially less often: :mod:`w2v.train.sync_schedule`),
   and all rows every ``dist.full_every`` rounds, at the end of an epoch and before a checkpoint.
   An engine that consumes token chunks (Triton) trains a rank's blocks of a round as chunks, and its
   rounds are whole chunks (:mod:`w2v.train.dist_chunks`).
 - **Schedule.** The learning rate decays with the global words: the words of all earlier rounds
   (exact, from the all-reduce) plus ``W`` times this rank's words in the current round, and is
-  scaled by ``dist.lr_scale`` (W by default), since averaging divides every update by W.
+  scaled by ``dist.lr_scale`` (``auto``: W for the average, which divides every update by W; 1 for
+  the sum of changes).
 - **Output.** Rank 0 alone writes vocab.tsv, vectors, metrics, TensorBoard, checkpoints and the
   evaluation; rank ``r > 0`` logs to ``train.rank<r>.log``.
 """
@@ -354,7 +356,9 @@ class TableAverager:
         # merge=deltas keeps the tables as of each row's last sync: a replica's change is its table minus that.
         self.synced: list[torch.Tensor] = []
         if merge == "deltas" and ctx.world > 1:
-            self.average()  # the replicas start identical whatever each rank initialised (then the copies agree)
+            # The replicas start identical whatever each rank initialised (then the copies agree): one full
+            # all-reduce more than the rounds, left out of the bytes the run reports.
+            self.average()
             self.synced = [t.clone() for t, _ in self.parts]
 
     def bytes(self, rows: int | None = None) -> int:
@@ -471,7 +475,7 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
             t_sync += time.perf_counter() - t0
             synced_bytes += sent
             if done_rounds == 1 or log.isEnabledFor(logging.DEBUG):
-                log.log(logging.INFO if done_rounds == 1 else logging.DEBUG, "round %d/%d: averaged %d of %d rows, %.2f MB",
+                log.log(logging.INFO if done_rounds == 1 else logging.DEBUG, "round %d/%d: merged %d of %d rows, %.2f MB",
                         done_rounds, n_rounds, rows, tr.averager.n_rows, sent / 2**20)  # fmt: skip
             progress.start = {0: (item["next_block"], 0)}  # the blocks before it are trained: where a resume starts
             progress.words_done += int(words)
@@ -492,7 +496,7 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
                 tr._save()
                 tr.last_ckpt = (time.monotonic(), progress.words_done)
     log.info(
-        "epoch %d: %d rounds of %d block(s) per rank over %d ranks, %.1f MB averaged per rank (%.1f MB per round), %.1fs in averaging",
+        "epoch %d: %d rounds of %d block(s) per rank over %d ranks, %.1f MB merged per rank (%.1f MB per round), %.1fs in merging",
         progress.epoch + 1, done_rounds, per_round, ctx.world, synced_bytes / 2**20, synced_bytes / 2**20 / max(1, done_rounds), t_sync,
     )  # fmt: skip
     tr.sync_bytes += synced_bytes

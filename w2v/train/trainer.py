@@ -273,6 +273,8 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[st
             OmegaConf.update(saved, key, key != "hs", merge=False)
     if "heldout" not in saved:  # checkpoints from before held-out blocks trained on every block
         OmegaConf.update(saved, "heldout", 0.0, merge=False)
+    if "dist" in saved and "merge" not in saved.dist:  # checkpoints from before dist.merge averaged (at their lr_scale)
+        OmegaConf.update(saved, "dist.merge", "average", merge=False)
     explicit = {"resume", *explicit}
     for key in RESUME_MAY_CHANGE:
         if key in cfg and key not in saved:  # a key newer than the checkpoint: this version's value
