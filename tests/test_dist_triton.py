@@ -164,7 +164,7 @@ def test_two_ranks_train_average_and_rank_0_writes_the_vectors(tmp_path):
     assert m["engine"] == "triton" and m["world_size"] == 2 and m["words_done"] == N_SENTENCES * LENGTH
     assert m["sync_rounds"] == 3  # 9 blocks in rounds of 2 x 2: blocks 0-3, 4-7, 8 (rank 1 has none in the last)
     n_rows = len((run / "vocab.tsv").read_text().splitlines())
-    assert m["sync_bytes"] == 3 * 2 * n_rows * 8 * 4  # every round averages both tables in full (dist.hot_rows=0)
+    assert m["sync_bytes"] == 3 * 2 * n_rows * 8 * 4  # every round averages both tables in full (fewer rows than dist.hot_rows)
     # The rounds' all-reduce summed the device-side (loss, examples) of every chunk on both ranks.
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     steps = results[0]["steps"] + results[1]["steps"]

@@ -102,8 +102,9 @@ class DistConfig:
     # > 0: pWord2Vec's frequency bands: round r averages the hot_rows * 2**z most frequent rows (2**z the
     # largest power of 2 dividing r), so band k = rows [hot*2**(k-1), hot*2**k) every 2**k rounds; all
     # rows every full_every rounds (0: only at each epoch end and before a checkpoint, as always; pWord2Vec's
-    # default). hot_rows=0 = all rows every round.
-    hot_rows: int = 0
+    # default). hot_rows=0 = all rows every round. 4096 (pWord2Vec's is 1024): on all of wiki8 (67,903 rows) it cut
+    # the merged bytes 5x and the time merging 4-6x at the same quality (README); tables of at most 4096 rows merge in full.
+    hot_rows: int = 4096
     full_every: int = 0
     # How a round combines the replicas: average (pWord2Vec's mean), deltas (the last merged tables plus
     # the sum of every replica's change since; 2 ranks only; keeps a copy of the tables), or auto: deltas
