@@ -60,7 +60,7 @@ import torch.distributed as dist
 
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
-from w2v.train.dist_chunks import blocks_per_round, round_chunks
+from w2v.train.dist_chunks import round_chunks
 from w2v.train.sync_schedule import lr_factor, merge_for, rows_at_round
 
 if TYPE_CHECKING:
@@ -437,7 +437,7 @@ def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
 
     ctx, cfg, progress, stream = tr.dist, tr.cfg, tr.progress, tr.stream
     stream.set_epoch(progress.epoch, {})
-    per_round = blocks_per_round(cfg.dist.sync_blocks, stream.cfg.token_chunks)  # whole GPU chunks (dist_chunks.py)
+    per_round = tr.blocks_per_round  # dist.sync_blocks, rounded up to whole GPU chunks (dist_chunks.py)
     start = progress.start.get(0, (0, 0))
     rounds = round_blocks(stream.heldout, ctx.rank, ctx.world, per_round, start)
     n_rounds = len(rounds)

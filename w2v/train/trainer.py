@@ -331,8 +331,8 @@ class Trainer:
         self.total_words = cfg.epochs * self.train_words
         tables = self.model.tables()
         # dist.merge=auto: deltas for 2 ranks and 1-block rounds, else average (sync_schedule.merge_for).
-        self.round_blocks = blocks_per_round(cfg.dist.sync_blocks, self.stream.cfg.token_chunks)
-        self.merge = merge_for(cfg.dist.merge, ctx.world, self.round_blocks)
+        self.blocks_per_round = blocks_per_round(cfg.dist.sync_blocks, self.stream.cfg.token_chunks)
+        self.merge = merge_for(cfg.dist.merge, ctx.world, self.blocks_per_round)
         self.averager = dist.TableAverager(ctx, tables[:2], hot_last=tables[2:3], merge=self.merge)  # hs inner nodes: the root is last
         self.sync_bytes = self.sync_rounds = 0
         self.tb = MetricLogger(run_dir / "tb") if ctx.is_main else NullMetricLogger()
@@ -347,7 +347,7 @@ class Trainer:
         if ctx.enabled:
             log.info("rank %d of %d (local rank %d of %d), backend %s, %d threads: merging (%s) every %d block(s) per rank%s",
                      ctx.rank, ctx.world, ctx.local_rank, ctx.local_world, torch.distributed.get_backend(),
-                     cfg.threads or dist.default_threads(ctx), self.merge, self.round_blocks,
+                     cfg.threads or dist.default_threads(ctx), self.merge, self.blocks_per_round,
                      f", the {cfg.dist.hot_rows} hottest rows x the ruler sequence (all rows at epoch ends"
                      + (f" and every {cfg.dist.full_every} rounds)" if cfg.dist.full_every else ")")
                      if cfg.dist.hot_rows else "")  # fmt: skip
