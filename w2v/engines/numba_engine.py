@@ -77,7 +77,7 @@ if HAVE_NUMBA:
                     _prefetch(hs_w, points[t, j], col)
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def _logistic_update(h, neu1e, w, row, label, lr, skip_saturated):  # pragma: no cover - compiled
+    def logistic_update(h, neu1e, w, row, label, lr, skip_saturated):  # pragma: no cover - compiled
         """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h. Returns the row's loss.
 
         ``skip_saturated``: word2vec.c's hierarchical-softmax rule, no update when |u·h| >= 6.
@@ -86,82 +86,95 @@ if HAVE_NUMBA:
         f = np.float32(0.0)  # float32 accumulator keeps the loop in SIMD registers
         for d in range(dim):
             f += h[d] * w[row, d]
-        # One exp serves both: σ(f) = 1/(1+e) and -log σ(±f) = log(1+e) + (1-y)·f, e = exp(-f).
-        e = math.exp(-f)  # float64: overflows only past |f| > 709, i.e. on real divergence
-        loss = math.log1p(e) + (1.0 - label) * f
+        # One exp serves σ and the loss, taken of -|f| so it never overflows: with a = exp(-|f|),
+        # -log σ(±f) = softplus(s) = max(s, 0) + log1p(a) for s = f (a negative) or -f (the target),
+        # and σ(f) = 1/(1+a) or a/(1+a). (exp(-f) of a float32 f is a float32 and overflowed past
+        # |f| > 88.7, a score healthy tables reach: the loss became inf while the updates were fine.)
+        a = math.exp(-abs(f))
+        s = f if label == 0.0 else -f
+        loss = max(s, np.float32(0.0)) + math.log1p(a)
         if skip_saturated and abs(f) >= MAX_EXP:
             return loss
-        g = np.float32((label - 1.0 / (1.0 + e)) * lr)
+        sig = 1.0 / (1.0 + a) if f >= 0 else a / (1.0 + a)
+        g = np.float32((label - sig) * lr)
         for d in range(dim):
             neu1e[d] += g * w[row, d]
         for d in range(dim):
             w[row, d] += g * h[d]
         return loss
 
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def train_examples(
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e
+    ):  # pragma: no cover - compiled
+        """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
+
+        offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). bag_mean: average a
+        bag (CBOW with cbow_mean, any skip-gram bag of a word and its n-grams), else sum it. out_w empty: no
+        negative sampling. hs_w empty: no hierarchical softmax. h, neu1e: (dim,) scratch vectors, private
+        to the thread: the compiler can then vectorise the row updates (no aliasing with the tables), and
+        h is exact because the input rows change only after all output rows (word2vec.c's neu1 / neu1e).
+        """
+        dim = in_w.shape[1]
+        n_neg = negatives.shape[1]
+        use_ns, use_hs, bags = out_w.shape[0] > 0, hs_w.shape[0] > 0, offsets.shape[0] > 0
+        loss = 0.0
+        for i in range(lo, hi):
+            if i + _PREFETCH_AHEAD < hi:
+                _prefetch_example(in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, lengths, i + _PREFETCH_AHEAD)
+            a, b = (offsets[i], offsets[i + 1]) if bags else (i, i + 1)
+            if b == a:
+                continue
+            first = inputs[a]
+            for d in range(dim):
+                h[d] = in_w[first, d]
+                neu1e[d] = 0.0
+            for m in range(a + 1, b):
+                # A row view first: numba vectorises row[d] but not in_w[inputs[m], d] (8x slower bags).
+                row = in_w[inputs[m]]
+                for d in range(dim):
+                    h[d] += row[d]
+            if bag_mean and b - a > 1:
+                inv = np.float32(1.0 / (b - a))
+                for d in range(dim):
+                    h[d] *= inv
+            t = targets[i]
+            if use_ns:
+                loss += logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
+                for k in range(n_neg):
+                    if negatives[i, k] != t:  # a negative equal to the target is skipped
+                        loss += logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
+            if use_hs:
+                for j in range(lengths[t]):
+                    loss += logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, True)
+            if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
+                for d in range(dim):
+                    in_w[first, d] = h[d] + neu1e[d]
+                continue
+            # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a
+            # sum. A skip-gram bag (a word and its n-grams) is a mean: fastText's and gensim's FastText
+            # add the whole error to each row of the bag too.
+            scale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
+            for m in range(a, b):
+                row = in_w[inputs[m]]
+                for d in range(dim):
+                    row[d] += scale * neu1e[d]
+        return loss
+
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
     def _word2vec_hogwild(
         in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, n_slices
     ):  # pragma: no cover - compiled
-        """word2vec.c's per-example loop over ``n_slices`` contiguous slices, one per thread (Hogwild).
-
-        offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). bag_mean: average a
-        bag (CBOW with cbow_mean, any skip-gram bag of a word and its n-grams), else sum it. out_w empty: no
-        negative sampling. hs_w empty: no hierarchical softmax.
-        """
+        """:func:`train_examples` over ``n_slices`` contiguous slices of the batch, one per thread (Hogwild)."""
         n_examples, dim = targets.shape[0], in_w.shape[1]
-        n_neg = negatives.shape[1]
-        use_ns, use_hs, bags = out_w.shape[0] > 0, hs_w.shape[0] > 0, offsets.shape[0] > 0
         losses = np.zeros(n_slices, dtype=np.float64)
         for s in prange(n_slices):
-            lo = s * n_examples // n_slices
-            hi = (s + 1) * n_examples // n_slices
-            neu1e = np.empty(dim, dtype=np.float32)
-            # A private hidden vector: the compiler can then vectorise the row updates (no
-            # aliasing with the output tables), and it is exact because the input rows change
-            # only after all output rows (word2vec.c's neu1 / neu1e).
             h = np.empty(dim, dtype=np.float32)
-            loss = 0.0
-            for i in range(lo, hi):
-                if i + _PREFETCH_AHEAD < hi:
-                    _prefetch_example(in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, lengths, i + _PREFETCH_AHEAD)
-                a, b = (offsets[i], offsets[i + 1]) if bags else (i, i + 1)
-                if b == a:
-                    continue
-                first = inputs[a]
-                for d in range(dim):
-                    h[d] = in_w[first, d]
-                    neu1e[d] = 0.0
-                for m in range(a + 1, b):
-                    # A row view first: numba vectorises row[d] but not in_w[inputs[m], d] (8x slower bags).
-                    row = in_w[inputs[m]]
-                    for d in range(dim):
-                        h[d] += row[d]
-                if bag_mean and b - a > 1:
-                    inv = np.float32(1.0 / (b - a))
-                    for d in range(dim):
-                        h[d] *= inv
-                t = targets[i]
-                if use_ns:
-                    loss += _logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
-                    for k in range(n_neg):
-                        if negatives[i, k] != t:  # a negative equal to the target is skipped
-                            loss += _logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
-                if use_hs:
-                    for j in range(lengths[t]):
-                        loss += _logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, True)
-                if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
-                    for d in range(dim):
-                        in_w[first, d] = h[d] + neu1e[d]
-                    continue
-                # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a
-                # sum. A skip-gram bag (a word and its n-grams) is a mean: fastText's and gensim's FastText
-                # add the whole error to each row of the bag too.
-                scale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
-                for m in range(a, b):
-                    row = in_w[inputs[m]]
-                    for d in range(dim):
-                        row[d] += scale * neu1e[d]
-            losses[s] = loss
+            neu1e = np.empty(dim, dtype=np.float32)
+            lo, hi = s * n_examples // n_slices, (s + 1) * n_examples // n_slices
+            losses[s] = train_examples(
+                in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e
+            )
         return losses.sum()
 
 
