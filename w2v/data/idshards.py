@@ -31,6 +31,7 @@ class IdShards:
         self.paths = [Path(p) for p in paths]
         self.sizes = [p.stat().st_size // 4 for p in self.paths]
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()  # (F+1,) first global id of each file
+        self._maps: list[np.memmap | None] = [None] * len(self.paths)  # opened by view() on first use
 
     @property
     def n_ids(self) -> int:
@@ -53,6 +54,17 @@ class IdShards:
         if len(parts) == 1:  # the usual case, a block inside one shard: no copy (a copy tripled the read time)
             return parts[0]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int32)
+
+    def view(self, start: int, count: int) -> np.ndarray:
+        """Ids ``[start, start + count)`` like :meth:`read`, without reading them: a view of the memory-mapped
+        file, so the threads that train on it page the ids in themselves (a copy only across shard files)."""
+        end = min(start + count, self.n_ids)
+        i = bisect.bisect_right(self.starts, start) - 1
+        if start >= end or end > self.starts[i + 1]:  # empty, or across files: read() concatenates
+            return self.read(start, count)
+        if self._maps[i] is None:
+            self._maps[i] = np.memmap(self.paths[i], dtype=np.int32, mode="r")
+        return np.asarray(self._maps[i][start - self.starts[i] : end - self.starts[i]])
 
 
 def rewrite_as_vocab_ids(src: Path, dst: Path, remap: np.ndarray, oov_id: int) -> None:

@@ -119,6 +119,7 @@ class StreamConfig:
     cbow: bool = False
     token_chunks: int = 0  # > 0: yield token chunks of this many blocks instead of examples (GPU engines)
     heldout: float = 0.0  # fraction of blocks kept out of training (see Word2VecStream.heldout_blocks)
+    spans: bool = False  # with token_chunks: chunks are views of the id file (span chunks), not vocabulary ids
 
 
 @dataclass
@@ -139,6 +140,18 @@ class Examples:
             return self.inputs[lo:hi], None, self.targets[lo:hi]
         a, b = int(self.offsets[lo]), int(self.offsets[hi])
         return self.inputs[a:b], self.offsets[lo : hi + 1] - a, self.targets[lo:hi]
+
+
+@dataclass
+class SpanChunk:
+    """Blocks of the id file for an engine that reads them itself (a dataclass, so the DataLoader passes
+    the arrays through untouched instead of copying them into tensors)."""
+
+    ids: np.ndarray  # int32 view of the id file from the first block's start to the last block's end
+    blocks: np.ndarray  # (B,) int64 block indices (held-out blocks left out)
+    lo: np.ndarray  # (B,) int64 each block's first position in ids
+    hi: np.ndarray  # (B,) int64 one past its last
+    words: np.ndarray  # (B,) int64 in-vocabulary words of each block
 
 
 class Word2VecStream(IterableDataset):
@@ -175,6 +188,7 @@ class Word2VecStream(IterableDataset):
         self.epoch = 0
         self.start: dict[int, tuple[int, int]] = {}  # worker -> (block, batch) to start from
         self.heldout = heldout_mask(self.n_blocks, cfg.heldout, cfg.seed)
+        self._block_words: np.ndarray | None = None
 
     @property
     def heldout_blocks(self) -> list[int]:
@@ -224,6 +238,21 @@ class Word2VecStream(IterableDataset):
         """In-vocabulary corpus words of one block (what the LR schedule counts for it)."""
         raw = self.read_block(block)
         return int(((raw != SENTENCE_END) & (self.remap.take(raw.clamp(min=0)) >= 0)).sum())
+
+    def words_per_block(self) -> np.ndarray:
+        """(n_blocks,) in-vocabulary words of every block, counted in one pass over the id file on first use,
+        so a span chunk knows its words without reading its ids."""
+        if self._block_words is None:
+            in_vocab = np.append(self.remap_np >= 0, False)  # index -1 (a separator) -> the appended False
+            counts = np.zeros(self.n_blocks, dtype=np.int64)
+            step = self.cfg.block_tokens * max(1, (1 << 22) // self.cfg.block_tokens)  # whole blocks, ~16 MB a read
+            for lo in range(0, self.n_ids, step):
+                hits = in_vocab.take(self.ids.read(lo, step)).astype(np.int64)
+                first = lo // self.cfg.block_tokens
+                sums = np.add.reduceat(hits, np.arange(0, len(hits), self.cfg.block_tokens)) if len(hits) else hits
+                counts[first : first + len(sums)] = sums
+            self._block_words = counts
+        return self._block_words
 
     def block_windows(
         self, raw: torch.Tensor, gen: torch.Generator, grouped: bool = True
@@ -347,6 +376,8 @@ class Word2VecStream(IterableDataset):
         the position a resume continues after. torchrun's rounds (:mod:`w2v.train.dist_chunks`) make
         their chunks here too.
         """
+        if self.cfg.spans:
+            return self.span_chunk(blocks, worker)
         # A separator after each block: windows never cross blocks, as in the example stream.
         parts = [np.append(self.vocab_ids(b), np.int32(SENTENCE_END)) for b in blocks]
         tokens = np.concatenate(parts)
@@ -356,6 +387,26 @@ class Word2VecStream(IterableDataset):
             "epoch": self.epoch,
             "block": blocks[-1],
             "first_block": blocks[0],
+            "batch": 0,
+            "last": True,
+            "worker": worker,
+        }
+
+    def span_chunk(self, blocks: list[int], worker: int = 0) -> dict:
+        """A span chunk of ``blocks`` (ascending): one view of the id file from the first block to the end of
+        the last, with each block's bounds in it and its words. Nothing is read here: the engine's threads
+        read the ids (:mod:`w2v.engines.hogwild`), so the chunk costs the same for any corpus size."""
+        bt, first = self.cfg.block_tokens, blocks[0]
+        ids = self.ids.view(first * bt, (blocks[-1] + 1 - first) * bt)
+        lo = np.array([(b - first) * bt for b in blocks], dtype=np.int64)
+        hi = np.minimum(lo + bt, len(ids))
+        block_words = self.words_per_block()[blocks]
+        return {
+            "span": SpanChunk(ids, np.asarray(blocks, dtype=np.int64), lo, hi, block_words),
+            "words": int(block_words.sum()),
+            "epoch": self.epoch,
+            "block": blocks[-1],
+            "first_block": first,
             "batch": 0,
             "last": True,
             "worker": worker,

@@ -2,7 +2,7 @@
 registers the built-in ones: ``numba`` (CPU kernel), ``triton`` (fused GPU kernel) and ``torch``
 (batched, any device)."""
 
-from w2v.engines import numba_engine, torch_engine, triton_engine  # noqa: F401  (registration)
+from w2v.engines import hogwild, numba_engine, torch_engine, triton_engine  # noqa: F401  (registration)
 from w2v.engines.base import AUTO_ORDER, ENGINES, Engine, batch_to, select_engine
 
 __all__ = ["AUTO_ORDER", "ENGINES", "Engine", "batch_to", "select_engine"]

@@ -36,6 +36,9 @@ class Engine(ABC):
     # True when the engine builds its examples itself from token chunks (vocabulary ids with -1
     # between sentences, ``chunk_tokens`` corpus words each) instead of taking example batches.
     consumes_tokens: ClassVar[bool] = False
+    # With consumes_tokens: True when the engine takes span chunks (views of the id file and block
+    # bounds) and maps, subsamples and windows the ids itself (w2v/engines/hogwild.py).
+    reads_spans: ClassVar[bool] = False
 
     @classmethod
     def batch_size(cls, spec: ModelSpec) -> int:

@@ -396,6 +396,7 @@ class Trainer:
             cfg.seed, cbow=not self.spec.sg,
             token_chunks=token_chunks,
             heldout=cfg.heldout,
+            spans=self.engine.reads_spans,
         )  # fmt: skip
         stream = Word2VecStream(
             self.id_files, self.remap, self.vocab.keep_probs(cfg.sample), self.vocab.noise_weights(cfg.ns_exponent),
@@ -461,7 +462,7 @@ class Trainer:
 
         Returns the examples counted on the host: a chunk's are counted on the device, into ``loss_acc[1]``.
         """
-        if "tokens" in batch:
+        if self.engine.consumes_tokens:
             batch["lr_end"] = lr_end
             self.loss_acc += self.engine.step(self.engine.to_device(batch), lr)
             return 0

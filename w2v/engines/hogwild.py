@@ -1,0 +1,264 @@
+"""word2vec.c's training threads, compiled with numba: every thread walks its own blocks of the id file.
+
+The example engines get their pairs from a stream that one producer thread builds; on a machine
+with many cores that thread cannot keep up, and on two it competes with the kernel for a core.
+This engine has no producer. The trainer hands it a *span chunk*: a zero-copy view of a run of
+blocks of the encoded corpus (the id file, memory-mapped) and the blocks' bounds. Inside one
+compiled call the blocks are shared out over the threads, and each thread does everything
+word2vec.c's ``TrainModelThread`` does for its blocks: map provisional ids to vocabulary ids,
+subsample, draw each center's window, draw negatives from the alias table, and update the tables
+in place without locks (Hogwild). No pair or negative array is ever materialised.
+
+Randomness is a splitmix64 generator per block, seeded from ``(seed, epoch, block)`` like the
+example stream's, so a block draws the same subsampling, windows and negatives whichever thread
+trains it: a resume is bit-exact with one thread, and the result depends on the thread count only
+through Hogwild's interleaving. The learning rate decays linearly inside the chunk, block by block
+and sentence by sentence, from the chunk's first word to its last.
+
+The update is :func:`w2v.engines.numba_engine.logistic_update` for every model, as in the example kernel: skip-gram (the
+context row predicts the center), CBOW (mean or sum of the context rows), negative sampling and/or
+hierarchical softmax, and character n-gram bags (fastText's roles: the center's bag predicts the
+context word). ``shared_negatives`` draws one set of K negatives per center for its whole window
+(Ji et al. 2016, pWord2Vec), so a window's output rows are read from memory once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from w2v.data.stream import Word2VecStream, block_seed
+from w2v.engines.base import Engine, register
+from w2v.models.word2vec import Word2VecModel
+
+try:
+    import numba
+    from numba import njit, prange
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-only installs working
+    HAVE_NUMBA = False
+
+if HAVE_NUMBA:
+    # The per-example loop and its update rule are the example kernel's: one copy of the math for both.
+    from w2v.engines.numba_engine import _FASTMATH, train_examples
+
+    _PIECE = 256  # centers whose examples are made at a time: a few KB of scratch that stays in cache
+
+    _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+    _M1 = np.uint64(0xBF58476D1CE4E5B9)
+    _M2 = np.uint64(0x94D049BB133111EB)
+    _S30, _S27, _S31, _S32, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32), np.uint64(40)
+    _U24 = np.float32(1.0 / 16777216.0)
+
+    @njit(cache=True, nogil=True, inline="always")
+    def _mix(x):  # pragma: no cover - compiled
+        """splitmix64's output function: a well-mixed 64-bit value from the generator's counter."""
+        z = (x ^ (x >> _S30)) * _M1
+        z = (z ^ (z >> _S27)) * _M2
+        return z ^ (z >> _S31)
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _draw(state, prob, alias):  # pragma: no cover - compiled
+        """One negative from the alias table: (word, new generator state). The high 32 bits pick the bucket
+        (multiply-shift), the low 24 bits are the coin, as in the example stream's compiled draw."""
+        state += _GOLDEN
+        z = _mix(state)
+        bucket = np.int64(((z >> _S32) * np.uint64(prob.shape[0])) >> _S32)
+        return (bucket if np.float32(z & np.uint64(0xFFFFFF)) * _U24 < prob[bucket] else alias[bucket]), state
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _add_bag(word, bag_inputs, bag_offsets, inputs, n_in):  # pragma: no cover - compiled
+        """Append ``word``'s input rows (the word alone, or its bag of n-gram rows) to ``inputs``; returns the new length."""
+        if bag_offsets.shape[0] == 0:
+            inputs[n_in] = word
+            return n_in + 1
+        for m in range(bag_offsets[word], bag_offsets[word + 1]):
+            inputs[n_in] = bag_inputs[m]
+            n_in += 1
+        return n_in
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def _piece_examples(
+        sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state, inputs, offsets, targets, negs
+    ):  # pragma: no cover - compiled
+        """The examples of centers ``c0:c1`` of ``sen[:n]`` into the thread's scratch buffers, in word2vec.c's
+        order, with their negatives: skip-gram pairs (the context predicts the center; with n-gram bags the
+        center's bag predicts the context, fastText's roles) or CBOW windows. Returns (examples, state)."""
+        bags = bag_offsets.shape[0] > 0
+        e, n_in = 0, 0
+        offsets[0] = 0
+        for i in range(c0, c1):
+            lo, hi = max(0, i - radius[i - c0]), min(n, i + radius[i - c0] + 1)
+            first = e
+            for j in range(lo, hi):
+                if j == i:
+                    continue
+                if cbow:
+                    n_in = _add_bag(sen[j], bag_inputs, bag_offsets, inputs, n_in)
+                    continue
+                if bags:
+                    n_in = _add_bag(sen[i], bag_inputs, bag_offsets, inputs, n_in)
+                    targets[e] = sen[j]
+                else:
+                    inputs[e] = sen[j]
+                    targets[e] = sen[i]
+                e += 1
+                offsets[e] = n_in
+            if cbow and n_in > offsets[e]:
+                targets[e] = sen[i]
+                e += 1
+                offsets[e] = n_in
+            for k in range(negatives):  # each example draws its own, or (share) the center's first is copied
+                for x in range(first, e):
+                    if share and x > first:
+                        negs[x, k] = negs[first, k]
+                    else:
+                        negs[x, k], state = _draw(state, prob, alias)
+        return e, state
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def _train_block(
+        ids, lo, hi, seed, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, points, codes, lengths, prob, alias,
+        bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share,
+    ):  # pragma: no cover - compiled
+        """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
+
+        Each sentence's kept words go to ``sen``; its centers are then trained _PIECE at a time: their
+        examples and negatives are made in scratch buffers that stay in cache, and
+        :func:`train_examples` walks them with the rows of the examples ahead prefetched.
+        """
+        dim = in_w.shape[1]
+        span = max(1, hi - lo)
+        per_center = 1 if cbow else 2 * window
+        sen = np.empty(hi - lo, dtype=np.int64)
+        radius = np.empty(_PIECE, dtype=np.int64)
+        inputs = np.empty(_PIECE * 2 * window * max_bag, dtype=np.int64)
+        offsets = np.empty(_PIECE * per_center + 1, dtype=np.int64)
+        targets = np.empty(_PIECE * per_center, dtype=np.int64)
+        negs = np.empty((_PIECE * per_center, negatives), dtype=np.int64)
+        csr = cbow or bag_offsets.shape[0] > 0  # plain skip-gram: one input row per example, no offsets
+        h = np.empty(dim, dtype=np.float32)
+        neu1e = np.empty(dim, dtype=np.float32)
+        state = np.uint64(seed)
+        loss, examples = 0.0, 0
+        pos = lo
+        while pos < hi:
+            n = 0
+            while pos < hi:
+                raw = ids[pos]
+                pos += 1
+                if raw < 0:  # the sentence separator
+                    break
+                w = remap[raw]
+                if w < 0:  # below min_count
+                    continue
+                if keep_prob[w] < 1.0:  # word2vec.c's subsampling of frequent words
+                    state += _GOLDEN
+                    if np.float32(_mix(state) >> _S40) * _U24 >= keep_prob[w]:
+                        continue
+                sen[n] = w
+                n += 1
+            lr = lr_lo + (lr_hi - lr_lo) * ((pos - lo) / span)  # linear decay inside the block too
+            for c0 in range(0, n if n > 1 else 0, _PIECE):
+                c1 = min(n, c0 + _PIECE)
+                for i in range(c1 - c0):  # effective window uniform in 1..window
+                    radius[i] = window
+                    if shrink:
+                        state += _GOLDEN
+                        radius[i] = 1 + np.int64((_mix(state) >> _S40) % np.uint64(window))
+                e, state = _piece_examples(
+                    sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state,
+                    inputs, offsets, targets, negs,
+                )  # fmt: skip
+                loss += train_examples(
+                    in_w, out_w, hs_w, inputs, offsets[: e + 1] if csr else offsets[:0], targets, negs, points, codes, lengths,
+                    bag_mean, lr, 0, e, h, neu1e,
+                )  # fmt: skip
+                examples += e
+        return loss, examples
+
+    @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+    def _train_blocks(
+        ids, block_lo, block_hi, seeds, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, points, codes, lengths, prob, alias,
+        bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, losses, examples,
+    ):  # pragma: no cover - compiled
+        """The chunk's blocks shared out over the threads (Hogwild): each block trains start to end on one thread."""
+        for b in prange(block_lo.shape[0]):
+            losses[b], examples[b] = _train_block(
+                ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
+                points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
+                bag_mean, share,
+            )  # fmt: skip
+
+
+_EMPTY_I64 = np.zeros(0, dtype=np.int64)
+
+
+def block_lrs(words: np.ndarray, lr: float, lr_end: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each block's learning rate at its first and last word, decaying linearly from ``lr`` to ``lr_end``
+    over the chunk's words (``words``: in-vocabulary words per block)."""
+    cum = np.concatenate([[0], np.cumsum(words, dtype=np.float64)])
+    frac = cum / max(1.0, float(cum[-1]))
+    return lr + (lr_end - lr) * frac[:-1], lr + (lr_end - lr) * frac[1:]
+
+
+class HogwildEngine(Engine):
+    """word2vec.c's threads: each trains whole blocks of the id file, from the raw ids to the updates (CPU)."""
+
+    name = "hogwild"
+    default_batch = 0  # unused: the engine takes span chunks of `chunk_tokens` ids, not example batches
+    shuffle = False
+    overlaps_stream = False  # there is nothing to overlap: the threads read the corpus themselves
+    consumes_tokens = True
+    reads_spans = True  # the stream hands out views of the id file, not vocabulary ids
+
+    @classmethod
+    def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
+        if device.type != "cpu":
+            return f"engine=hogwild runs on the CPU but device={device}: use engine=triton or engine=torch, or device=cpu"
+        if not HAVE_NUMBA:
+            return "engine=hogwild needs numba: pip install numba, or use engine=torch"
+        if cfg.optim != "sgd":
+            return "engine=hogwild implements optim=sgd only: use engine=torch for other optimizers"
+        return None
+
+    def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
+        super().__init__(model, cfg, device, threads)
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+        torch.set_num_threads(1)  # the kernel owns the cores (see the numba engine)
+        self.spec, self.tables = model.spec, model.tables()
+        bags = model.bags
+        self.bag_inputs = bags.inputs.numpy() if bags is not None else _EMPTY_I64
+        self.bag_offsets = bags.offsets.numpy() if bags is not None else _EMPTY_I64
+        self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
+
+    def attach(self, stream: Word2VecStream) -> None:
+        self.remap = np.ascontiguousarray(stream.remap_np, dtype=np.int32)
+        self.keep_prob = stream.keep_prob.numpy().astype(np.float32)
+        self.prob = stream.sampler.prob.numpy().astype(np.float32)
+        self.alias = stream.sampler.alias.numpy().astype(np.int64)
+
+    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
+        """Train one span chunk; returns (summed loss, examples) as a float64 (2,) tensor."""
+        cfg, span = self.cfg, batch["span"]
+        blocks = span.blocks
+        if not len(blocks):
+            return torch.zeros(2, dtype=torch.float64)
+        seeds = np.array([block_seed(cfg.seed, int(batch["epoch"]), int(b)) for b in blocks], dtype=np.uint64)
+        lr_lo, lr_hi = block_lrs(span.words, lr, batch.get("lr_end", lr))
+        losses = np.zeros(len(blocks), dtype=np.float64)
+        examples = np.zeros(len(blocks), dtype=np.int64)
+        t = self.tables
+        _train_blocks(
+            span.ids, span.lo, span.hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
+            t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
+            self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
+            cfg.negatives, not self.spec.sg, self.spec.bag_mean, bool(cfg.shared_negatives) and self.spec.sg, losses, examples,
+        )  # fmt: skip
+        return torch.tensor([losses.sum(), float(examples.sum())], dtype=torch.float64)
+
+
+register(HogwildEngine)
