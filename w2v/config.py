@@ -56,6 +56,8 @@ class CorpusConfig:
     # kind=text8 with path=None downloads `url` once into `cache_dir` and keeps it only if it matches
     # this checksum ("md5:<hex>" or "sha256:<hex>"; configs/corpus/text8.yaml sets gensim-data's).
     checksum: Optional[str] = None
+    # The same for corpora downloaded as several files: file name -> checksum (configs/corpus/playlists.yaml).
+    checksums: Optional[dict[str, str]] = None
     compare_gensim: bool = False  # also train gensim with this run's model and settings on the split and report it
     gensim_sg: Optional[int] = None  # the comparison's sg; null = the run's own (model=cbow: the tutorial's call)
 
