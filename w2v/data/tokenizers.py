@@ -39,6 +39,7 @@ TOKENIZER_FILE = "tokenizer.json"  # the trained tokenizer, in the run directory
 UNK = {"bpe": "[UNK]", "wordpiece": "[UNK]", "unigram": "<unk>"}
 _WIKITEXT_JOINERS = re.compile(r" @([-.,])@ ")
 _REWRITE = "write one with tokenizers' Tokenizer.save(path), or use corpus.tokenizer=bpe to train one"
+_FEWER = "use a tokenizer of fewer tokens"
 _CACHE_WORDS = 1 << 21  # the word -> tokens cache is cleared beyond this many words (bounds memory)
 _WORDS_PER_INPUT = 8192  # new words per pre-tokenized input to the library
 # What a tokenizer.json may hold before the Rust library reads it (it allocates by the largest token id,
@@ -122,7 +123,7 @@ def _model_ids(model: dict) -> dict[str, int]:
     """token -> id of ``model.vocab``: an object for WordLevel/BPE/WordPiece, a [piece, score] list for Unigram."""
     vocab = model.get("vocab", {})
     if isinstance(vocab, (dict, list)) and len(vocab) > MAX_TOKENIZER_VOCAB:
-        raise _BadTokenizerJson(f"model.vocab holds {len(vocab)} tokens, more than {MAX_TOKENIZER_VOCAB}", "use a smaller vocabulary")
+        raise _BadTokenizerJson(f"model.vocab holds {len(vocab)} tokens, more than {MAX_TOKENIZER_VOCAB}", _FEWER)
     if isinstance(vocab, dict):
         bad = next(((t, i) for t, i in vocab.items() if not _is_id(i)), None)
         if bad is not None:
@@ -177,7 +178,7 @@ def check_tokenizer_json(path: Path) -> None:
     vocab, added = _model_ids(model), _added_ids(spec)
     ids = set(vocab.values()) | set(added.values())
     if len(ids) > MAX_TOKENIZER_VOCAB:
-        raise _BadTokenizerJson(f"{len(ids)} token ids, more than {MAX_TOKENIZER_VOCAB}", "use a smaller vocabulary")
+        raise _BadTokenizerJson(f"{len(ids)} token ids, more than {MAX_TOKENIZER_VOCAB}", _FEWER)
     if ids and (max(ids) >= len(ids) or min(ids) < 0):
         token, i = next((t, i) for t, i in chain(vocab.items(), added.items()) if not 0 <= i < len(ids))
         raise _BadTokenizerJson(
