@@ -48,6 +48,7 @@ _WORDS_PER_INPUT = 8192  # new words per pre-tokenized input to the library
 # stays within a few GB.
 MAX_TOKENIZER_BYTES = 256 << 20
 MAX_TOKENIZER_VOCAB = 10_000_000
+_checked: set[tuple[str, int, int, int]] = set()  # (path, size, mtime_ns, inode) of files that passed the check
 
 
 class TextTokenizer(Protocol):
@@ -199,7 +200,11 @@ def load_tokenizer_file(spec: str) -> Any:
 
     path = tokenizer_file(spec)
     try:
-        check_tokenizer_json(path)
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _checked:  # start-up, the trainer and prepare_tokenizer each load the file: parse it once
+            check_tokenizer_json(path)
+            _checked.add(key)
     except _BadTokenizerJson as exc:
         raise W2VError(f"corpus.tokenizer={spec!r}: {path} is not a Hugging Face tokenizer.json ({exc.reason}); {exc.fix}") from None
     except OSError as exc:
