@@ -1,7 +1,7 @@
-"""Atomic file writes: write to a temporary file beside the target, fsync, then rename into place.
+"""Atomic file writes: write to a temporary file beside the target, fsync, rename into place, fsync the directory.
 
 A crash (or a full disk) in the middle of a write therefore leaves the previous good file, never a
-truncated one.
+truncated one; and once the write returns, a power cut leaves the new file (the rename is on disk).
 """
 
 from __future__ import annotations
@@ -41,6 +41,38 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Flush ``directory``'s entries (a rename into it) to disk; a no-op where the platform refuses
+    to open or fsync a directory (Windows, some network filesystems)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(directory: str | os.PathLike) -> None:
+    """Flush every file under ``directory``, and the directories, to disk: for files a library wrote
+    without fsync (TensorBoard's), before they are renamed into place."""
+    for root, _, files in os.walk(directory):
+        for name in files:
+            try:
+                fd = os.open(os.path.join(root, name), os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                with contextlib.suppress(OSError):
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+        fsync_dir(root)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

@@ -7,11 +7,15 @@ Defaults follow gensim's ``Word2Vec`` (sg=1, negative sampling) wherever gensim 
 
 from __future__ import annotations
 
+import logging
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, OmegaConf
+from hydra.core.utils import configure_log
+from hydra.experimental.callback import Callback
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 from w2v.errors import W2VError
 
@@ -52,6 +56,8 @@ class CorpusConfig:
     # kind=text8 with path=None downloads `url` once into `cache_dir` and keeps it only if it matches
     # this checksum ("md5:<hex>" or "sha256:<hex>"; configs/corpus/text8.yaml sets gensim-data's).
     checksum: Optional[str] = None
+    # The same for corpora downloaded as several files: file name -> checksum (configs/corpus/playlists.yaml).
+    checksums: Optional[dict[str, str]] = None
     compare_gensim: bool = False  # also train gensim with this run's model and settings on the split and report it
     gensim_sg: Optional[int] = None  # the comparison's sg; null = the run's own (model=cbow: the tutorial's call)
 
@@ -313,3 +319,21 @@ def _validate_subwords(cfg: Any) -> None:
     _check(sub.max_n >= sub.min_n, f"invalid value subwords.max_n={sub.max_n}: must be >= subwords.min_n={sub.min_n}")
     _check(sub.bucket >= 1, f"invalid value subwords.bucket={sub.bucket}: must be >= 1 (rows the n-grams are hashed into)")
     _check(not cfg.init, "init= does not continue a subwords run yet: train it from scratch (subwords.enabled=true) or drop subwords")
+
+
+class StartupCheck(Callback):
+    """Hydra callback (``hydra.callbacks`` in configs/train.yaml): :func:`validate` before the run starts.
+
+    ``on_run_start`` runs before Hydra creates the run directory, so a config no run can use (a bad
+    value, a tokenizer.json the library would abort on) exits 2 with one line and leaves no empty run
+    directory behind. The trainer validates again, for callers that skip Hydra. Multiruns are checked
+    per job, by the trainer, since each job has its own values.
+    """
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        try:
+            validate(config)
+        except W2VError as exc:
+            configure_log(config.hydra.job_logging, config.hydra.verbose)  # the format train.py's errors have
+            logging.getLogger("w2v").error("%s", exc)
+            sys.exit(2)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from w2v.atomic import fsync_dir, fsync_tree
+
 log = logging.getLogger(__name__)
 
 TAG = "vectors"
@@ -55,12 +57,15 @@ def write_projector(
         writer.add_embedding(table, metadata=metadata, metadata_header=["word", "count"], tag=TAG, global_step=step)
     finally:
         writer.close()
+    fsync_tree(staging)  # TensorBoard does not fsync: the renames below must not expose empty files after a power cut
     subdir = Path(f"{step:05d}") / TAG
     target = log_dir / subdir
     shutil.rmtree(target, ignore_errors=True)  # a rerun of the same step replaces the old files
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(staging / subdir, target)
     os.replace(staging / CONFIG, log_dir / CONFIG)
+    fsync_dir(target.parent)
+    fsync_dir(log_dir)
     shutil.rmtree(staging, ignore_errors=True)
     seconds = time.perf_counter() - t0
     log.info("projector: %d words x %d dims in %s (%.1fs); tensorboard --logdir shows them", n, table.shape[1], target, seconds)

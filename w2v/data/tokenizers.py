@@ -38,8 +38,17 @@ TRAINED = ("bpe", "wordpiece", "unigram")
 TOKENIZER_FILE = "tokenizer.json"  # the trained tokenizer, in the run directory
 UNK = {"bpe": "[UNK]", "wordpiece": "[UNK]", "unigram": "<unk>"}
 _WIKITEXT_JOINERS = re.compile(r" @([-.,])@ ")
+_REWRITE = "write one with tokenizers' Tokenizer.save(path), or use corpus.tokenizer=bpe to train one"
+_FEWER = "use a tokenizer of fewer tokens"
 _CACHE_WORDS = 1 << 21  # the word -> tokens cache is cleared beyond this many words (bounds memory)
 _WORDS_PER_INPUT = 8192  # new words per pre-tokenized input to the library
+# What a tokenizer.json may hold before the Rust library reads it (it allocates by the largest token id,
+# and aborts the process, not raises, when that fails). The largest public vocabularies have ~256k
+# tokens in files of ~35 MB: both bounds leave room for 40x that, and json.load of a file at the cap
+# stays within a few GB.
+MAX_TOKENIZER_BYTES = 256 << 20
+MAX_TOKENIZER_VOCAB = 10_000_000
+_checked: set[tuple[str, int, int, int]] = set()  # (path, size, mtime_ns, inode) of files that passed the check
 
 
 class TextTokenizer(Protocol):
@@ -80,11 +89,126 @@ def tokenizer_file(spec: str) -> Path:
     return path
 
 
+class _BadTokenizerJson(ValueError):
+    """What is wrong with a tokenizer.json (``reason``) and how to fix it (``fix``)."""
+
+    def __init__(self, reason: str, fix: str = _REWRITE):
+        super().__init__(reason)
+        self.reason, self.fix = reason, fix
+
+
+def _read_json(path: Path) -> dict:
+    """The top-level object of ``path``, read within :data:`MAX_TOKENIZER_BYTES`, strictly UTF-8."""
+    with open(path, "rb") as f:
+        raw = f.read(MAX_TOKENIZER_BYTES + 1)  # never more than the cap, even if the file grows meanwhile
+    if len(raw) > MAX_TOKENIZER_BYTES:
+        raise _BadTokenizerJson(f"larger than {MAX_TOKENIZER_BYTES >> 20} MB", "check the path; real ones are a few MB")
+    try:
+        spec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise _BadTokenizerJson(f"not UTF-8: byte {raw[exc.start]:#04x} at offset {exc.start}") from None
+    except RecursionError:
+        raise _BadTokenizerJson("JSON nested too deeply") from None
+    except ValueError as exc:  # json.JSONDecodeError: says where (a truncated file: at its end)
+        raise _BadTokenizerJson(f"invalid JSON: {exc}") from None
+    if not isinstance(spec, dict) or not isinstance(spec.get("model"), dict):
+        raise _BadTokenizerJson("no model object at the top level")
+    return spec
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _model_ids(model: dict) -> dict[str, int]:
+    """token -> id of ``model.vocab``: an object for WordLevel/BPE/WordPiece, a [piece, score] list for Unigram."""
+    vocab = model.get("vocab", {})
+    if isinstance(vocab, (dict, list)) and len(vocab) > MAX_TOKENIZER_VOCAB:
+        raise _BadTokenizerJson(f"model.vocab holds {len(vocab)} tokens, more than {MAX_TOKENIZER_VOCAB}", _FEWER)
+    if isinstance(vocab, dict):
+        bad = next(((t, i) for t, i in vocab.items() if not _is_id(i)), None)
+        if bad is not None:
+            raise _BadTokenizerJson(f"model.vocab maps {bad[0][:40]!r} to {str(bad[1])[:40]!r}, not an integer id")
+        return vocab
+    if isinstance(vocab, list):
+        for i, entry in enumerate(vocab):
+            ok = isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) and isinstance(entry[1], (int, float))
+            if not ok or isinstance(entry[1], bool):
+                raise _BadTokenizerJson(f"model.vocab entry {i} is {str(entry)[:60]}, not a [piece, score] pair")
+        unk = model.get("unk_id")
+        if unk is not None and not (_is_id(unk) and 0 <= unk < len(vocab)):
+            raise _BadTokenizerJson(f"model.unk_id={str(unk)[:40]} is not one of the {len(vocab)} pieces' ids")
+        return {entry[0]: i for i, entry in enumerate(vocab)}
+    raise _BadTokenizerJson("model.vocab is neither an object (token: id) nor a list of [piece, score]")
+
+
+def _added_ids(spec: dict) -> dict[str, int]:
+    """content -> id of ``added_tokens``."""
+    added = spec.get("added_tokens") or []
+    if not isinstance(added, list) or len(added) > MAX_TOKENIZER_VOCAB:
+        raise _BadTokenizerJson(f"added_tokens is not a list of at most {MAX_TOKENIZER_VOCAB} tokens")
+    out = {}
+    for i, token in enumerate(added):
+        if not (isinstance(token, dict) and _is_id(token.get("id")) and isinstance(token.get("content"), str)):
+            raise _BadTokenizerJson(f"added_tokens entry {i} is not an object with an integer id and a string content")
+        out[token["content"]] = token["id"]
+    return out
+
+
+def _check_merges(model: dict, vocab: dict[str, int]) -> None:
+    """Each BPE merge is two tokens of ``vocab`` ("a b" or ["a", "b"])."""
+    merges = model.get("merges") or []
+    if not isinstance(merges, list):
+        raise _BadTokenizerJson("model.merges is not a list")
+    for i, merge in enumerate(merges):
+        pair = merge.split(" ") if isinstance(merge, str) else merge
+        ok = isinstance(pair, list) and len(pair) == 2 and all(isinstance(p, str) for p in pair)
+        if not ok or pair[0] not in vocab or pair[1] not in vocab:
+            raise _BadTokenizerJson(f"model.merges entry {i} ({str(merge)[:60]}) is not a pair of model.vocab tokens")
+
+
+def check_tokenizer_json(path: Path) -> None:
+    """Raise :class:`_BadTokenizerJson` unless ``path`` is JSON the ``tokenizers`` library can load safely.
+
+    The token ids (the model's and the added tokens') must number the distinct ids densely, 0..N-1,
+    with N at most :data:`MAX_TOKENIZER_VOCAB`: the library (and :class:`HFTokenizer`'s id table)
+    allocate by the largest id, so one id near 4e9 would take gigabytes and abort the process.
+    """
+    spec = _read_json(path)
+    model = spec["model"]
+    vocab, added = _model_ids(model), _added_ids(spec)
+    ids = set(vocab.values()) | set(added.values())
+    if len(ids) > MAX_TOKENIZER_VOCAB:
+        raise _BadTokenizerJson(f"{len(ids)} token ids, more than {MAX_TOKENIZER_VOCAB}", _FEWER)
+    if ids and (max(ids) >= len(ids) or min(ids) < 0):
+        token, i = next((t, i) for t, i in chain(vocab.items(), added.items()) if not 0 <= i < len(ids))
+        raise _BadTokenizerJson(
+            f"token {token[:40]!r} has id {i}, outside 0..{len(ids) - 1}, the range its {len(ids)} distinct ids must fill",
+            "renumber the tokens 0..N-1",
+        )
+    if model.get("type", "BPE" if "merges" in model else None) == "BPE":
+        _check_merges(model, vocab)
+
+
 def load_tokenizer_file(spec: str) -> Any:
-    """A ``tokenizers.Tokenizer`` read from ``spec``, or a one-line error naming the file and the fix."""
+    """A ``tokenizers.Tokenizer`` read from ``spec``, or a one-line error naming the file and the fix.
+
+    :func:`check_tokenizer_json` reads the file first, so what the library would abort on (not raise)
+    is a one-line error too.
+    """
     from tokenizers import Tokenizer
 
     path = tokenizer_file(spec)
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+        if key not in _checked:  # start-up, the trainer and prepare_tokenizer each load the file: parse it once
+            check_tokenizer_json(path)
+            _checked.add(key)
+    except _BadTokenizerJson as exc:
+        raise W2VError(f"corpus.tokenizer={spec!r}: {path} is not a Hugging Face tokenizer.json ({exc.reason}); {exc.fix}") from None
+    except OSError as exc:
+        raise W2VError(f"corpus.tokenizer={spec!r}: cannot read {path} ({exc.strerror or exc}); check its permissions") from None
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises plain Exception for every parse error

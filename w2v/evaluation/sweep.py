@@ -3,7 +3,9 @@
 A multirun of ``train.py`` leaves ``<sweep>/<override_dirname>/`` per job, holding
 ``.hydra/overrides.yaml`` (the job's command-line overrides) and ``metrics.json``. Overrides that
 differ between jobs are the swept hyperparameters; those shared by all are reported once. Jobs that
-failed or are still running (no readable ``metrics.json``) are listed with a note, never fatal.
+failed or are still running (no ``metrics.json``) are listed with a note, never fatal. A job whose
+files are damaged (bad JSON or YAML, the wrong shapes or types) is skipped with a warning naming it,
+and the rest are summarised.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,13 @@ DEFAULT_METRICS = (
     "train_seconds",
 )
 LOWER_IS_BETTER = ("loss", "seconds", "oov")
+# Bounds on the files a summary reads: a train.py job writes a few KB of each.
+MAX_METRICS_BYTES = 16 << 20
+MAX_OVERRIDES_BYTES = 1 << 20
+
+
+class DamagedJob(ValueError):
+    """A job file that cannot be summarised; the message says which and why."""
 
 
 @dataclass
@@ -46,7 +56,7 @@ class Job:
     name: str  # directory relative to the sweep directory
     overrides: dict[str, str]  # key -> value as typed on the command line
     metrics: dict[str, float] | None
-    problem: str | None = None
+    problem: str | None = None  # why there are no metrics (a row with a note), or why the job is skipped
 
 
 def lower_is_better(metric: str) -> bool:
@@ -64,45 +74,104 @@ def _typed(value: str) -> Any:
     return parsed
 
 
+def _read_capped(path: Path, limit: int) -> str:
+    """``path``'s text, if UTF-8 and at most ``limit`` bytes (a damaged or hostile file is never read whole)."""
+    with open(path, "rb") as f:
+        raw = f.read(limit + 1)
+    if len(raw) > limit:
+        raise DamagedJob(f"{path.name} is larger than {limit >> 20} MB")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DamagedJob(f"{path.name} is not UTF-8 (byte {raw[exc.start]:#04x} at offset {exc.start})") from None
+
+
 def _read_overrides(path: Path) -> dict[str, str]:
-    items = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    """``key -> value`` of a job's ``.hydra/overrides.yaml``: a YAML list of ``key=value`` strings."""
+    try:
+        items = yaml.safe_load(_read_capped(path, MAX_OVERRIDES_BYTES))
+    except yaml.YAMLError as exc:
+        raise DamagedJob(f"unreadable .hydra/overrides.yaml ({str(exc).splitlines()[0]})") from None
+    items = [] if items is None else items
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        raise DamagedJob(".hydra/overrides.yaml is not a list of key=value strings")
     out = {}
     for item in items:
-        key, _, value = str(item).partition("=")
+        key, _, value = item.partition("=")
         out[key.lstrip("+~")] = value
     return out
 
 
-def _read_metrics(path: Path) -> tuple[dict[str, float] | None, str | None]:
-    if not path.is_file():
-        return None, "no metrics.json (failed or still running)"
+def _number(value: Any) -> float | None:
+    """``value`` as a float if it is a JSON number (not a bool) a float can hold, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None, "unreadable metrics.json"
+        return float(value)
+    except OverflowError:  # an integer beyond a double's range
+        return None
+
+
+def _read_metrics(path: Path, expected: tuple[str, ...]) -> dict[str, float] | None:
+    """The numeric entries of a job's ``metrics.json``; None when there is none yet (a failed or running job).
+
+    Other entries (``device``, per-epoch lists) are not columns and are left out; an ``expected``
+    metric that is neither a number nor null means the file is damaged.
+    """
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(_read_capped(path, MAX_METRICS_BYTES))
+    except (ValueError, RecursionError) as exc:
+        raise DamagedJob(f"unreadable metrics.json ({str(exc).splitlines()[0] if str(exc) else 'nested too deeply'})") from None
     if not isinstance(data, dict):
-        return None, "unreadable metrics.json"
-    return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}, None
+        raise DamagedJob(f"unreadable metrics.json (a JSON {type(data).__name__}, not an object)")
+    out = {k: n for k, v in data.items() if (n := _number(v)) is not None}
+    bad = next((k for k in expected if data.get(k) is not None and k not in out), None)
+    if bad is not None:
+        raise DamagedJob(f"unreadable metrics.json ({bad} is {str(data[bad])[:40]!r}, not a number)")
+    return out
 
 
-def find_jobs(sweep_dir: str | os.PathLike) -> list[Job]:
-    """Every job directory (one with ``.hydra/overrides.yaml``) under ``sweep_dir``."""
+def _read_job(root: Path, overrides: Path, expected: tuple[str, ...]) -> Job | None:
+    """The job of one ``.hydra/overrides.yaml``; None for an evaluate.py run. Raises :class:`DamagedJob`."""
+    job_dir = overrides.parent.parent
+    parsed = _read_overrides(overrides)
+    if "sweep" in parsed or "vectors" in parsed:
+        return None  # an evaluate.py run kept inside the sweep directory, not a training job
+    metrics = _read_metrics(job_dir / "metrics.json", expected)
+    problem = None if metrics is not None else "no metrics.json (failed or still running)"
+    return Job(str(job_dir.relative_to(root)), parsed, metrics, problem)
+
+
+def scan_jobs(sweep_dir: str | os.PathLike, expected: Iterable[str] = ()) -> tuple[list[Job], list[Job]]:
+    """The job directories (those with ``.hydra/overrides.yaml``) under ``sweep_dir``: (usable, damaged).
+
+    A damaged job's ``problem`` says which file is wrong; its overrides and metrics are empty. A job
+    whose ``metrics.json`` holds a non-number for one of :data:`DEFAULT_METRICS` or ``expected`` is damaged.
+    """
+    wanted = tuple(dict.fromkeys([*DEFAULT_METRICS, *expected]))
     root = Path(os.path.expanduser(str(sweep_dir)))
     if not root.is_dir():
         raise W2VError(f"sweep directory {root} not found: pass sweep=outputs/multirun/<date>/<time>")
-    jobs = []
+    jobs, damaged = [], []
     for overrides in sorted(root.rglob(".hydra/overrides.yaml")):
-        job_dir = overrides.parent.parent
         try:
-            parsed = _read_overrides(overrides)
-        except (OSError, yaml.YAMLError):
-            jobs.append(Job(str(job_dir.relative_to(root)), {}, None, "unreadable .hydra/overrides.yaml"))
+            job = _read_job(root, overrides, wanted)
+        except DamagedJob as exc:
+            damaged.append(Job(str(overrides.parent.parent.relative_to(root)), {}, None, str(exc)))
             continue
-        if "sweep" in parsed or "vectors" in parsed:
-            continue  # an evaluate.py run kept inside the sweep directory, not a training job
-        metrics, problem = _read_metrics(job_dir / "metrics.json")
-        jobs.append(Job(str(job_dir.relative_to(root)), parsed, metrics, problem))
-    return jobs
+        except OSError as exc:  # a file that vanished, or that we may not read
+            damaged.append(Job(str(overrides.parent.parent.relative_to(root)), {}, None, f"unreadable ({exc.strerror or exc})"))
+            continue
+        if job is not None:
+            jobs.append(job)
+    return jobs, damaged
+
+
+def find_jobs(sweep_dir: str | os.PathLike, expected: Iterable[str] = ()) -> list[Job]:
+    """The usable jobs under ``sweep_dir`` (damaged ones left out: :func:`scan_jobs` lists them)."""
+    return scan_jobs(sweep_dir, expected)[0]
 
 
 def swept_and_fixed(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
@@ -130,7 +199,14 @@ def summarize_sweep(
 ) -> str:
     """Write ``summary.md``, ``summary.csv`` and ``summary.png`` for a sweep; return the markdown table."""
     root = Path(os.path.expanduser(str(sweep_dir)))
-    jobs = find_jobs(root)
+    jobs, damaged = scan_jobs(root, [str(m) for m in [*(metrics or []), *([sort_by] if sort_by else [])]])
+    for job in damaged:
+        log.warning("sweep job %s skipped: %s", job.name, job.problem)
+    if not jobs and damaged:
+        raise W2VError(
+            f"no usable job under {root}: all {len(damaged)} are damaged (first: {damaged[0].name}: {damaged[0].problem}); "
+            "fix or delete those job directories"
+        )
     if not jobs:
         log.warning("no jobs found under %s (looked for */.hydra/overrides.yaml): nothing to summarise", root)
         return f"no jobs found under {root}"
@@ -172,6 +248,8 @@ def summarize_sweep(
     ]
     if chart:
         lines += [f"![{metric}]({chart.name})", ""]
+    if damaged:
+        lines += [f"Skipped {len(damaged)} damaged jobs:", "", *(f"- {j.name}: {j.problem}" for j in damaged), ""]
     atomic_write_text(target / "summary.md", "\n".join(lines))
     atomic_write_text(target / "summary.csv", _csv(["job"] + headers, rows))
     log.info("sweep summary of %d jobs written to %s (summary.md, summary.csv%s)", len(jobs), target, ", summary.png" if chart else "")

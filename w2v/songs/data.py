@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from w2v.data.corpus import open_text
-from w2v.data.download import download_verified
+from w2v.data.download import download_verified, verify_cached
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,29 @@ def find_file(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _checksum(ccfg: Any, name: str) -> str | None:
+    """``corpus.checksums[name]``: the pinned digest of a downloaded file (None: not checked)."""
+    return (getattr(ccfg, "checksums", None) or {}).get(name)
+
+
+def cached_file(ccfg: Any, name: str) -> Path | None:
+    """``name`` (or ``name.gz``) in ``corpus.cache_dir``, verified against its checksum; None when absent.
+
+    A ``.gz`` put there by hand is checked by its content, which is what the checksum pins.
+    """
+    found = find_file(Path(os.path.expanduser(ccfg.cache_dir)), name)
+    return None if found is None else verify_cached(found, _checksum(ccfg, name), decompress=found.name != name)
+
+
 def playlists_file(ccfg: Any) -> Path:
     """The playlist file of a corpus config: ``corpus.path`` (file or directory) or the download cache."""
     spec = getattr(ccfg, "path", None)
     if not spec:
         cache = Path(os.path.expanduser(ccfg.cache_dir))
         for name in (PLAYLISTS, SONGS):  # the two files the tutorial uses; tags stay optional
-            if find_file(cache, name) is None:
-                download_verified(f"{ccfg.url.rstrip('/')}/{name}", cache / name, None, _OFFLINE_HINT)
-        return cache / PLAYLISTS
+            if cached_file(ccfg, name) is None:  # each kept only whole and verified (download_verified)
+                download_verified(f"{ccfg.url.rstrip('/')}/{name}", cache / name, _checksum(ccfg, name), _OFFLINE_HINT)
+        return find_file(cache, PLAYLISTS) or cache / PLAYLISTS
     path = Path(os.path.expanduser(spec))
     if path.is_dir():
         found = find_file(path, PLAYLISTS)
@@ -74,7 +88,9 @@ def metadata_file(ccfg: Any) -> Path | None:
         if not path.is_file():
             raise W2VError(f"corpus.metadata={spec!r}: no such file; point it at song_hash.txt[.gz]")
         return path
-    folder = Path(os.path.expanduser(ccfg.path)) if getattr(ccfg, "path", None) else Path(os.path.expanduser(ccfg.cache_dir))
+    if not getattr(ccfg, "path", None):
+        return cached_file(ccfg, SONGS)
+    folder = Path(os.path.expanduser(ccfg.path))
     return find_file(folder if folder.is_dir() else folder.parent, SONGS)
 
 

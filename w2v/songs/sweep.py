@@ -49,8 +49,9 @@ def effects_md(jobs: list[Job], metric: str) -> str:
 def summarize(sweep_dir: str | Path, metric: str = "hr@10") -> str:
     """Write the sweep summary with the per-value means appended; return the appended markdown."""
     sweep_dir = Path(sweep_dir)
-    summarize_sweep(sweep_dir, metric, [c for c in COLUMNS if c != metric])
-    effects = effects_md(find_jobs(sweep_dir), metric)
+    columns = [c for c in COLUMNS if c != metric]
+    summarize_sweep(sweep_dir, metric, columns)
+    effects = effects_md(find_jobs(sweep_dir, [metric, *columns]), metric)  # the table's jobs: damaged ones skipped
     summary = sweep_dir / "summary.md"
     atomic_write_text(summary, summary.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + effects)
     return effects
@@ -72,6 +73,19 @@ class SweepSummary(Callback):
         log.info("sweep summary in %s", sweep_dir / "summary.md")
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> int:
+    """``python -m w2v.songs.sweep DIR [metric]``: print the per-value means; a W2VError is one line, exit 2."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    print(summarize(sys.argv[1], *sys.argv[2:3]))
+    if not 1 <= len(argv) <= 2:
+        log.error("usage: python -m w2v.songs.sweep outputs/multirun/<date>/<time> [metric]")
+        return 2
+    try:
+        print(summarize(argv[0], *argv[1:]))
+    except W2VError as exc:
+        log.error("%s", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
