@@ -61,7 +61,7 @@ if HAVE_NUMBA:
         return z ^ (z >> _S31)
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def _draw(state, prob, alias):  # pragma: no cover - compiled
+    def draw_negative(state, prob, alias):  # pragma: no cover - compiled
         """One negative from the alias table: (word, new generator state). The high 32 bits pick the bucket
         (multiply-shift), the low 24 bits are the coin, as in the example stream's compiled draw."""
         state += _GOLDEN
@@ -81,7 +81,7 @@ if HAVE_NUMBA:
         return n_in
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
-    def _piece_examples(
+    def piece_examples(
         sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state, inputs, offsets, targets, negs
     ):  # pragma: no cover - compiled
         """The examples of centers ``c0:c1`` of ``sen[:n]`` into the thread's scratch buffers, in word2vec.c's
@@ -116,8 +116,30 @@ if HAVE_NUMBA:
                     if share and x > first:
                         negs[x, k] = negs[first, k]
                     else:
-                        negs[x, k], state = _draw(state, prob, alias)
+                        negs[x, k], state = draw_negative(state, prob, alias)
         return e, state
+
+    @njit(cache=True, nogil=True)
+    def read_sentence(ids, pos, hi, remap, keep_prob, state, sen):  # pragma: no cover - compiled
+        """The next sentence of ``ids[pos:hi]`` into ``sen``: provisional ids mapped to vocabulary ids, words
+        below min_count dropped, frequent words subsampled (kept with ``keep_prob``). It ends at a separator
+        (-1), which is consumed, or at ``hi``. Returns (words in sen, next position, generator state)."""
+        n = 0
+        while pos < hi:
+            raw = ids[pos]
+            pos += 1
+            if raw < 0:  # the sentence separator
+                break
+            w = remap[raw]
+            if w < 0:  # below min_count
+                continue
+            if keep_prob[w] < 1.0:  # word2vec.c's subsampling of frequent words
+                state += _GOLDEN
+                if np.float32(_mix(state) >> _S40) * _U24 >= keep_prob[w]:
+                    continue
+            sen[n] = w
+            n += 1
+        return n, pos, state
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def _train_block(
@@ -146,21 +168,7 @@ if HAVE_NUMBA:
         loss, examples = 0.0, 0
         pos = lo
         while pos < hi:
-            n = 0
-            while pos < hi:
-                raw = ids[pos]
-                pos += 1
-                if raw < 0:  # the sentence separator
-                    break
-                w = remap[raw]
-                if w < 0:  # below min_count
-                    continue
-                if keep_prob[w] < 1.0:  # word2vec.c's subsampling of frequent words
-                    state += _GOLDEN
-                    if np.float32(_mix(state) >> _S40) * _U24 >= keep_prob[w]:
-                        continue
-                sen[n] = w
-                n += 1
+            n, pos, state = read_sentence(ids, pos, hi, remap, keep_prob, state, sen)
             lr = lr_lo + (lr_hi - lr_lo) * ((pos - lo) / span)  # linear decay inside the block too
             for c0 in range(0, n if n > 1 else 0, _PIECE):
                 c1 = min(n, c0 + _PIECE)
@@ -169,7 +177,7 @@ if HAVE_NUMBA:
                     if shrink:
                         state += _GOLDEN
                         radius[i] = 1 + np.int64((_mix(state) >> _S40) % np.uint64(window))
-                e, state = _piece_examples(
+                e, state = piece_examples(
                     sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state,
                     inputs, offsets, targets, negs,
                 )  # fmt: skip

@@ -1,0 +1,204 @@
+"""engine=hogwild (w2v/engines/hogwild.py): span chunks, each compiled stage, and whole runs.
+
+Stages: the stream's span chunks and per-block word counts; reading a sentence (mapping, min_count,
+subsampling); the examples of a piece of centers (the same pairs and windows as the example stream);
+the negatives' distribution. Runs: every model trains, one thread is deterministic, an interrupted
+run resumes to the same bits, and the loss stays finite where the old float32 exp overflowed.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_synthetic_text, write_text_file
+
+from w2v.data.sampler import build_alias_table
+from w2v.data.stream import StreamConfig, Word2VecStream, window_pairs
+from w2v.engines import hogwild, numba_engine
+from w2v.engines.torch_engine import sgd_step
+from w2v.models.word2vec import ModelSpec, Word2VecModel
+from w2v.train.checkpoint import load_checkpoint
+from w2v.train.trainer import Trainer, train
+
+pytestmark = pytest.mark.skipif(not hogwild.HAVE_NUMBA, reason="numba is not installed")
+
+
+def _stream(tmp_path, ids, remap, block_tokens=5, **kw):
+    path = tmp_path / "corpus.ids"
+    np.asarray(ids, dtype=np.int32).tofile(path)
+    v = int(np.max(remap)) + 1
+    cfg = StreamConfig(window=2, negatives=2, batch_size=8, block_tokens=block_tokens, token_chunks=2, spans=True, **kw)
+    return Word2VecStream(path, np.asarray(remap), np.ones(v, np.float32), np.ones(v), cfg)
+
+
+def test_span_chunks_are_views_of_the_blocks_and_count_their_words(tmp_path):
+    # provisional ids 0..4; id 3 is below min_count (remap -1); -1 separates sentences
+    ids = [0, 1, -1, 2, 3, 4, 0, -1, 1, 1, 3, 3, 2, -1, 0]
+    stream = _stream(tmp_path, ids, [0, 1, 2, -1, 3])
+    assert stream.n_blocks == 3
+    assert stream.words_per_block().tolist() == [stream.block_words(b) for b in range(3)] == [3, 4, 2]
+    chunk = stream.token_chunk([0, 2])  # not contiguous: a held-out block between is skipped
+    span = chunk["span"]
+    assert span.blocks.tolist() == [0, 2] and chunk["words"] == 5 and (chunk["first_block"], chunk["block"]) == (0, 2)
+    for i, block in enumerate(span.blocks):
+        assert span.ids[span.lo[i] : span.hi[i]].tolist() == stream.raw_block(int(block)).tolist()
+    assert not span.ids.flags.owndata, "a span is a view of the memory-mapped id file, not a copy"
+
+
+def test_read_sentence_maps_drops_and_subsamples():
+    ids = np.array([0, 1, 3, 2, -1, 4, 4], dtype=np.int32)
+    remap = np.array([0, 1, 2, -1, 3], dtype=np.int32)
+    sen = np.empty(7, dtype=np.int64)
+    n, pos, _ = hogwild.read_sentence(ids, 0, 7, remap, np.ones(4, np.float32), np.uint64(1), sen)
+    assert (n, pos) == (3, 5) and sen[:3].tolist() == [0, 1, 2]  # id 3 dropped, the separator consumed
+    n, pos, _ = hogwild.read_sentence(ids, pos, 7, remap, np.ones(4, np.float32), np.uint64(1), sen)
+    assert (n, pos) == (2, 7) and sen[:2].tolist() == [3, 3]
+    # subsampling keeps a word with its keep probability
+    many = np.zeros(20000, dtype=np.int32)
+    keep = np.array([0.3], np.float32)
+    n, _, _ = hogwild.read_sentence(many, 0, len(many), np.array([0], np.int32), keep, np.uint64(7), np.empty(20000, np.int64))
+    assert abs(n / 20000 - 0.3) < 0.02
+
+
+def _piece(sen, radius, cbow, share=False, negatives=2, window=3):
+    n = len(sen)
+    prob, alias = build_alias_table(np.ones(10))
+    size = n * 2 * window
+    out = (np.empty(size, np.int64), np.empty(size + 1, np.int64), np.empty(size, np.int64), np.empty((size, negatives), np.int64))
+    e, _ = hogwild.piece_examples(
+        np.asarray(sen, np.int64), n, 0, n, np.asarray(radius, np.int64), hogwild._EMPTY_I64, hogwild._EMPTY_I64,
+        prob.numpy(), alias.numpy().astype(np.int64), negatives, cbow, share, np.uint64(3), *out,
+    )  # fmt: skip
+    inputs, offsets, targets, negs = out
+    return e, inputs, offsets, targets, negs
+
+
+def test_piece_examples_are_the_example_streams_pairs_in_center_order():
+    sen, radius = [5, 1, 7, 2, 9, 4], [1, 3, 2, 1, 3, 2]
+    e, inputs, _, targets, _ = _piece(sen, radius, cbow=False)
+    centers, contexts, _ = window_pairs(torch.tensor(sen), torch.zeros(6, dtype=torch.long), torch.tensor(radius), 3, center_order=True)
+    # word2vec.c's roles: the context word is the input, the center the target
+    assert targets[:e].tolist() == centers.tolist() and inputs[:e].tolist() == contexts.tolist()
+
+
+def test_piece_examples_make_one_cbow_window_per_center():
+    sen, radius = [5, 1, 7, 2], [1, 2, 1, 3]
+    e, inputs, offsets, targets, _ = _piece(sen, radius, cbow=True)
+    assert e == 4 and targets[:4].tolist() == sen
+    bags = [inputs[offsets[i] : offsets[i + 1]].tolist() for i in range(4)]
+    assert bags == [[1], [5, 7, 2], [1, 2], [5, 1, 7]]
+
+
+def test_shared_negatives_are_drawn_once_per_center():
+    sen, radius = [5, 1, 7, 2, 9], [2, 2, 2, 2, 2]
+    e, _, _, targets, negs = _piece(sen, radius, cbow=False, share=True, negatives=4)
+    for center in set(targets[:e].tolist()):
+        rows = negs[:e][targets[:e] == center]
+        assert (rows == rows[0]).all()
+    e, _, _, targets, negs = _piece(sen, radius, cbow=False, share=False, negatives=4)
+    assert len({tuple(r) for r in negs[:e].tolist()}) > len(set(targets[:e].tolist()))
+
+
+def test_negatives_follow_the_noise_distribution():
+    weights = np.array([8.0, 4.0, 2.0, 1.0, 1.0])
+    prob, alias = build_alias_table(weights)
+    prob, alias, state = prob.numpy(), alias.numpy().astype(np.int64), np.uint64(11)
+    counts = np.zeros(5)
+    for _ in range(40000):
+        word, state = hogwild.draw_negative(np.uint64(state), prob, alias)  # boxed as a Python int: keep it unsigned
+        counts[word] += 1
+    np.testing.assert_allclose(counts / counts.sum(), weights / weights.sum(), atol=0.01)
+
+
+# --------------------------------------------------------------- the loss stays finite for any score
+
+
+@pytest.mark.parametrize("step", ["numba", "torch"])
+@pytest.mark.parametrize("sg", [True, False])
+def test_loss_is_finite_and_exact_for_scores_past_float32_exp_range(step, sg):
+    """|u·h| around 100-300 (healthy rows of norm 20-40 reach it): the loss is the reference's, not inf.
+
+    The numba kernel took exp(-f) of a float32 score, which overflows past 88.7, so runs with large
+    but healthy rows stopped as 'diverged' (word2vec.c's text8 demo settings, in epoch 5).
+    """
+    spec = ModelSpec(sg=sg, negatives=3)
+    model = Word2VecModel(spec, np.array([5, 4, 3, 2, 1]), 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.in_embed.weight.copy_(torch.full((5, 8), 4.0) * torch.tensor([1, -1, 1, -1, 1.0]).unsqueeze(1))
+        model.out_embed.weight.copy_(torch.full((5, 8), 5.0))
+    # One example, so the sequential kernel scores every row before it updates any.
+    inputs, targets = (torch.tensor([1]), torch.tensor([0])) if sg else (torch.tensor([1, 3]), torch.tensor([0]))
+    offsets = None if sg else torch.tensor([0, 2])
+    negatives = torch.tensor([[2, 3, 4]])
+    with torch.no_grad():
+        want = model(inputs, offsets, targets, negatives).item()  # the autograd reference, logsigmoid per score
+        scores = model.hidden(inputs, offsets) @ model.out_embed.weight.T
+    assert scores.abs().max().item() > 100 and np.isfinite(want)
+    fn = numba_engine.word2vec_step_cpu if step == "numba" else sgd_step
+    got = fn(model.tables(), spec, inputs, offsets, targets, negatives, 0.01)
+    got = float(got if not isinstance(got, tuple) else got[0])
+    assert np.isfinite(got) and got == pytest.approx(want, rel=1e-4)
+
+
+# --------------------------------------------------------------------------------------- whole runs
+
+MODELS = {
+    "sg-ns": ["model=sg"],
+    "sg-hs": ["model=sg", "hs=true", "negatives=0"],
+    "cbow-ns": ["model=cbow"],
+    "cbow-hs": ["model=cbow", "hs=true", "negatives=0"],
+    "cbow-sum": ["model=cbow", "cbow_mean=false"],
+    "sg-shared": ["model=sg", "shared_negatives=true"],
+    "fasttext": ["model=fasttext", "subwords.bucket=1000"],
+}
+
+
+def _overrides(corpus, tmp_path, *extra):
+    return [
+        "corpus=text", f"corpus.path={corpus}", "eval=none", "min_count=1", "dim=16", "epochs=3", "engine=hogwild",
+        "checkpoint_every_minutes=0", "block_tokens=256", "chunk_tokens=1024", "heldout=0", *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_text_file(tmp_path_factory.mktemp("hw") / "c.txt", make_synthetic_text(300, 60, 20))
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_trains_and_lowers_its_loss(name, corpus, tmp_path, compose_cfg):
+    metrics = train(compose_cfg(_overrides(corpus, tmp_path, "threads=2", *MODELS[name])), tmp_path / "run")
+    losses = metrics["epoch_loss"]
+    assert metrics["engine"] == "hogwild" and all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert metrics["words_done"] == 3 * metrics["train_words"]
+
+
+def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path, compose_cfg, monkeypatch):
+    cfg = compose_cfg(_overrides(corpus, tmp_path, "threads=1", "seed=3"))
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b")
+    a, b = (np.loadtxt(tmp_path / d / "vectors.txt", skiprows=1, usecols=range(1, 17)) for d in "ab")
+    assert np.array_equal(a, b)
+
+    # Interrupt after the 5th chunk (SIGINT, as Ctrl-C), then resume: the same bits as the whole run.
+    steps = {"n": 0}
+    real_step = Trainer._step
+
+    def step_then_interrupt(self, batch, lr, lr_end):
+        steps["n"] += 1
+        if steps["n"] == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_step(self, batch, lr, lr_end)
+
+    monkeypatch.setattr(Trainer, "_step", step_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, tmp_path / "c")
+    monkeypatch.setattr(Trainer, "_step", real_step)
+    assert not load_checkpoint(tmp_path / "c")["progress"]["done"]
+    train(compose_cfg([f"resume={tmp_path / 'c'}"]), None, explicit=["resume"])
+    c = np.loadtxt(tmp_path / "c" / "vectors.txt", skiprows=1, usecols=range(1, 17))
+    assert np.array_equal(a, c)
