@@ -5,6 +5,10 @@
     python bench/vs_gensim.py --model cbow                     # CBOW (gensim's default model), mean of contexts
     python bench/vs_gensim.py --model sg --hs --negatives 0    # pure hierarchical softmax
     python bench/vs_gensim.py --model fasttext --max-tokens 1000000   # gensim FastText(sg=1) vs subwords.enabled=true
+    taskset -c 0 python bench/vs_gensim.py --threads 1        # one pinned core
+
+Three systems by default: w2v, gensim in its iterator mode (in-memory sentences), and gensim's
+``corpus_file`` mode (each worker thread reads its own part of a file holding the same tokens).
 
 Each system trains in its own subprocess (so peak RSS is its own), on the same token stream
 (w2v's reader and tokenizer feed gensim too), with the same hyperparameters and threads. Both
@@ -65,6 +69,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         f"batch_size={args.batch_size if args.batch_size else 'null'}",
         "checkpoint_every_minutes=0",
         "heldout=0",  # gensim trains on every sentence: so does w2v here
+        f"shared_negatives={str(args.shared_negatives).lower()}",
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
@@ -103,10 +108,23 @@ class _Sentences:
             yield sentence
 
 
-def run_gensim(args: argparse.Namespace, out: Path) -> dict:
+def write_corpus_file(args: argparse.Namespace, path: Path) -> Path:
+    """The same token stream as one sentence per line, for gensim's ``corpus_file`` mode (written before timing)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for sentence in _Sentences(corpus_cfg(args)):
+            f.write(" ".join(sentence) + "\n")
+    return path
+
+
+def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -> dict:
+    """gensim on the same tokens: in-memory sentences (its iterator mode), or ``corpus_file`` mode, where
+    each worker thread reads its own part of a LineSentence file (its fastest mode)."""
     from gensim.models import FastText, Word2Vec
 
-    sentences = _Sentences(corpus_cfg(args))
+    if corpus_file:
+        source = {"corpus_file": str(write_corpus_file(args, out / "gensim_corpus.txt"))}
+    else:
+        source = {"corpus_iterable": _Sentences(corpus_cfg(args))}
     t0 = time.perf_counter()
     fasttext = args.model == "fasttext"
     extra = {"min_n": args.min_n, "max_n": args.max_n, "bucket": args.bucket} if fasttext else {}
@@ -125,11 +143,14 @@ def run_gensim(args: argparse.Namespace, out: Path) -> dict:
         min_alpha=1e-4,
         seed=args.seed,
     )
-    model.build_vocab(sentences)
+    model.build_vocab(**source)
     t1 = time.perf_counter()
-    model.train(sentences, total_examples=model.corpus_count, epochs=args.epochs)
+    if corpus_file:
+        model.train(**source, total_words=model.corpus_total_words, epochs=args.epochs)
+    else:
+        model.train(**source, total_examples=model.corpus_count, epochs=args.epochs)
     t2 = time.perf_counter()
-    path = out / "gensim.bin"
+    path = out / ("gensim_file.bin" if corpus_file else "gensim.bin")
     if fasttext:  # the full model, so the evaluation composes unseen words from its n-grams too
         from gensim.models.fasttext import save_facebook_model
 
@@ -171,7 +192,7 @@ def evaluate(path: str) -> dict:
 
 def worker(system: str, args: argparse.Namespace) -> None:
     out = Path(args.out)
-    result = run_w2v(args, out) if system == "w2v" else run_gensim(args, out)
+    result = run_w2v(args, out) if system == "w2v" else run_gensim(args, out, corpus_file=system == "gensim_file")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -196,9 +217,11 @@ def main() -> None:
     parser.add_argument("--sample", type=float, default=1e-3)
     parser.add_argument("--min-count", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--engine", default="auto", help="w2v engine: auto, numba or torch")
+    parser.add_argument("--engine", default="auto", help="w2v engine: auto, hogwild, numba or torch")
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
-    parser.add_argument("--systems", default="w2v,gensim")
+    parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
+    parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="w2v, gensim (iterator mode), gensim_file (corpus_file mode)")
+    parser.add_argument("--json", type=Path, help="also write the rows and settings to this JSON file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,6 +240,9 @@ def main() -> None:
             rows[system] = json.loads(line[0][7:])
             rows[system].update(evaluate(rows[system]["vectors"]))
     print_table(rows, args)
+    if args.json:
+        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("worker", "out", "json")}
+        args.json.write_text(json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
 
 
 def print_table(rows: dict, args: argparse.Namespace) -> None:
@@ -236,10 +262,11 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
     print("|---" * (len(cols) + 1) + "|")
     for name, r in rows.items():
         print(f"| {name} | " + " | ".join(fmt.get(c, "{:.3f}").format(r[c]) for c in cols) + " |")
-    if "w2v" in rows and "gensim" in rows:
-        a, b = rows["w2v"], rows["gensim"]
-        cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
-        print("| w2v vs gensim | " + " | ".join(cells) + " |")
+    for ref in ("gensim", "gensim_file"):
+        if "w2v" in rows and ref in rows:
+            a, b = rows["w2v"], rows[ref]
+            cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
+            print(f"| w2v vs {ref} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

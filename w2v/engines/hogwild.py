@@ -143,8 +143,31 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def _train_block(
-        ids, lo, hi, seed, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, points, codes, lengths, prob, alias,
-        bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share,
+        ids,
+        lo,
+        hi,
+        seed,
+        lr_lo,
+        lr_hi,
+        remap,
+        keep_prob,
+        in_w,
+        out_w,
+        hs_w,
+        points,
+        codes,
+        lengths,
+        prob,
+        alias,
+        bag_inputs,
+        bag_offsets,
+        max_bag,
+        window,
+        shrink,
+        negatives,
+        cbow,
+        bag_mean,
+        share,
     ):  # pragma: no cover - compiled
         """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
 
@@ -190,8 +213,33 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
     def _train_blocks(
-        ids, block_lo, block_hi, seeds, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, points, codes, lengths, prob, alias,
-        bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, losses, examples,
+        ids,
+        block_lo,
+        block_hi,
+        seeds,
+        lr_lo,
+        lr_hi,
+        remap,
+        keep_prob,
+        in_w,
+        out_w,
+        hs_w,
+        points,
+        codes,
+        lengths,
+        prob,
+        alias,
+        bag_inputs,
+        bag_offsets,
+        max_bag,
+        window,
+        shrink,
+        negatives,
+        cbow,
+        bag_mean,
+        share,
+        losses,
+        examples,
     ):  # pragma: no cover - compiled
         """The chunk's blocks shared out over the threads (Hogwild): each block trains start to end on one thread."""
         for b in prange(block_lo.shape[0]):
