@@ -46,7 +46,7 @@ from w2v.train.heldout import HeldOutLoss
 from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
-from w2v.train.resume import explicit_keys, finished_run_message, resume_id_files
+from w2v.train.resume import explicit_keys, finished_run_message, remove_id_files, resume_id_files
 from w2v.train.subwords import composer, make_bags, save_full_model
 from w2v.train.sync_schedule import lr_factor, merge_for
 
@@ -378,7 +378,7 @@ class Trainer:
         self.progress = Progress.from_state(resume_state["progress"])
         saved = resume_state["metrics"]
         self.data_metrics = {"vocab_seconds": saved.get("vocab_seconds", 0.0), "corpus_tokens": saved.get("corpus_tokens", 0)}
-        self.id_files = resume_id_files(resume_state, self.run_dir)
+        self.id_files = resume_id_files(resume_state, self.run_dir, n_remap=len(self.remap))
         log.info("resuming %s at epoch %d, %d words done, from %s", self.run_dir, self.progress.epoch + 1, self.progress.words_done,
                  _position(self.progress.start))  # fmt: skip
 
@@ -573,8 +573,7 @@ class Trainer:
         self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         self.tb.close()
         if not cfg.keep_ids_cache:  # every rank's shard under torchrun: rank 0 finishes after the last collective
-            for path in self.id_files:
-                path.unlink(missing_ok=True)
+            remove_id_files(run_dir, self.id_files)  # only the id files a run writes, in its own directory
         log.info("done in %.1fs: %.0f words/s; vectors in %s", metrics["total_seconds"], metrics["words_per_sec"], run_dir)
         return metrics
 
