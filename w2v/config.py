@@ -21,9 +21,10 @@ class CorpusConfig:
     """Where tokens come from and how text becomes tokens."""
 
     kind: str = MISSING  # lee | text | text8 | hf, or any kind whose config names a `reader`
-    # A corpus kind can plug in its own reader and evaluation as dotted paths to functions (the songs
-    # application does: w2v.songs.data.iter_playlists, w2v.songs.evaluate.evaluate_songs), so the
-    # core never imports the applications built on it. null = text reading / word benchmarks.
+    # A corpus kind can plug in its own reader and evaluation by a name registered in w2v/plugins.py
+    # (the songs application's is `playlists`; other packages add theirs as entry points), so the core
+    # never imports the applications built on it, and a config or checkpoint never names code to import.
+    # null = text reading / word benchmarks.
     reader: Optional[str] = None  # f(corpus_cfg) -> iterable of token lists
     evaluator: Optional[str] = None  # f(run_dir, words, vectors, cfg, tb, step, final=...) -> metrics
     path: Optional[str] = None  # file, directory, glob, or a datasets name / local path for kind=hf
@@ -200,7 +201,7 @@ class TrainConfig:
     keep_ids_cache: bool = False  # keep the encoded corpus (corpus.ids) in the run dir
 
 
-CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a corpus.reader
+CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a registered corpus.reader (w2v/plugins.py)
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
 PHRASE_SCORINGS = ("default", "npmi")
@@ -223,12 +224,19 @@ def _check(ok: bool, message: str) -> None:
         raise W2VError(message)
 
 
-def validate(cfg: Any) -> None:
-    """Reject values no run can use, with a one-line message naming the key and the fix."""
+def validate(cfg: Any, files: bool = True) -> None:
+    """Reject values no run can use, with a one-line message naming the key and the fix.
+
+    ``files=False`` skips what reads a file (a ``corpus.tokenizer`` path): a resumed run's config comes
+    from its checkpoint, and the resume reads no corpus and no tokenizer.
+    """
     _check(
         cfg.corpus.kind in CORPUS_KINDS or bool(cfg.corpus.reader),
         f"unknown corpus kind {cfg.corpus.kind!r}: use one of {', '.join(CORPUS_KINDS)}, or set corpus.reader",
     )
+    from w2v.plugins import check_corpus  # imported here to keep config import-light
+
+    check_corpus(cfg.corpus)  # reader / evaluator: registered names only
     for key in ("window", "dim", "epochs", "min_count", "block_tokens"):
         _check(cfg[key] >= 1, f"invalid value {key}={cfg[key]}: {key} must be >= 1")
     _check(cfg.negatives >= 0, f"invalid value negatives={cfg.negatives}: must be >= 0 (0 = no negative sampling, needs hs=true)")

@@ -654,9 +654,9 @@ def _evaluate(
     if not cfg.eval.enabled:
         return {}
     if cfg.corpus.evaluator:  # a corpus kind that brings its own evaluation (songs: next-song hit rate)
-        from hydra.utils import get_method
+        from w2v.plugins import evaluator  # a registered name, never a dotted path to import
 
-        return get_method(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final, out_vectors=out_vectors)
+        return evaluator(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final, out_vectors=out_vectors)
     from w2v.evaluation.run import evaluate_run
 
     return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final, oov=oov)
