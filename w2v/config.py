@@ -271,9 +271,10 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
-    from w2v.data.tokenizers import check_config  # imported here to keep config import-light
+    if files:
+        from w2v.data.tokenizers import check_config  # imported here to keep config import-light
 
-    check_config(cfg.corpus)
+        check_config(cfg.corpus)
     _validate_phrases(cfg.phrases)
     if "dist" in cfg:  # configs saved before the key lack it
         _validate_dist(cfg.dist)
