@@ -7,7 +7,9 @@ Defaults follow gensim's ``Word2Vec`` (sg=1, negative sampling) wherever gensim 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -209,11 +211,41 @@ LR_SCALES = ("auto", "linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_
 MERGES = ("auto", "average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)
 
 
+def resume_run_dir(resume: Any, default: Any) -> Any:
+    """``hydra.run.dir`` of a run: ``resume=``'s run directory (the folder of ``resume=DIR/checkpoint.pt``), else ``default``."""
+    if not resume:
+        return default
+    path = Path(str(resume))  # as the trainer reads resume=: a checkpoint file's folder is the run
+    return str(path.parent if path.is_file() or path.suffix == ".pt" else path)
+
+
+def hydra_subdir(resume: Any) -> str | None:
+    """``hydra.output_subdir``: ``.hydra`` for a new run; ``.hydra/resume-<n>`` for its n-th resume.
+
+    A resume runs in the run's own directory, and Hydra would rewrite the run's ``.hydra/`` with the
+    resume's command line, losing how the run was configured (recommend.py and sweep summaries read it).
+    So each resume records its own beside it. Under torchrun only rank 0 records it: the ranks share the
+    directory, and one resume is one record. Resolved with ``use_cache``, so Hydra's reads agree on ``n``.
+    """
+    if not resume:
+        return ".hydra"
+    if os.environ.get("RANK", "0") != "0":
+        return None
+    runs = Path(resume_run_dir(resume, "")) / ".hydra"
+    taken = [int(p.name[len("resume-") :]) for p in runs.glob("resume-*") if p.name[len("resume-") :].isdigit()]
+    return f".hydra/resume-{max(taken, default=0) + 1}"
+
+
 def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore so YAML files are checked against them, and the
-    ``w2v_or`` resolver (first value unless empty) that lets a resumed run reuse its directory."""
+    resolvers configs/train.yaml uses: ``w2v_or`` (first value unless empty), ``w2v_run_dir`` (a resumed
+    run continues in its own directory) and ``w2v_hydra_subdir`` (where Hydra records a resume's command line)."""
     if not OmegaConf.has_resolver("w2v_or"):
         OmegaConf.register_new_resolver("w2v_or", lambda first, second: first if first else second)
+    if not OmegaConf.has_resolver("w2v_run_dir"):
+        OmegaConf.register_new_resolver("w2v_run_dir", resume_run_dir)
+    if not OmegaConf.has_resolver("w2v_hydra_subdir"):
+        OmegaConf.register_new_resolver("w2v_hydra_subdir", hydra_subdir, use_cache=True)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="corpus", name="corpus_schema", node=CorpusConfig)
