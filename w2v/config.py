@@ -101,6 +101,9 @@ class DistConfig:
     """Data-parallel training under torchrun (w2v/train/dist.py); ignored by a single process."""
 
     timeout_s: float = 300.0  # a collective waiting longer (a rank died or hangs) fails with an error
+    # Every rank must reach the rendezvous within this (at most timeout_s): a plain `python train.py` that
+    # inherited a launcher's RANK/WORLD_SIZE/MASTER_* variables finds no other ranks and stops in one line.
+    join_timeout_s: float = 30.0
     sync_blocks: int = 1  # stream blocks each rank trains between two averages of the tables (a round)
     # > 0: pWord2Vec's frequency bands: round r averages the hot_rows * 2**z most frequent rows (2**z the
     # largest power of 2 dividing r), so band k = rows [hot*2**(k-1), hot*2**k) every 2**k rounds; all
@@ -323,6 +326,7 @@ def validate(cfg: Any, files: bool = True) -> None:
 def _validate_dist(d: Any) -> None:
     """The dist.* values torchrun training can use."""
     _check(d.timeout_s > 0, f"invalid value dist.timeout_s={d.timeout_s}: must be > 0 seconds")
+    _check(d.get("join_timeout_s", 1.0) > 0, f"invalid value dist.join_timeout_s={d.get('join_timeout_s')}: must be > 0 seconds")
     _check(d.sync_blocks >= 1, f"invalid value dist.sync_blocks={d.sync_blocks}: must be >= 1")
     _check(d.hot_rows >= 0, f"invalid value dist.hot_rows={d.hot_rows}: must be >= 0 (0 = average all rows every round)")
     _check(d.full_every >= 0, f"invalid value dist.full_every={d.full_every}: must be >= 0 (0 = all rows only at epoch ends)")
