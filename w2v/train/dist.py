@@ -96,11 +96,6 @@ class DistContext:
 SINGLE = DistContext()
 
 
-def launched_by_torchrun() -> bool:
-    """True when torchrun (or another launcher) set the rendezvous environment of this process."""
-    return all(k in os.environ for k in _ENV)
-
-
 def launch_env() -> dict[str, str]:
     """The rendezvous variables set in this process's environment, by name."""
     return {k: os.environ[k] for k in _ENV if k in os.environ}
@@ -118,7 +113,7 @@ def check_launch_env(env: dict[str, str]) -> bool:
         return False
     said = _said(env)
     try:
-        rank, world, _, port = (int(env.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0), ("MASTER_PORT", 0)))
+        rank, world, _, _ = (int(env.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0), ("MASTER_PORT", 0)))
     except ValueError:
         raise W2VError(f"{said}, but not to numbers; {_ENV_FIX}") from None
     if len(env) < len(_ENV):
