@@ -8,8 +8,10 @@ Defaults follow gensim's ``Word2Vec`` (sg=1, negative sampling) wherever gensim 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -25,9 +27,10 @@ class CorpusConfig:
     """Where tokens come from and how text becomes tokens."""
 
     kind: str = MISSING  # lee | text | text8 | hf, or any kind whose config names a `reader`
-    # A corpus kind can plug in its own reader and evaluation as dotted paths to functions (the songs
-    # application does: w2v.songs.data.iter_playlists, w2v.songs.evaluate.evaluate_songs), so the
-    # core never imports the applications built on it. null = text reading / word benchmarks.
+    # A corpus kind can plug in its own reader and evaluation by a name registered in w2v/plugins.py
+    # (the songs application's is `playlists`; other packages add theirs as entry points), so the core
+    # never imports the applications built on it, and a config or checkpoint never names code to import.
+    # null = text reading / word benchmarks.
     reader: Optional[str] = None  # f(corpus_cfg) -> iterable of token lists
     evaluator: Optional[str] = None  # f(run_dir, words, vectors, cfg, tb, step, final=...) -> metrics
     path: Optional[str] = None  # file, directory, glob, or a datasets name / local path for kind=hf
@@ -104,6 +107,9 @@ class DistConfig:
     """Data-parallel training under torchrun (w2v/train/dist.py); ignored by a single process."""
 
     timeout_s: float = 300.0  # a collective waiting longer (a rank died or hangs) fails with an error
+    # Every rank must reach the rendezvous within this (at most timeout_s): a plain `python train.py` that
+    # inherited a launcher's RANK/WORLD_SIZE/MASTER_* variables finds no other ranks and stops in one line.
+    join_timeout_s: float = 30.0
     sync_blocks: int = 1  # stream blocks each rank trains between two averages of the tables (a round)
     # > 0: pWord2Vec's frequency bands: round r averages the hot_rows * 2**z most frequent rows (2**z the
     # largest power of 2 dividing r), so band k = rows [hot*2**(k-1), hot*2**k) every 2**k rounds; all
@@ -209,7 +215,7 @@ class TrainConfig:
     keep_ids_cache: bool = False  # keep the encoded corpus (corpus.ids) in the run dir
 
 
-CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a corpus.reader
+CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a registered corpus.reader (w2v/plugins.py)
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
 EXPORTS = ("in", "in+out")
 PHRASE_SCORINGS = ("default", "npmi")
@@ -217,11 +223,41 @@ LR_SCALES = ("auto", "linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_
 MERGES = ("auto", "average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)
 
 
+def resume_run_dir(resume: Any, default: Any) -> Any:
+    """``hydra.run.dir`` of a run: ``resume=``'s run directory (the folder of ``resume=DIR/checkpoint.pt``), else ``default``."""
+    if not resume:
+        return default
+    path = Path(str(resume))  # as the trainer reads resume=: a checkpoint file's folder is the run
+    return str(path.parent if path.is_file() or path.suffix == ".pt" else path)
+
+
+def hydra_subdir(resume: Any) -> str | None:
+    """``hydra.output_subdir``: ``.hydra`` for a new run; ``.hydra/resume-<n>`` for its n-th resume.
+
+    A resume runs in the run's own directory, and Hydra would rewrite the run's ``.hydra/`` with the
+    resume's command line, losing how the run was configured (recommend.py and sweep summaries read it).
+    So each resume records its own beside it. Under torchrun only rank 0 records it: the ranks share the
+    directory, and one resume is one record. Resolved with ``use_cache``, so Hydra's reads agree on ``n``.
+    """
+    if not resume:
+        return ".hydra"
+    if os.environ.get("RANK", "0") != "0":
+        return None
+    runs = Path(resume_run_dir(resume, "")) / ".hydra"
+    taken = [int(p.name[len("resume-") :]) for p in runs.glob("resume-*") if p.name[len("resume-") :].isdigit()]
+    return f".hydra/resume-{max(taken, default=0) + 1}"
+
+
 def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore so YAML files are checked against them, and the
-    ``w2v_or`` resolver (first value unless empty) that lets a resumed run reuse its directory."""
+    resolvers configs/train.yaml uses: ``w2v_or`` (first value unless empty), ``w2v_run_dir`` (a resumed
+    run continues in its own directory) and ``w2v_hydra_subdir`` (where Hydra records a resume's command line)."""
     if not OmegaConf.has_resolver("w2v_or"):
         OmegaConf.register_new_resolver("w2v_or", lambda first, second: first if first else second)
+    if not OmegaConf.has_resolver("w2v_run_dir"):
+        OmegaConf.register_new_resolver("w2v_run_dir", resume_run_dir)
+    if not OmegaConf.has_resolver("w2v_hydra_subdir"):
+        OmegaConf.register_new_resolver("w2v_hydra_subdir", hydra_subdir, use_cache=True)
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="corpus", name="corpus_schema", node=CorpusConfig)
@@ -232,12 +268,19 @@ def _check(ok: bool, message: str) -> None:
         raise W2VError(message)
 
 
-def validate(cfg: Any) -> None:
-    """Reject values no run can use, with a one-line message naming the key and the fix."""
+def validate(cfg: Any, files: bool = True) -> None:
+    """Reject values no run can use, with a one-line message naming the key and the fix.
+
+    ``files=False`` skips what reads a file (a ``corpus.tokenizer`` path): a resumed run's config comes
+    from its checkpoint, and the resume reads no corpus and no tokenizer.
+    """
     _check(
         cfg.corpus.kind in CORPUS_KINDS or bool(cfg.corpus.reader),
         f"unknown corpus kind {cfg.corpus.kind!r}: use one of {', '.join(CORPUS_KINDS)}, or set corpus.reader",
     )
+    from w2v.plugins import check_corpus  # imported here to keep config import-light
+
+    check_corpus(cfg.corpus)  # reader / evaluator: registered names only
     for key in ("window", "dim", "epochs", "min_count", "block_tokens"):
         _check(cfg[key] >= 1, f"invalid value {key}={cfg[key]}: {key} must be >= 1")
     _check(cfg.negatives >= 0, f"invalid value negatives={cfg.negatives}: must be >= 0 (0 = no negative sampling, needs hs=true)")
@@ -272,9 +315,10 @@ def validate(cfg: Any) -> None:
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
-    from w2v.data.tokenizers import check_config  # imported here to keep config import-light
+    if files:
+        from w2v.data.tokenizers import check_config  # imported here to keep config import-light
 
-    check_config(cfg.corpus)
+        check_config(cfg.corpus)
     _validate_phrases(cfg.phrases)
     if "dist" in cfg:  # configs saved before the key lack it
         _validate_dist(cfg.dist)
@@ -291,6 +335,7 @@ def validate(cfg: Any) -> None:
 def _validate_dist(d: Any) -> None:
     """The dist.* values torchrun training can use."""
     _check(d.timeout_s > 0, f"invalid value dist.timeout_s={d.timeout_s}: must be > 0 seconds")
+    _check(d.get("join_timeout_s", 1.0) > 0, f"invalid value dist.join_timeout_s={d.get('join_timeout_s')}: must be > 0 seconds")
     _check(d.sync_blocks >= 1, f"invalid value dist.sync_blocks={d.sync_blocks}: must be >= 1")
     _check(d.hot_rows >= 0, f"invalid value dist.hot_rows={d.hot_rows}: must be >= 0 (0 = average all rows every round)")
     _check(d.full_every >= 0, f"invalid value dist.full_every={d.full_every}: must be >= 0 (0 = all rows only at epoch ends)")

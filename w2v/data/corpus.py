@@ -280,9 +280,9 @@ def iter_sentences(ccfg: Any, tokenize: Any = None, shard: tuple[int, int] | Non
     """
     rank, world = shard or (0, 1)
     if ccfg.get("reader"):  # a plugged-in corpus kind (e.g. the songs' playlists) reads itself
-        from hydra.utils import get_method
+        from w2v.plugins import reader  # a registered name, never a dotted path to import
 
-        sentences: Iterable[list[str]] = get_method(ccfg.reader)(ccfg)
+        sentences: Iterable[list[str]] = reader(ccfg.reader)(ccfg)
         yield from itertools.islice(sentences, rank, None, world) if world > 1 else sentences
         return
     if tokenize is None:

@@ -30,6 +30,7 @@ import numpy as np
 
 from w2v.atomic import atomic_open, atomic_write_text
 from w2v.errors import W2VError
+from w2v.paths import stays_inside
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,11 @@ def prepare_tokenizer(ccfg: Any, run_dir: Path | None = None, init_dir: str | No
         if not target.is_file():
             raise W2VError(f"{target} is missing: rank 0 should have trained it; start the run again")
     elif earlier is not None and earlier.is_file():
+        if not stays_inside(earlier, earlier.parent):  # a file of another run directory is data: its links lead nowhere else
+            raise W2VError(
+                f"init={init_dir}: {earlier} is a link that leads out of the init run directory (to {earlier.resolve()}); "
+                "put the tokenizer.json itself there, or start without init="
+            )
         if earlier.resolve() != target.resolve():
             with open(earlier, "rb") as src, atomic_open(target, "wb") as dst:
                 shutil.copyfileobj(src, dst)

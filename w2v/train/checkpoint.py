@@ -1,7 +1,8 @@
 """Checkpoints that explain themselves: model, optimizer, vocab, config and stream position.
 
 Saved with ``torch.save`` atomically and loaded with ``weights_only=True``, so a crafted pickle
-cannot run code; a truncated or foreign file gives a one-line error instead of a torch traceback.
+cannot run code; a truncated or foreign file gives a one-line error instead of a torch traceback, and
+so does a missing key or one of another type (:mod:`w2v.train.checkpoint_schema`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch
 
 from w2v.atomic import atomic_open
 from w2v.errors import W2VError
+from w2v.train.checkpoint_schema import validate_state
 
 FORMAT = "w2v-checkpoint-1"
 
@@ -42,6 +44,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise W2VError(f"checkpoint {path} is not a w2v checkpoint (format {FORMAT} expected)")
+    validate_state(state, path)  # every key the trainer reads, with its type and shape: one line, not a KeyError later
     return state
 
 

@@ -70,6 +70,8 @@ log = logging.getLogger(__name__)
 
 # Keys torchrun sets in every rank's environment.
 _ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+_ENV_FIX = f"for one process unset {' '.join(_ENV)}; for a job launch every rank with torchrun --nproc_per_node=N train.py"
+JOIN_TIMEOUT_S = 30.0  # dist.join_timeout_s's default (configs saved before the key lack it)
 
 
 @dataclass
@@ -94,18 +96,52 @@ class DistContext:
 SINGLE = DistContext()
 
 
-def launched_by_torchrun() -> bool:
-    """True when torchrun (or another launcher) set the rendezvous environment of this process."""
-    return all(k in os.environ for k in _ENV)
+def launch_env() -> dict[str, str]:
+    """The rendezvous variables set in this process's environment, by name."""
+    return {k: os.environ[k] for k in _ENV if k in os.environ}
+
+
+def check_launch_env(env: dict[str, str]) -> bool:
+    """Whether ``env`` (:func:`launch_env`) makes this process a rank of a job; one line when it is a stray one.
+
+    A cluster's shell or a parent job can leave RANK/WORLD_SIZE behind: a partial set that still says
+    "one of several ranks" cannot be a job (torchrun sets all five), so it stops here at once; a
+    partial set for one rank (WORLD_SIZE=1) is one process. A complete set that is stray is caught by
+    :func:`_join`'s short wait for the other ranks.
+    """
+    if not env:
+        return False
+    said = _said(env)
+    try:
+        rank, world, _, _ = (int(env.get(k, d)) for k, d in (("RANK", 0), ("WORLD_SIZE", 1), ("LOCAL_RANK", 0), ("MASTER_PORT", 0)))
+    except ValueError:
+        raise W2VError(f"{said}, but not to numbers; {_ENV_FIX}") from None
+    if len(env) < len(_ENV):
+        if world > 1 or rank > 0:
+            missing = [k for k in _ENV if k not in env]
+            verb = "is" if len(missing) == 1 else "are"
+            raise W2VError(f"{said} but {' '.join(missing)} {verb} not: a stray launcher environment, not torchrun's; {_ENV_FIX}")
+        return False
+    if not 0 <= rank < world:
+        raise W2VError(f"{said}, and RANK={rank} is not below WORLD_SIZE={world}; {_ENV_FIX}")
+    return True
+
+
+def _said(env: dict[str, str]) -> str:
+    """``RANK=0 WORLD_SIZE=2 are set``: the variables as the user would see them in ``env``."""
+    return " ".join(f"{k}={v}" for k, v in env.items()) + (" is set" if len(env) == 1 else " are set")
 
 
 def setup(cfg: Any, device: torch.device) -> DistContext:
     """Initialise torch.distributed when launched by torchrun (gloo on CPU, nccl on CUDA), else SINGLE.
 
-    The process group gets an explicit timeout (``dist.timeout_s``): a collective that waits longer,
-    because a rank died or hangs, fails with an error instead of blocking forever.
+    Every rank must reach the rendezvous within ``dist.join_timeout_s`` (a plain ``python train.py``
+    that inherited a launcher's variables finds no peers and stops in one line); the process group then
+    gets ``dist.timeout_s``: a collective that waits longer, because a rank died or hangs, fails with
+    an error instead of blocking forever.
     """
-    if not launched_by_torchrun():
+    env = launch_env()
+    if not check_launch_env(env):
         return SINGLE
     timeout = float(cfg.dist.timeout_s)
     ctx = DistContext(
@@ -120,10 +156,35 @@ def setup(cfg: Any, device: torch.device) -> DistContext:
     if backend == "nccl":
         torch.cuda.set_device(ctx.local_rank)
         ctx.device = f"cuda:{ctx.local_rank}"
+    store = _join(ctx, env, min(timeout, float(cfg.dist.get("join_timeout_s", JOIN_TIMEOUT_S))))
     with collective(ctx, "joining the process group"):
-        dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+        dist.init_process_group(backend, store=store, rank=ctx.rank, world_size=ctx.world, timeout=datetime.timedelta(seconds=timeout))
     ctx.owns_group = True
     return ctx
+
+
+def _join(ctx: DistContext, env: dict[str, str], seconds: float) -> dist.Store:
+    """torch's env:// rendezvous (torchrun's store), then a wait for all ranks, both within ``seconds``.
+
+    Ranks that torchrun (or a cluster launcher) starts together meet in seconds; a lone process whose
+    environment names ranks that do not exist would otherwise wait the whole ``dist.timeout_s``. The
+    store then waits up to ``dist.timeout_s``, as the process group does.
+    """
+    try:
+        store, _, _ = next(dist.rendezvous("env://", timeout=datetime.timedelta(seconds=seconds)))
+        # torchrun's agent keeps its store across restarts: one key per attempt.
+        key = f"w2v/joined/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+        if store.add(key, 1) == ctx.world:
+            store.set(f"{key}/all", "1")
+        store.wait([f"{key}/all"], datetime.timedelta(seconds=seconds))
+    except Exception as exc:  # DistStoreError (timeout), DistNetworkError (refused, unknown host, port in use), ...
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise W2VError(
+            f"{_said(env)}, but the {ctx.world} ranks did not all meet within dist.join_timeout_s={seconds:g}s ({first}); "
+            f"{_ENV_FIX} (or raise dist.join_timeout_s if ranks start slowly)"
+        ) from None
+    store.set_timeout(datetime.timedelta(seconds=ctx.timeout_s))
+    return store
 
 
 def shutdown(ctx: DistContext) -> None:

@@ -1,12 +1,18 @@
-"""What a resume needs to know beyond the checkpoint: which keys the user gave, and whether the run
-is already complete."""
+"""What a resume needs to know beyond the checkpoint: which keys the user gave, whether the run is
+already complete, and which id files it reads (and at the end deletes): only the ones a run writes
+into its own directory, whatever names the checkpoint holds."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from w2v.data.vocab import SENTENCE_END
 from w2v.errors import W2VError
+from w2v.paths import file_in
 
 
 def override_keys(overrides: list[str]) -> list[str]:
@@ -35,11 +41,31 @@ def finished_run_message(run_dir: Path, state: dict[str, Any]) -> str:
     ).rstrip()
 
 
-def resume_id_files(state: dict[str, Any], run_dir: Path) -> list[Path]:
+# The id files a run writes into its own directory: one process's corpus.ids, torchrun's per-rank shards.
+ID_FILE = re.compile(r"corpus(\.shard[0-9]+)?\.ids")
+_ID_CHUNK = 1 << 22  # ids per read when checking a file's ids: 16 MB of int32
+
+
+def owned_id_file(run_dir: Path, path: Path) -> bool:
+    """True for an id file this run may delete: named as the trainer names them, directly in ``run_dir``,
+    and not a link (deleting a link removes only the link, but a run never makes one)."""
+    return ID_FILE.fullmatch(path.name) is not None and path.parent.resolve() == run_dir.resolve() and not path.is_symlink()
+
+
+def remove_id_files(run_dir: Path, paths: list[Path]) -> None:
+    """Delete the encoded corpus at the end of a run (``keep_ids_cache=false``): only files the run owns."""
+    for path in paths:
+        if owned_id_file(run_dir, path):
+            path.unlink(missing_ok=True)
+
+
+def resume_id_files(state: dict[str, Any], run_dir: Path, n_remap: int | None = None) -> list[Path]:
     """The encoded corpus a checkpoint's position refers to: its id files, checked against their recorded sizes.
 
     One ``corpus.ids`` for a single-process run (also checkpoints from before the record), torchrun's
-    ``corpus.shard<r>.ids`` otherwise; read as one concatenation whatever the world size now.
+    ``corpus.shard<r>.ids`` otherwise; read as one concatenation whatever the world size now. The names
+    come from the checkpoint, so each must be one the trainer writes, in ``run_dir`` (the end of the run
+    deletes them). With ``n_remap`` (the id mapping's length) every id is checked to be one it maps.
     """
     if "id_files" not in state and state.get("dist_world_size") is not None:
         raise W2VError(
@@ -47,10 +73,37 @@ def resume_id_files(state: dict[str, Any], run_dir: Path) -> list[Path]:
             "it cannot be resumed; start a new run"
         )
     names, sizes = state.get("id_files", ["corpus.ids"]), state.get("id_sizes")
-    paths = [run_dir / name for name in names]
+    paths = [_id_path(run_dir, name) for name in names]
     for i, path in enumerate(paths):
         if not path.is_file():
             raise W2VError(f"{path} is missing, so the stream position cannot be restored; start a new run")
         if sizes is not None and path.stat().st_size // 4 != int(sizes[i]):
             raise W2VError(f"{path} holds {path.stat().st_size // 4} ids, not the {int(sizes[i])} the checkpoint recorded; start a new run")
+        if n_remap is not None:
+            _check_id_range(path, n_remap)
     return paths
+
+
+def _id_path(run_dir: Path, name: object) -> Path:
+    """``run_dir / name`` for an id file name the trainer writes, or one line saying the checkpoint names another."""
+    what = f"the checkpoint in {run_dir} (id_files)"
+    fix = "a run reads only its own corpus.ids or corpus.shard<r>.ids: start a new run"
+    path = file_in(run_dir, name, what, fix)
+    if ID_FILE.fullmatch(path.name) is None:
+        raise W2VError(f"{what} names {name!r}, which is not an id file a run writes; {fix}")
+    return path
+
+
+def _check_id_range(path: Path, n_remap: int) -> None:
+    """Every id of ``path`` is a sentence end or one the checkpoint's id mapping covers (a damaged file fails here,
+    in one line, rather than as an index error in the middle of an epoch)."""
+    n_ids = path.stat().st_size // 4
+    ids = np.memmap(path, dtype=np.int32, mode="r", shape=(n_ids,)) if n_ids else np.zeros(0, dtype=np.int32)
+    for lo in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[lo : lo + _ID_CHUNK]
+        if chunk.min() < SENTENCE_END or chunk.max() >= n_remap:
+            bad = int(chunk.min()) if chunk.min() < SENTENCE_END else int(chunk.max())
+            raise W2VError(
+                f"{path} holds id {bad}, outside the checkpoint's {n_remap} mapped ids: it is damaged or belongs to another run; "
+                "start a new run"
+            )

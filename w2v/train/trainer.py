@@ -8,6 +8,7 @@ like word2vec.c and gensim: the learning rate decays linearly with words process
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import math
@@ -26,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from w2v.atomic import atomic_write_text
-from w2v.config import EvalConfig, validate
+from w2v.config import EvalConfig, TrainConfig, validate
 from w2v.data.corpus import undecodable_bytes
 from w2v.data.encode_ids import encode_text
 from w2v.data.stream import StreamConfig, Word2VecStream
@@ -46,7 +47,7 @@ from w2v.train.heldout import HeldOutLoss
 from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
-from w2v.train.resume import explicit_keys, finished_run_message, resume_id_files
+from w2v.train.resume import explicit_keys, finished_run_message, remove_id_files, resume_id_files
 from w2v.train.subwords import composer, make_bags, save_full_model
 from w2v.train.sync_schedule import lr_factor, merge_for
 
@@ -241,6 +242,7 @@ def _train_in(
             raise W2VError(finished_run_message(run_dir, resume_state))
         dist.check_resumable(resume_state, run_dir, ctx)
         cfg = _resume_config(cfg, resume_state, explicit)
+        _check_resumed_config(cfg, run_dir)
         dist.check_supported(cfg, ctx)  # the checkpoint's settings
     run_dir = dist.shared_run_dir(ctx, Path(run_dir or os.getcwd()))
     try:
@@ -279,6 +281,9 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[st
     for key in RESUME_MAY_CHANGE:
         if key in cfg and key not in saved:  # a key newer than the checkpoint: this version's value
             OmegaConf.update(saved, key, cfg[key], merge=False)
+    # Typed like a command line's config (load_checkpoint checked that it fits); other keys newer than the
+    # checkpoint take this version's defaults.
+    saved = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
     for key in sorted(explicit):  # a group (eval=none) replaces its subtree, eval.x=... one value
         new = OmegaConf.select(cfg, key, default=_ABSENT)
         if new is _ABSENT:  # hydra.* and other keys outside the run config
@@ -288,6 +293,21 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[st
         elif OmegaConf.select(saved, key, default=None) != new:
             log.warning("resume: keeping the checkpoint's %s=%s (ignoring %s)", key, OmegaConf.select(saved, key, default=None), new)
     return saved
+
+
+def _check_resumed_config(cfg: DictConfig, run_dir: Path) -> None:
+    """The checkpoint's config through the value checks a command line's goes through, so a damaged one
+    (``window: 0``, an unregistered ``corpus.evaluator``) stops now, not hours later. The files it names
+    are not read: a resume reads no corpus and no tokenizer."""
+    checked = copy.deepcopy(cfg)
+    checked.init, checked.init_lr = None, None  # a run started with init= is resumed with resume=, which excludes it
+    try:
+        validate(checked, files=False)
+    except W2VError as exc:
+        raise W2VError(
+            f"the checkpoint in {run_dir} holds a config no run can use ({exc}); it is damaged or was not written by this w2v: "
+            "start a new run"
+        ) from None
 
 
 def _train(
@@ -322,7 +342,7 @@ class Trainer:
         self.model.to(self.device)
         self.engine = engine_cls(self.model, cfg, self.device, cfg.threads or dist.default_threads(ctx))
         if resume_state is not None:
-            self.engine.load_state_dict(resume_state.get("optimizer") or {})
+            _restore_optimizer(self.engine, resume_state, cfg.optim, run_dir)
         self.loader, self.stream = self._make_loader(engine_cls.shuffle)
         self.engine.attach(self.stream)
         self.heldout = HeldOutLoss(self.stream, self.model, self.device)
@@ -378,7 +398,7 @@ class Trainer:
         self.progress = Progress.from_state(resume_state["progress"])
         saved = resume_state["metrics"]
         self.data_metrics = {"vocab_seconds": saved.get("vocab_seconds", 0.0), "corpus_tokens": saved.get("corpus_tokens", 0)}
-        self.id_files = resume_id_files(resume_state, self.run_dir)
+        self.id_files = resume_id_files(resume_state, self.run_dir, n_remap=len(self.remap))
         log.info("resuming %s at epoch %d, %d words done, from %s", self.run_dir, self.progress.epoch + 1, self.progress.words_done,
                  _position(self.progress.start))  # fmt: skip
 
@@ -574,8 +594,7 @@ class Trainer:
         self.tb.hparams(_flat(cfg), {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))})
         self.tb.close()
         if not cfg.keep_ids_cache:  # every rank's shard under torchrun: rank 0 finishes after the last collective
-            for path in self.id_files:
-                path.unlink(missing_ok=True)
+            remove_id_files(run_dir, self.id_files)  # only the id files a run writes, in its own directory
         log.info("done in %.1fs: %.0f words/s; vectors in %s", metrics["total_seconds"], metrics["words_per_sec"], run_dir)
         return metrics
 
@@ -656,9 +675,9 @@ def _evaluate(
     if not cfg.eval.enabled:
         return {}
     if cfg.corpus.evaluator:  # a corpus kind that brings its own evaluation (songs: next-song hit rate)
-        from hydra.utils import get_method
+        from w2v.plugins import evaluator  # a registered name, never a dotted path to import
 
-        return get_method(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final, out_vectors=out_vectors)
+        return evaluator(cfg.corpus.evaluator)(run_dir, vocab.words, vectors, cfg, tb, step, final=final, out_vectors=out_vectors)
     from w2v.evaluation.run import evaluate_run
 
     return evaluate_run(run_dir, vocab.words, vectors, cfg.eval, tb, step, final=final, oov=oov)
@@ -687,10 +706,24 @@ def _restore_model(model: Word2VecModel, spec: ModelSpec, state: dict[str, Any])
     if saved_spec != spec:
         raise W2VError(f"the checkpoint holds a {saved_spec.name} model but the run asks for {spec.name}: resume with its own settings")
     weights = state["model"]
-    want = tuple(model.in_embed.weight.shape)
-    got = tuple(weights["in_embed.weight"].shape)
-    if got != want:
-        raise W2VError(
-            f"checkpoint tables are {got[0]}x{got[1]} but the run needs {want[0]}x{want[1]}: it belongs to a different vocabulary or dim"
-        )
+    for key, table in model.state_dict().items():  # the input table first: its message names the usual cause
+        if key not in weights:
+            raise W2VError(f"the checkpoint has no model.{key}, which a {spec.name} model needs: it is damaged; start a new run")
+        want, got = tuple(table.shape), tuple(weights[key].shape)
+        if got != want:
+            raise W2VError(
+                f"checkpoint tables are {got[0]}x{got[1]} but the run needs {want[0]}x{want[1]} (model.{key}): "
+                "it belongs to a different vocabulary or dim"
+            )
     model.load_state_dict(weights)
+
+
+def _restore_optimizer(engine: Any, state: dict[str, Any], optim: str, run_dir: Path) -> None:
+    """The engine's optimizer state from the checkpoint, or one line when it does not fit this optimizer."""
+    try:
+        engine.load_state_dict(state.get("optimizer") or {})
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise W2VError(
+            f"the checkpoint in {run_dir} holds optimizer state that does not fit optim={optim} ({first}): it is damaged; start a new run"
+        ) from None
