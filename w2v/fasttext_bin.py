@@ -194,9 +194,9 @@ def compose_word_vectors(words: Sequence[str], input_table: np.ndarray, spec: Su
 
 def load_fasttext_vectors(path: Path) -> tuple[list[str], np.ndarray, NgramComposer | None]:
     """(words, composed in-vocabulary vectors, OOV composer or None without n-gram buckets) of a Facebook ``.bin``."""
+    ft = read_fasttext_bin(path)  # first: a damaged file fails before the n-gram module imports torch (a second)
     from w2v.models.subwords import NgramComposer, SubwordSpec
 
-    ft = read_fasttext_bin(path)
     spec = SubwordSpec(ft.min_n, ft.max_n, ft.bucket)
     oov = NgramComposer(ft.input_table[len(ft.words) :], spec) if ft.bucket > 0 else None
     return ft.words, compose_word_vectors(ft.words, ft.input_table, spec), oov

@@ -147,13 +147,13 @@ class BinarySource:
     def need(self, n: int, what: str) -> None:
         """Fail unless the file can still hold ``n`` bytes for ``what`` (checked before allocating them)."""
         if n < 0:
-            raise self.truncated(what, f"claims a negative size ({n} bytes)")
+            raise self.truncated(what, f"a negative size ({n} bytes)")
         left = self.left()
         if left is not None and n > left:
-            raise self.truncated(what, f"needs {n} bytes but only {left} remain")
+            raise self.truncated(what, f"{n} bytes needed, {left} left")
 
     def truncated(self, what: str, detail: str) -> W2VError:
-        return W2VError(f"cannot read {self.path} as {self.kind}: {what} {detail} (at byte {self.offset}); {_FIX}")
+        return W2VError(f"cannot read {self.path} as {self.kind}: {what}: {detail} (at byte {self.offset}); {_FIX}")
 
     def _fill(self, size: int = _CHUNK) -> bool:
         data = self._f.read(size)
@@ -177,7 +177,7 @@ class BinarySource:
                 step = n - got if self._size is not None else min(n - got, _BIG_READ)
                 data = self._f.read(step)
                 if not data:
-                    raise self.truncated(what, f"is cut short: {got} of {n} bytes")
+                    raise self.truncated(what, f"cut short after {got} of {n} bytes")
                 parts.append(data)
                 got += len(data)
             out = b"".join(parts)
@@ -200,7 +200,7 @@ class BinarySource:
                 return out
             scanned = len(self._buf) - self._pos
             if not self._fill():
-                raise self.truncated(what, f"is cut short: the file ends before its {delimiter!r} terminator")
+                raise self.truncated(what, f"cut short: the file ends before its {delimiter!r} terminator")
             search_from = self._pos + scanned  # _fill keeps the unread bytes first: search only the new ones
 
     def skip(self, n: int, what: str) -> None:

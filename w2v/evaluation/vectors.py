@@ -294,7 +294,8 @@ def read_word2vec_binary(path: str | os.PathLike, limit: int | None = None) -> t
             raise W2VError(f"{path} line 1: bad header {shown!r}: a binary word2vec file starts with '<words> <dims>'")
         count, dim = header
         want = count if limit is None else min(count, limit)
-        src.need(want * (4 * dim + 1), f"the {want} vectors of {dim} dims its header announces")  # a row: at least a space and 4*dim bytes
+        # A row is at least a space and 4 * dim bytes: a header claiming more than the file holds fails here.
+        src.need(want * (4 * dim + 1), f"the header's {want} vectors of {dim} dims")
         words, rows = _read_binary_rows(src, want, dim)
         if limit is None:
             _drain(src, count)
