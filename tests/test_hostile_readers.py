@@ -217,6 +217,13 @@ def test_recommend_py_on_a_truncated_vectors_bin(tmp_path):
     assert_one_line(proc, "vectors.bin", "binary word2vec", "truncated")
 
 
+def test_recommend_py_with_a_damaged_run_config(tmp_path):
+    run = _song_run(tmp_path, _playlists_dir(tmp_path / "songs"))
+    (run / ".hydra" / "config.yaml").write_bytes(b"\xff\xfe\x00corpus: [kind")
+    proc = _run("recommend.py", [f"run={run}", "song=3"], tmp_path)
+    assert_one_line(proc, "config.yaml", "the run directory is damaged")
+
+
 def test_recommend_py_with_damaged_song_metadata(tmp_path):
     run = _song_run(tmp_path, _playlists_dir(tmp_path / "songs"))
     meta = tmp_path / "song_hash.txt.gz"

@@ -130,7 +130,7 @@ def _read_dictionary(src: BinarySource) -> tuple[list[str], np.ndarray]:
         raise W2VError(f"{src.path} is a supervised fastText model ({nlabels} labels): only word-vector models can be loaded")
     if nwords < 1 or size != nwords:
         raise W2VError(f"{src.path}: the dictionary header says {size} entries and {nwords} words: the file is damaged; save it again")
-    src.need(10 * size, "the dictionary")  # an entry is at least a byte of word, its 0, an int64 count, an int8 type
+    src.need(10 * size, "the dictionary")  # an entry: the word, its 0, an int64 count, an int8 type: 10+ bytes
     words: list[str] = []
     counts: list[int] = []  # a list, not an array of the claimed size: a compressed file's size is unknown
     for i in range(size):

@@ -70,7 +70,13 @@ def run_config(run_dir: Path) -> Any:
     """The run's config, from ``.hydra/config.yaml`` or else its checkpoint."""
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if hydra_cfg.is_file():
-        return OmegaConf.load(hydra_cfg)
+        import yaml  # omegaconf's own parser: imported here, only a damaged file needs its error type
+
+        try:
+            return OmegaConf.load(hydra_cfg)
+        except (yaml.YAMLError, ValueError, OSError) as exc:  # ValueError: UnicodeDecodeError of a binary file
+            detail = " ".join(str(exc).split())[:200]
+            raise W2VError(f"cannot read {hydra_cfg}: {detail}; the run directory is damaged: pass another run") from None
     if (run_dir / "checkpoint.pt").is_file():
         from w2v.train.checkpoint import load_checkpoint
 
