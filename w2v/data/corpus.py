@@ -7,21 +7,19 @@ into sentences of at most ``max_sentence_length`` tokens, as gensim does.
 
 from __future__ import annotations
 
-import bz2
 import codecs
 import glob
-import gzip
 import itertools
 import logging
-import lzma
 import os
 import re
 import socket
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 from w2v.errors import W2VError
+from w2v.io import GuardedFile, open_file
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +38,19 @@ def _count_and_replace(exc: UnicodeDecodeError) -> tuple[str, int]:
 
 codecs.register_error("w2v-count", _count_and_replace)
 
-_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-
 
 def undecodable_bytes() -> int:
     """Bytes replaced so far because they were not valid UTF-8 (process-wide counter)."""
     return _undecodable["bytes"]
 
 
-def open_text(path: str | os.PathLike) -> Any:
-    """Open a plain, .gz, .bz2 or .xz file as UTF-8 text, replacing (and counting) bad bytes."""
-    opener = _OPENERS.get(Path(path).suffix, open)
-    return opener(path, "rt", encoding="utf-8", errors="w2v-count")
+def open_text(path: str | os.PathLike, what: str = "file") -> GuardedFile:
+    """Open a plain, .gz, .bz2 or .xz file as UTF-8 text, replacing (and counting) bad bytes.
+
+    Damaged compression, at any read, is a one-line W2VError naming the file (``what`` says which
+    kind: "corpus file", "similarity file", ...) and the lines read so far (:func:`w2v.io.open_file`).
+    """
+    return open_file(path, "rt", what=what, encoding="utf-8", errors="w2v-count")
 
 
 def resolve_paths(spec: str | None, what: str = "corpus.path") -> list[Path]:
@@ -106,26 +105,23 @@ def _is_wikitext_heading(line: str) -> bool:
 def iter_file_pieces(path: Path) -> Iterator[tuple[str, bool]]:
     """Yield ``(text, ends_line)`` pieces of at most READ_CHUNK characters, never splitting a token."""
     carry = ""
-    try:
-        with open_text(path) as f:
-            while True:
-                piece = f.readline(READ_CHUNK)
-                if not piece:
-                    break
-                if piece.endswith("\n"):
-                    yield carry + piece, True
-                    carry = ""
-                    continue
-                # A partial line: keep the trailing (possibly cut) token for the next piece.
-                text = carry + piece
-                cut = max(text.rfind(" "), text.rfind("\t"))
-                if cut < 0:
-                    carry = text if len(text) < 16 * READ_CHUNK else ""
-                    continue
-                yield text[:cut], False
-                carry = text[cut + 1 :]
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise W2VError(f"cannot read corpus file {path}: {exc}; check that it is a readable text file") from None
+    with open_text(path, "corpus file") as f:  # a damaged stream fails mid-iteration as a W2VError naming the file
+        while True:
+            piece = f.readline(READ_CHUNK)
+            if not piece:
+                break
+            if piece.endswith("\n"):
+                yield carry + piece, True
+                carry = ""
+                continue
+            # A partial line: keep the trailing (possibly cut) token for the next piece.
+            text = carry + piece
+            cut = max(text.rfind(" "), text.rfind("\t"))
+            if cut < 0:
+                carry = text if len(text) < 16 * READ_CHUNK else ""
+                continue
+            yield text[:cut], False
+            carry = text[cut + 1 :]
     if carry:
         yield carry, True
 

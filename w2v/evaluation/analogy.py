@@ -58,7 +58,7 @@ def read_questions(path: str | os.PathLike) -> Questions:
     section_of: list[int] = []
     words: list[tuple[str, str, str, str]] = []
     malformed, first_bad = 0, None
-    with open_text(path) as f:
+    with open_text(path, "analogy file") as f:  # damaged compression: a W2VError naming the file and line
         for line_no, line in enumerate(f, 1):
             text = line.strip()
             if not text or text.startswith("#"):
@@ -76,7 +76,10 @@ def read_questions(path: str | os.PathLike) -> Questions:
     if malformed:
         log.warning("%s: skipped %d malformed lines (first: line %d); want ': section' then 'a b c d' lines", path, malformed, first_bad)
     if not words:
-        raise W2VError(f"{path} has no usable analogy questions ({malformed} malformed lines): want ': section' headers and 4-word lines")
+        first = f", first at line {first_bad}" if first_bad else ""
+        raise W2VError(
+            f"{path} has no usable analogy questions ({malformed} malformed lines{first}): want ': section' headers and 4-word lines"
+        )
     return Questions(str(path), sections, np.asarray(section_of, dtype=np.int64), words, malformed)
 
 

@@ -53,7 +53,7 @@ def read_pairs(path: str | os.PathLike, name: str | None = None) -> WordPairs:
     pairs: list[tuple[str, str]] = []
     gold: list[float] = []
     malformed, first_bad, seen_content = 0, None, False
-    with open_text(path) as f:
+    with open_text(path, "similarity file") as f:  # damaged compression: a W2VError naming the file and line
         for line_no, line in enumerate(f, 1):
             text = line.strip()
             if not text or text.startswith("#"):
@@ -74,7 +74,8 @@ def read_pairs(path: str | os.PathLike, name: str | None = None) -> WordPairs:
     if malformed:
         log.warning("%s: skipped %d malformed lines (first: line %d); want 'word1 word2 score'", path, malformed, first_bad)
     if not pairs:
-        raise W2VError(f"{path} has no usable word pairs ({malformed} malformed lines): want 'word1 word2 score' per line")
+        first = f", first at line {first_bad}" if first_bad else ""
+        raise W2VError(f"{path} has no usable word pairs ({malformed} malformed lines{first}): want 'word1 word2 score' per line")
     return WordPairs(label, str(path), pairs, np.asarray(gold, dtype=np.float64), malformed)
 
 

@@ -7,35 +7,37 @@ author put in it. They are therefore loaded only when the caller says the file i
 (``trust_pickle=True``, in the spirit of Hugging Face's ``trust_remote_code``); word2vec text/binary
 and GloVe text are plain data and stay the safe default.
 
-Formats are sniffed from the content, not the file name. Binary word2vec and gensim pickles go
-through gensim's own loaders; text goes through a chunked ``numpy.loadtxt`` parser, about ten times
-faster than gensim's per-line Python parser (GloVe 6B, 400k words: seconds, not a minute), which
-also names the line of a malformed file. Large text files can be cached as ``.npy`` in a cache
-directory outside the repository, so the full GloVe loads in a fraction of a second the second time.
+Formats are sniffed from the content, not the file name. Binary word2vec and fastText ``.bin`` are
+read by w2v's own readers (:func:`read_word2vec_binary`, :func:`w2v.fasttext_bin.read_fasttext_bin`),
+which check every size a header claims against the file before allocating it, so a damaged or
+truncated file is one line, never a hang or a MemoryError; trusted gensim pickles go through gensim.
+Text goes through a chunked ``numpy.loadtxt`` parser, about ten times faster than gensim's per-line
+Python parser (GloVe 6B, 400k words: seconds, not a minute), which also names the line of a
+malformed file. Every file is opened by :func:`w2v.io.open_file`, so damaged compression is one line
+too. Large text files can be cached as ``.npy`` in a cache directory outside the repository, so the
+full GloVe loads in a fraction of a second the second time.
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
-import gzip
 import hashlib
 import io
 import logging
-import lzma
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from w2v.atomic import atomic_open
 from w2v.errors import W2VError
 from w2v.fasttext_bin import is_fasttext_bin, load_fasttext_vectors
+from w2v.io import BinarySource, GuardedFile, open_file, stored_size
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,6 @@ RUN_FILES = ("vectors.bin", "vectors.txt")  # what a w2v run directory holds, pr
 FULL_MODEL_FILE = "fasttext.bin"  # a subwords run's full fastText model: preferred, it composes unseen words
 CACHE_MIN_BYTES = 16 << 20  # only text files at least this big are worth caching
 _CHUNK_LINES = 50_000  # text lines parsed per numpy call: bounds memory on 400k-line files
-_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _PICKLE_MAGIC = b"\x80"
 
 
@@ -164,7 +165,7 @@ def load_vectors(
     else:
         header, first_data = _parse_first_line(file, head)
         if header is not None and not _looks_like_text(first_data):
-            words, matrix = _load_word2vec_binary(file, limit)
+            words, matrix = read_word2vec_binary(file, limit)
         else:
             words, matrix = _load_text_cached(file, header, limit, cache_dir)
     vecs = Vectors(name, words, matrix, str(file), oov=oov)
@@ -189,27 +190,23 @@ def untrusted_pickle_message(path: Path) -> str:
     )
 
 
-def _open(path: Path, mode: str = "rb") -> IO[Any]:
-    return _OPENERS.get(path.suffix, open)(path, mode)
+def _open(path: Path) -> GuardedFile:
+    """The vectors file, decompressed by its suffix; damage while reading is a one-line W2VError."""
+    return open_file(path, "rb", what="vectors file")
 
 
 def _read_head(path: Path, size: int = 1 << 16) -> bytes:
-    try:
-        with _open(path) as f:
-            return f.read(size)
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise W2VError(f"cannot read vectors file {path}: {exc}; check that it is a vectors file") from None
+    with _open(path) as f:
+        return f.read(size)
 
 
 def _parse_first_line(path: Path, head: bytes) -> tuple[tuple[int, int] | None, bytes]:
     """``((count, dim), rest)`` for a word2vec header, ``(None, head)`` for a header-less (GloVe) file."""
     line, _, rest = head.partition(b"\n")
+    header = _word2vec_header(path, line)
+    if header is not None:
+        return header, rest
     fields = line.split()
-    if len(fields) == 2 and all(f.isdigit() for f in fields):
-        count, dim = int(fields[0]), int(fields[1])
-        if count < 1 or dim < 1:
-            raise W2VError(f"{path} line 1: the header says {count} words of {dim} dims: the file is empty or the header is wrong")
-        return (count, dim), rest
     if len(fields) >= 3 and _all_numbers(fields[1:]):
         return None, head
     shown = line[:60].decode("utf-8", "replace")
@@ -217,6 +214,17 @@ def _parse_first_line(path: Path, head: bytes) -> tuple[tuple[int, int] | None, 
         f"{path} line 1: bad header {shown!r}: a word2vec file starts with '<words> <dims>', "
         "a GloVe file with a word and its numbers; fix the first line"
     )
+
+
+def _word2vec_header(path: Path, line: bytes) -> tuple[int, int] | None:
+    """``(count, dim)`` of a word2vec header line (two positive integers), None if the line is not one."""
+    fields = line.split()
+    if len(fields) != 2 or not all(f.isdigit() for f in fields):  # bytes.isdigit: ASCII digits only
+        return None
+    count, dim = int(fields[0]), int(fields[1])
+    if count < 1 or dim < 1:
+        raise W2VError(f"{path} line 1: the header says {count} words of {dim} dims: the file is empty or the header is wrong")
+    return count, dim
 
 
 def _all_numbers(fields: list[bytes]) -> bool:
@@ -267,15 +275,57 @@ def _load_gensim(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
     return [str(w) for w in kv.index_to_key[:n]], np.asarray(kv.vectors[:n], dtype=np.float32)
 
 
-def _load_word2vec_binary(path: Path, limit: int | None) -> tuple[list[str], np.ndarray]:
-    from gensim.models import KeyedVectors
+def read_word2vec_binary(path: str | os.PathLike, limit: int | None = None) -> tuple[list[str], np.ndarray]:
+    """The first ``limit`` words (all if None) of a binary word2vec file, as gensim's
+    ``load_word2vec_format(binary=True, unicode_errors="replace")`` reads it, by w2v's own code.
 
-    try:
-        with _quiet_gensim():
-            kv = KeyedVectors.load_word2vec_format(str(path), binary=True, limit=limit, unicode_errors="replace")
-    except (ValueError, EOFError, OSError) as exc:
-        raise W2VError(f"cannot read {path} as binary word2vec: {exc}; the file is truncated or not word2vec binary") from None
-    return list(kv.index_to_key), np.asarray(kv.vectors, dtype=np.float32)
+    The format: a ``count dim`` line, then per word its UTF-8 bytes, a space and ``dim`` little-endian
+    float32, optionally followed by a newline. The rows the header claims are checked against the
+    file's size before they are read (a compressed file's rows grow with the data actually there);
+    a repeated word keeps its first vector, as in gensim.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        src = BinarySource(f, stored_size(path), "binary word2vec")
+        first = src.until(b"\n", "the header line")
+        header = _word2vec_header(path, first)
+        if header is None:
+            shown = first[:60].decode("utf-8", "replace")
+            raise W2VError(f"{path} line 1: bad header {shown!r}: a binary word2vec file starts with '<words> <dims>'")
+        count, dim = header
+        want = count if limit is None else min(count, limit)
+        # A row is at least a space and 4 * dim bytes: a header claiming more than the file holds fails here.
+        src.need(want * (4 * dim + 1), f"the header's {want} vectors of {dim} dims")
+        words, rows = _read_binary_rows(src, want, dim)
+        if limit is None:
+            _drain(src, count)
+    return words, np.frombuffer(rows, dtype="<f4").reshape(len(words), dim).astype(np.float32, copy=False)
+
+
+def _read_binary_rows(src: BinarySource, want: int, dim: int) -> tuple[list[str], bytearray]:
+    """``want`` rows: the words (repeats dropped, as gensim does) and their float32 bytes, one after another."""
+    words: list[str] = []
+    seen: set[str] = set()
+    rows = bytearray()  # grows with the rows actually read, never to a size the header claims
+    for i in range(want):
+        raw = src.until(b" ", f"word {i + 1} of {want}")
+        vector = src.take(4 * dim, f"the vector of word {i + 1} of {want}")
+        word = raw.decode("utf-8", "replace").lstrip("\n")  # the newline ending the previous row, if any
+        if word in seen:
+            continue
+        seen.add(word)
+        words.append(word)
+        rows += vector
+    if len(words) < want:
+        log.warning("%s: dropped %d repeated words (each keeps its first vector)", src.path, want - len(words))
+    return words, rows
+
+
+def _drain(src: BinarySource, count: int) -> None:
+    """Go past the last row, so a compressed file's checksum is verified; note bytes the header did not announce."""
+    extra = src.skip_to_end()
+    if extra > 1:  # a final newline is the row's own
+        log.warning("%s: ignored %d bytes after the %d vectors its header announces", src.path, extra, count)
 
 
 def _cache_files(cache_dir: str | os.PathLike, path: Path, limit: int | None) -> tuple[Path, Path]:
@@ -292,12 +342,10 @@ def _load_text_cached(
     use_cache = cache_dir is not None and path.stat().st_size >= CACHE_MIN_BYTES
     if use_cache:
         npy, words_file = _cache_files(cache_dir, path, limit)
-        if npy.is_file() and words_file.is_file():
-            words = words_file.read_text(encoding="utf-8").split("\n")
-            matrix = np.load(npy)
-            if len(words) == matrix.shape[0]:
-                log.info("using the parsed copy of %s in %s", path, npy.parent)
-                return words, matrix
+        cached = _read_cache(npy, words_file)
+        if cached is not None:
+            log.info("using the parsed copy of %s in %s", path, npy.parent)
+            return cached
     words, matrix = _load_text(path, header, limit)
     if use_cache:
         try:
@@ -311,6 +359,21 @@ def _load_text_cached(
     return words, matrix
 
 
+def _read_cache(npy: Path, words_file: Path) -> tuple[list[str], np.ndarray] | None:
+    """The parsed copy, or None when it is missing or damaged (then the text is parsed again)."""
+    if not (npy.is_file() and words_file.is_file()):
+        return None
+    try:
+        words = words_file.read_text(encoding="utf-8").split("\n")
+        matrix = np.load(npy, mmap_mode="r")  # a memory map: a damaged header cannot claim more than the file holds
+        if matrix.ndim != 2 or matrix.dtype != np.float32 or len(words) != matrix.shape[0]:
+            raise ValueError(f"{matrix.shape} {matrix.dtype} table for {len(words)} words")
+        return words, np.array(matrix)
+    except (OSError, ValueError, EOFError) as exc:  # a cache is an optimisation: parse the text again
+        log.warning("ignoring the damaged parsed copy %s (%s)", npy, " ".join(str(exc).split()))
+        return None
+
+
 def _load_text(path: Path, header: tuple[int, int] | None, limit: int | None) -> tuple[list[str], np.ndarray]:
     """word2vec text (``count dim`` header) or GloVe text (no header), parsed in chunks by numpy."""
     first_line = 2 if header else 1  # file line number of the first record
@@ -320,18 +383,15 @@ def _load_text(path: Path, header: tuple[int, int] | None, limit: int | None) ->
     dim = header[1] if header else None
     words: list[str] = []
     blocks: list[np.ndarray] = []
-    try:
-        with _open(path) as f:
-            if header:
-                f.readline()
-            for start, lines in _line_chunks(f, want):
-                if dim is None:
-                    dim = len(lines[0].split()) - 1
-                chunk_words, block = _parse_chunk(path, lines, dim, first_line + start)
-                words.extend(chunk_words)
-                blocks.append(block)
-    except (OSError, EOFError, lzma.LZMAError) as exc:
-        raise W2VError(f"cannot read vectors file {path}: {exc}; the file is damaged or truncated") from None
+    with _open(path) as f:  # damaged compression: a W2VError naming the file and line, from any read
+        if header:
+            _check_text_room(path, header, want, len(f.readline()))
+        for start, lines in _line_chunks(f, want):
+            if dim is None:
+                dim = len(lines[0].split()) - 1
+            chunk_words, block = _parse_chunk(path, lines, dim, first_line + start)
+            words.extend(chunk_words)
+            blocks.append(block)
     if header and len(words) < want:
         raise W2VError(
             f"{path}: the header announces {header[0]} words but the file has {len(words)}: it is truncated or the header is wrong"
@@ -341,7 +401,18 @@ def _load_text(path: Path, header: tuple[int, int] | None, limit: int | None) ->
     return words, np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
 
 
-def _line_chunks(f: IO[bytes], want: int | None) -> Iterator[tuple[int, list[bytes]]]:
+def _check_text_room(path: Path, header: tuple[int, int], want: int, header_bytes: int) -> None:
+    """Fail at once when a plain file is too small for the rows its header announces: a text row is
+    at least a 1-byte word and ``dim`` single-digit numbers, each after a space, and a newline."""
+    size = stored_size(path)
+    if size is not None and want * (2 * header[1] + 2) - 1 > size - header_bytes:
+        raise W2VError(
+            f"{path} line 1: the header announces {header[0]} words of {header[1]} dims, more than its {size} bytes can hold: "
+            "it is truncated or the header is wrong"
+        )
+
+
+def _line_chunks(f: GuardedFile, want: int | None) -> Iterator[tuple[int, list[bytes]]]:
     """``(index of the chunk's first record, lines)``; blank lines at the end of the file are dropped."""
     done, lines, pending_blank = 0, [], 0
     for raw in f:

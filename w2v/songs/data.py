@@ -30,6 +30,9 @@ PLAYLISTS = "train.txt"
 SONGS = "song_hash.txt"
 TAGS = "tags.txt"
 TAG_NAMES = "tag_hash.txt"
+# Song ids index dense per-song arrays (counts, ranks): a larger id is damage, not a catalogue
+# (the dataset has 75,262 songs; Spotify's Million Playlist Dataset 2.3M tracks).
+MAX_SONG_ID = (1 << 24) - 1
 _OFFLINE_HINT = "offline? point corpus.path at a local copy (a directory with train.txt[.gz] and song_hash.txt[.gz])"
 
 
@@ -113,36 +116,40 @@ class Playlists:
         return 1 + max((int(p.max()) for p in self.playlists), default=-1)
 
 
+def _is_song_id(token: str) -> bool:
+    """A non-negative ASCII integer no larger than MAX_SONG_ID (the length test first: ``int`` of a
+    100k-digit token is slow, then refused)."""
+    return len(token) <= 10 and token.isascii() and token.isdigit() and int(token) <= MAX_SONG_ID
+
+
 def _parse_ids(tokens: list[str]) -> tuple[list[int], list[str]]:
     try:
-        ids = list(map(int, tokens))
-        if not ids or min(ids) >= 0:
+        ids = list(map(int, tokens))  # the fast path: a whole line of good ids
+        if not ids or (min(ids) >= 0 and max(ids) <= MAX_SONG_ID):
             return ids, []
     except ValueError:
         pass
-    good = [int(t) for t in tokens if t.isascii() and t.isdigit()]
-    return good, [t for t in tokens if not (t.isascii() and t.isdigit())]
+    good = [int(t) for t in tokens if _is_song_id(t)]
+    return good, [t for t in tokens if not _is_song_id(t)]
 
 
 def parse_playlists(path: Path) -> Playlists:
-    """Read a playlist file: skip the two header lines, drop playlists shorter than 2, count bad tokens."""
+    """Read a playlist file: skip the two header lines, drop playlists shorter than 2, count bad tokens
+    (not an integer, negative, or above MAX_SONG_ID)."""
     result = Playlists(Path(path), [])
-    try:
-        with open_text(path) as f:
-            for lineno, line in enumerate(f, 1):
-                if lineno <= 2:
-                    continue  # external ids, then counts
-                ids, bad = _parse_ids(line.split())
-                if bad:
-                    if not result.bad_tokens:
-                        result.first_bad = f"{path}:{lineno}: {bad[0][:40]!r}"
-                    result.bad_tokens += len(bad)
-                if len(ids) < 2:
-                    result.dropped_short += bool(line.strip())
-                    continue
-                result.playlists.append(np.asarray(ids, dtype=np.int64))
-    except (OSError, EOFError, UnicodeError) as exc:
-        raise W2VError(f"cannot read playlists {path}: {exc}; check that it is the dataset's train.txt[.gz]") from None
+    with open_text(path, "playlists") as f:  # damaged compression: a W2VError naming the file and line
+        for lineno, line in enumerate(f, 1):
+            if lineno <= 2:
+                continue  # external ids, then counts
+            ids, bad = _parse_ids(line.split())
+            if bad:
+                if not result.bad_tokens:
+                    result.first_bad = f"{path}:{lineno}: {bad[0][:40]!r}"
+                result.bad_tokens += len(bad)
+            if len(ids) < 2:
+                result.dropped_short += bool(line.strip())
+                continue
+            result.playlists.append(np.asarray(ids, dtype=np.int64))
     if not result.playlists:
         hint = f" ({result.bad_tokens} non-integer tokens, first at {result.first_bad})" if result.bad_tokens else ""
         raise W2VError(f"{path} holds no playlist of 2 or more integer song ids{hint}; is it the dataset's train.txt?")
@@ -276,16 +283,13 @@ def load_catalog(path: Path | None, with_tags: bool = False) -> Catalog:
     catalog = Catalog({})
     if path is None:
         return catalog
-    try:
-        with open_text(path) as f:
-            for line in f:
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) < 3 or not parts[0].strip().isdigit():
-                    catalog.bad_lines += bool(line.strip())
-                    continue
-                catalog.titles[int(parts[0])] = (_clean(parts[1]), _clean(parts[2]))
-    except (OSError, EOFError) as exc:
-        raise W2VError(f"cannot read song metadata {path}: {exc}") from None
+    with open_text(path, "song metadata") as f:  # damaged compression: a W2VError naming the file and line
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3 or not _is_song_id(parts[0].strip()):
+                catalog.bad_lines += bool(line.strip())
+                continue
+            catalog.titles[int(parts[0])] = (_clean(parts[1]), _clean(parts[2]))
     if catalog.bad_lines:
         log.warning("skipped %d malformed lines in %s (expected 'id<TAB>title<TAB>artist')", catalog.bad_lines, path)
     if with_tags:
@@ -299,13 +303,13 @@ def _load_tags(folder: Path) -> dict[int, list[str]]:
         log.warning("no %s/%s in %s: the tags column stays empty", TAGS, TAG_NAMES, folder)
         return {}
     names: dict[str, str] = {}
-    with open_text(names_path) as f:
+    with open_text(names_path, "tag names") as f:
         for line in f:
             tag_id, sep, name = line.partition(",")
             if sep:
                 names[tag_id.strip()] = name.strip()
     tags: dict[int, list[str]] = {}
-    with open_text(tags_path) as f:
+    with open_text(tags_path, "song tags") as f:
         for song, line in enumerate(f):  # line i holds the tags of song i; '#' means none
             ids = [t for t in line.split() if t != "#"]
             if ids:

@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from w2v.errors import W2VError
+from w2v.evaluation.vectors import read_word2vec_binary
 from w2v.songs.data import Catalog, load_catalog, metadata_file
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,13 @@ def run_config(run_dir: Path) -> Any:
     """The run's config, from ``.hydra/config.yaml`` or else its checkpoint."""
     hydra_cfg = run_dir / ".hydra" / "config.yaml"
     if hydra_cfg.is_file():
-        return OmegaConf.load(hydra_cfg)
+        import yaml  # omegaconf's own parser: imported here, only a damaged file needs its error type
+
+        try:
+            return OmegaConf.load(hydra_cfg)
+        except (yaml.YAMLError, ValueError, OSError) as exc:  # ValueError: UnicodeDecodeError of a binary file
+            detail = " ".join(str(exc).split())[:200]
+            raise W2VError(f"cannot read {hydra_cfg}: {detail}; the run directory is damaged: pass another run") from None
     if (run_dir / "checkpoint.pt").is_file():
         from w2v.train.checkpoint import load_checkpoint
 
@@ -92,31 +99,13 @@ def load_run(run_dir: str | os.PathLike, metadata: str | None = None, with_tags:
     vectors_path = run_dir / "vectors.bin"
     if not vectors_path.is_file():
         raise W2VError(f"{run_dir} has no vectors.bin (training did not finish?); resume it with python train.py resume={run_dir}")
-    words, vectors = read_word2vec_binary(vectors_path)
+    words, vectors = read_word2vec_binary(vectors_path)  # sizes checked against the file: damage is one line
     if metadata:
         cfg.corpus.metadata = metadata
     meta = metadata_file(cfg.corpus)
     if meta is None:
         log.warning("no song_hash.txt beside corpus.path=%s: titles and artists unknown; pass metadata=<song_hash.txt>", cfg.corpus.path)
     return SongRun(run_dir, words, vectors, load_catalog(meta, with_tags), meta)
-
-
-def read_word2vec_binary(path: Path) -> tuple[list[str], np.ndarray]:
-    """Read the word2vec binary format :func:`w2v.export.save_word2vec` writes (gensim's reader, minus the import)."""
-    raw = path.read_bytes()
-    try:
-        head, _, body = raw.partition(b"\n")
-        count, dim = (int(x) for x in head.split())
-        words, rows, pos, width = [], [], 0, 4 * dim
-        for _ in range(count):
-            space = body.index(b" ", pos)
-            words.append(body[pos:space].decode("utf-8").lstrip("\n"))
-            rows.append(body[space + 1 : space + 1 + width])
-            pos = space + 1 + width
-        vectors = np.frombuffer(b"".join(rows), dtype="<f4").reshape(count, dim).astype(np.float32)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise W2VError(f"{path} is not a readable word2vec binary file ({exc}); retrain or re-export the run") from None
-    return words, vectors
 
 
 def _norm(text: str) -> str:
