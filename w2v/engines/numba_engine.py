@@ -78,8 +78,11 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
     def logistic_update(h, neu1e, w, row, label, lr, skip_saturated):  # pragma: no cover - compiled
-        """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h. Returns the row's loss.
+        """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h.
 
+        Returns the row's loss -log σ(±u·h) = softplus(s) in two parts, ``(max(s, 0), 1 + exp(-|s|))``:
+        the caller adds the first and multiplies the second into a product whose log it takes once per
+        example (one log per example instead of one log1p per row: 10-15% of the kernel's time).
         ``skip_saturated``: word2vec.c's hierarchical-softmax rule, no update when |u·h| >= 6.
         """
         dim = h.shape[0]
@@ -87,21 +90,21 @@ if HAVE_NUMBA:
         for d in range(dim):
             f += h[d] * w[row, d]
         # One exp serves σ and the loss, taken of -|f| so it never overflows: with a = exp(-|f|),
-        # -log σ(±f) = softplus(s) = max(s, 0) + log1p(a) for s = f (a negative) or -f (the target),
+        # -log σ(±f) = softplus(s) = max(s, 0) + log(1 + a) for s = f (a negative) or -f (the target),
         # and σ(f) = 1/(1+a) or a/(1+a). (exp(-f) of a float32 f is a float32 and overflowed past
         # |f| > 88.7, a score healthy tables reach: the loss became inf while the updates were fine.)
         a = math.exp(-abs(f))
         s = f if label == 0.0 else -f
-        loss = max(s, np.float32(0.0)) + math.log1p(a)
+        linear = max(s, np.float32(0.0))
         if skip_saturated and abs(f) >= MAX_EXP:
-            return loss
+            return linear, 1.0 + a
         sig = 1.0 / (1.0 + a) if f >= 0 else a / (1.0 + a)
         g = np.float32((label - sig) * lr)
         for d in range(dim):
             neu1e[d] += g * w[row, d]
         for d in range(dim):
             w[row, d] += g * h[d]
-        return loss
+        return linear, 1.0 + a
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def train_examples(
@@ -139,14 +142,19 @@ if HAVE_NUMBA:
                 for d in range(dim):
                     h[d] *= inv
             t = targets[i]
+            linear, product = 0.0, 1.0  # the example's loss is linear + log(product) (see logistic_update)
             if use_ns:
-                loss += logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
+                part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
+                linear, product = linear + part, product * factor
                 for k in range(n_neg):
                     if negatives[i, k] != t:  # a negative equal to the target is skipped
-                        loss += logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
+                        part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
+                        linear, product = linear + part, product * factor
             if use_hs:
                 for j in range(lengths[t]):
-                    loss += logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, True)
+                    part, factor = logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, True)
+                    linear, product = linear + part, product * factor
+            loss += linear + math.log(product)  # each factor is in (1, 2]: no overflow below 1000 rows
             if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
                 for d in range(dim):
                     in_w[first, d] = h[d] + neu1e[d]

@@ -1,0 +1,144 @@
+"""Words/s at 1 and 2 pinned cores for w2v, gensim's iterator mode and its corpus_file mode, every model.
+
+    python bench/scaling.py                                  # wiki8, 1 epoch, every model (about 25 minutes on 2 cores)
+    python bench/scaling.py --models sg-ns,cbow-ns --max-tokens 5000000
+    python bench/scaling.py --serial-only                    # only w2v's serial part per chunk (the projection's input)
+
+Each cell is one ``bench/vs_gensim.py`` run under ``taskset`` (core 0 for one thread, cores 0-1 for
+two), so the three systems see the same cores, tokens and settings in one run and are scored by the
+same evaluator. The results go to ``--json`` (default ``bench/results/scaling.json``) and a markdown
+table is printed.
+
+The projection to more cores uses what this machine can measure: the 1-thread rate ``r1``, the
+2-thread efficiency ``e2 = r2 / (2 r1)`` (memory and cache contention between two cores), and the
+serial time per chunk ``s`` (everything the trainer does between two kernel calls, measured here
+with the kernel call timed apart). With ``c`` the kernel's seconds per chunk on one thread, n threads
+take ``s + c / (n e)`` per chunk, where ``e`` is held at the measured two-core efficiency (an
+optimistic assumption for the memory system: stated as such in the docs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = {
+    "sg-ns": ["--model", "sg"],
+    "cbow-ns": ["--model", "cbow"],
+    "sg-hs": ["--model", "sg", "--hs", "--negatives", "0"],
+    "cbow-hs": ["--model", "cbow", "--hs", "--negatives", "0"],
+    "fasttext": ["--model", "fasttext"],
+}
+
+
+def run_cell(model: str, threads: int, args: argparse.Namespace) -> dict:
+    """One vs_gensim.py run pinned to ``threads`` cores; returns its JSON rows."""
+    out = Path(args.json).with_suffix(f".{model}.t{threads}.json")
+    cores = ",".join(str(c) for c in range(threads))
+    cmd = ["taskset", "-c", cores, sys.executable, str(ROOT / "bench" / "vs_gensim.py"), "--threads", str(threads), "--epochs", str(args.epochs),
+           "--json", str(out), "--engine", args.engine, *MODELS[model]]  # fmt: skip
+    if args.max_tokens:
+        cmd += ["--max-tokens", str(args.max_tokens)]
+    if model == "fasttext" and args.max_tokens is None:
+        cmd += ["--bucket", str(args.bucket)]
+    print("$ " + " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    if proc.returncode:
+        sys.exit(f"error: {model} at {threads} threads failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    print(proc.stdout.strip().split("\n\n")[-1], flush=True)
+    return json.loads(out.read_text())["rows"]
+
+
+def serial_seconds_per_chunk(args: argparse.Namespace) -> dict:
+    """w2v's time outside the kernel per span chunk (the serial part), from one short in-process run."""
+    from hydra import compose, initialize_config_dir
+
+    from w2v.config import register_configs
+    from w2v.engines import hogwild
+    from w2v.train.trainer import train
+
+    register_configs()
+    kernel = {"seconds": 0.0, "calls": 0}
+    real = hogwild._train_blocks
+
+    def timed(*a):
+        t0 = time.perf_counter()
+        real(*a)
+        kernel["seconds"] += time.perf_counter() - t0
+        kernel["calls"] += 1
+
+    hogwild._train_blocks = timed
+    corpus = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
+    overrides = ["corpus=text8", f"corpus.path={corpus}", "corpus.max_tokens=5000000", "epochs=2", "eval=none", "engine=hogwild",
+                 "threads=1", "checkpoint_every_minutes=0", "heldout=0"]  # fmt: skip
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("train", overrides=overrides)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        metrics = train(cfg, Path(tmp) / "run")
+    hogwild._train_blocks = real
+    calls = max(1, kernel["calls"])
+    serial = max(0.0, metrics["train_seconds"] - kernel["seconds"]) / calls
+    return {"serial_s_per_chunk": serial, "kernel_s_per_chunk_1t": kernel["seconds"] / calls, "chunks": calls}
+
+
+def projection(r1: float, r2: float, serial: dict, cores: tuple[int, ...] = (8, 16, 64)) -> dict:
+    """Projected words/s and speed-up over one core at ``cores`` threads (see the module docstring)."""
+    eff = min(1.0, r2 / (2 * r1))
+    s, c = serial["serial_s_per_chunk"], serial["kernel_s_per_chunk_1t"]
+    words_per_chunk = r1 * (s + c)
+    out = {"efficiency_2": eff}
+    for n in cores:
+        t = s + c / (n * eff)
+        out[str(n)] = {"words_per_sec": words_per_chunk / t, "speedup_vs_1": (s + c) / t}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--max-tokens", type=int, default=None)
+    parser.add_argument("--bucket", type=int, default=2_000_000)
+    parser.add_argument("--engine", default="auto")
+    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "scaling.json"))
+    parser.add_argument("--serial-only", action="store_true")
+    args = parser.parse_args()
+    if len(os.sched_getaffinity(0)) < 2:
+        sys.exit("error: needs 2 cores to pin 1 and 2 threads")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    serial = serial_seconds_per_chunk(args)
+    print(f"serial part: {serial['serial_s_per_chunk'] * 1e3:.1f} ms per chunk, kernel {serial['kernel_s_per_chunk_1t']:.2f} s per chunk on 1 thread")
+    result = {"serial": serial, "models": {}}
+    if not args.serial_only:
+        for model in args.models.split(","):
+            cells = {t: run_cell(model, t, args) for t in (1, 2)}
+            r1, r2 = cells[1]["w2v"]["train_wps"], cells[2]["w2v"]["train_wps"]
+            result["models"][model] = {"cells": cells, "scaling_w2v": r2 / r1, "projection": projection(r1, r2, serial)}
+    Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print_table(result)
+
+
+def print_table(result: dict) -> None:
+    print("| model | threads | w2v | gensim | gensim corpus_file | vs gensim | vs corpus_file | w2v analogy@30k / ws353 | gensim analogy@30k / ws353 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for model, m in result["models"].items():
+        for t, rows in m["cells"].items():
+            w, g, f = rows["w2v"], rows["gensim"], rows["gensim_file"]
+            print(f"| {model} | {t} | {w['train_wps']:,.0f} | {g['train_wps']:,.0f} | {f['train_wps']:,.0f} | "
+                  f"{w['train_wps'] / g['train_wps']:.2f}x | {w['train_wps'] / f['train_wps']:.2f}x | "
+                  f"{w['analogy@30k']:.3f} / {w['ws353']:.3f} | {g['analogy@30k']:.3f} / {g['ws353']:.3f} |")  # fmt: skip
+        p = m["projection"]
+        print(f"| {model} | scaling 1->2: {m['scaling_w2v']:.2f}x | projected speed-up at 8/16/64 cores: "
+              + " / ".join(f"{p[n]['speedup_vs_1']:.1f}x" for n in ("8", "16", "64")) + " | | | | | | |")
+
+
+if __name__ == "__main__":
+    main()
