@@ -41,7 +41,8 @@ def run_cell(model: str, threads: int, args: argparse.Namespace) -> dict:
     """One vs_gensim.py run pinned to ``threads`` cores; returns its JSON rows."""
     out = Path(args.json).with_suffix(f".{model}.t{threads}.json")
     cores = ",".join(str(c) for c in range(threads))
-    cmd = ["taskset", "-c", cores, sys.executable, str(ROOT / "bench" / "vs_gensim.py"), "--threads", str(threads), "--epochs", str(args.epochs),
+    script = str(ROOT / "bench" / "vs_gensim.py")
+    cmd = ["taskset", "-c", cores, sys.executable, script, "--threads", str(threads), "--epochs", str(args.epochs),
            "--json", str(out), "--engine", args.engine, *MODELS[model]]  # fmt: skip
     if args.max_tokens:
         cmd += ["--max-tokens", str(args.max_tokens)]
@@ -115,7 +116,8 @@ def main() -> None:
         sys.exit("error: needs 2 cores to pin 1 and 2 threads")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     serial = serial_seconds_per_chunk(args)
-    print(f"serial part: {serial['serial_s_per_chunk'] * 1e3:.1f} ms per chunk, kernel {serial['kernel_s_per_chunk_1t']:.2f} s per chunk on 1 thread")
+    ms, kernel = serial["serial_s_per_chunk"] * 1e3, serial["kernel_s_per_chunk_1t"]
+    print(f"serial part: {ms:.1f} ms per chunk, kernel {kernel:.2f} s per chunk on 1 thread")
     result = {"serial": serial, "models": {}}
     if not args.serial_only:
         for model in args.models.split(","):
@@ -127,7 +129,8 @@ def main() -> None:
 
 
 def print_table(result: dict) -> None:
-    print("| model | threads | w2v | gensim | gensim corpus_file | vs gensim | vs corpus_file | w2v analogy@30k / ws353 | gensim analogy@30k / ws353 |")
+    print("| model | threads | w2v | gensim | gensim corpus_file | vs gensim | vs corpus_file | w2v analogy@30k / ws353 "
+          "| gensim analogy@30k / ws353 |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|")
     for model, m in result["models"].items():
         for t, rows in m["cells"].items():
@@ -136,8 +139,11 @@ def print_table(result: dict) -> None:
                   f"{w['train_wps'] / g['train_wps']:.2f}x | {w['train_wps'] / f['train_wps']:.2f}x | "
                   f"{w['analogy@30k']:.3f} / {w['ws353']:.3f} | {g['analogy@30k']:.3f} / {g['ws353']:.3f} |")  # fmt: skip
         p = m["projection"]
-        print(f"| {model} | scaling 1->2: {m['scaling_w2v']:.2f}x | projected speed-up at 8/16/64 cores: "
-              + " / ".join(f"{p[n]['speedup_vs_1']:.1f}x" for n in ("8", "16", "64")) + " | | | | | | |")
+        print(
+            f"| {model} | scaling 1->2: {m['scaling_w2v']:.2f}x | projected speed-up at 8/16/64 cores: "
+            + " / ".join(f"{p[n]['speedup_vs_1']:.1f}x" for n in ("8", "16", "64"))
+            + " | | | | | | |"
+        )
 
 
 if __name__ == "__main__":

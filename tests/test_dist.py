@@ -288,7 +288,7 @@ def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
 
     corpus = tmp_path / "c.txt"
     corpus.write_text(make_synthetic_text(n_sentences=120, n_words=50, length=20, seed=1))
-    overrides = make_quick_overrides(corpus, block_tokens=512, epochs=2)
+    overrides = make_quick_overrides(corpus, block_tokens=512, epochs=2, engine="numba")  # the block rounds (engine=auto: hogwild alone)
     plain = train(compose_train_cfg(overrides), tmp_path / "plain")
     plain_tables = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=True)["model"]
     (one,) = _ok(spawn(_train_worker, 1, overrides, str(tmp_path / "one")), 1)

@@ -185,7 +185,8 @@ def _corpus_and_overrides(tmp_path: Path) -> tuple[str, list[str]]:
     text = make_synthetic_text(n_sentences=100, n_words=40, length=20, seed=8)
     corpus = tmp_path / "c.txt"
     corpus.write_text(text)
-    return text, make_quick_overrides(corpus, block_tokens=256, batch_size=64, epochs=2, **{"dist.timeout_s": 30})
+    # engine=numba: the single-process reference then trains the same block rounds as the ranks (auto would pick hogwild)
+    return text, make_quick_overrides(corpus, block_tokens=256, batch_size=64, epochs=2, engine="numba", **{"dist.timeout_s": 30})
 
 
 def _plain_steps(tmp_path: Path, overrides: list[str], monkeypatch) -> tuple[list, dict]:

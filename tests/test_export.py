@@ -72,8 +72,11 @@ def test_trained_vectors_load_in_gensim_with_our_neighbours(lee_run, KeyedVector
     for query in ["the", "government", "australia", "police", "fire"]:
         gensim_top = kv.most_similar(query, topn=10)
         our_top = our_neighbours(ours, vocab.words, query, 10)
-        assert [w for w, _ in gensim_top] == [w for w, _ in our_top], query
         np.testing.assert_allclose([s for _, s in gensim_top], [s for _, s in our_top], atol=1e-4)
+        # The same words in the same order, except where two neighbours tie to float32 precision
+        # (gensim ranks float32 cosines, we rank float64 ones).
+        for (gw, gs), (ow, _) in zip(gensim_top, our_top):
+            assert gw == ow or any(w == gw and abs(s - gs) < 1e-6 for w, s in our_top), (query, gw, ow)
 
 
 def test_export_in_plus_out_adds_the_output_vectors(tmp_path, compose_cfg, write_corpus, synthetic_text, quick_overrides, KeyedVectors):

@@ -29,7 +29,8 @@ def test_format_progress():
 
 def _args(tmp_path, progress_every: float) -> list[str]:
     corpus = write_text_file(tmp_path / "c.txt", make_synthetic_text(n_sentences=600, n_words=200, length=20, seed=2))
-    overrides = make_quick_overrides(corpus, epochs=2, min_count=2, progress_every=progress_every, heldout=0)
+    # engine=numba: example batches, several log steps per epoch on this small corpus (hogwild logs once a chunk)
+    overrides = make_quick_overrides(corpus, epochs=2, min_count=2, progress_every=progress_every, heldout=0, engine="numba")
     return [sys.executable, str(TRAIN_PY), *overrides, f"hydra.run.dir={tmp_path / 'run'}"]
 
 

@@ -91,9 +91,9 @@ def test_tensorboard_has_the_training_curves(lee_run):
     events.Reload()
     assert {"train/loss", "train/lr", "train/words_per_sec", "train/epoch_loss"} <= set(events.Tags()["scalars"])
     lrs = [e.value for e in events.Scalars("train/lr")]
-    assert len(lrs) >= 6
+    assert len(lrs) >= 3  # at least one point per epoch: engine=hogwild logs each span chunk (Lee is one chunk)
     # word2vec's schedule: linear decay from lr towards min_lr over all words of all epochs.
-    assert all(a > b for a, b in zip(lrs, lrs[1:])) and 1e-4 <= lrs[-1] < lrs[0] <= 0.025
+    assert all(a > b for a, b in zip(lrs, lrs[1:])) and 1e-4 <= lrs[-1] < lrs[0] <= torch.tensor(0.025).item()  # TensorBoard stores float32
     assert all(e.value > 0 for e in events.Scalars("train/words_per_sec"))
 
 

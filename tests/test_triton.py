@@ -227,7 +227,7 @@ def test_auto_picks_triton_on_cuda_for_negative_sampling_and_never_on_cpu(monkey
     assert select_engine(compose_train_cfg([]), torch.device("cuda")).name == "triton"
     assert select_engine(compose_train_cfg(["model=cbow"]), torch.device("cuda")).name == "triton"
     assert select_engine(compose_train_cfg(["hs=true"]), torch.device("cuda")).name == "torch"
-    assert select_engine(compose_train_cfg([]), torch.device("cpu")).name == "numba"
+    assert select_engine(compose_train_cfg([]), torch.device("cpu")).name == "hogwild"
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(W2VError, match="runs on CUDA"):
         select_engine(compose_train_cfg(["engine=triton"]), torch.device("cpu"))

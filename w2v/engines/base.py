@@ -51,7 +51,7 @@ class Engine(ABC):
         return None
 
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
-        self.model, self.cfg, self.device = model, cfg, device
+        self.model, self.cfg, self.device, self.threads = model, cfg, device, threads
 
     def attach(self, stream: Any) -> None:  # noqa: B027 - engines that take example batches need nothing
         """Take what the engine needs from the stream (its keep probabilities, noise table) once it exists."""

@@ -24,6 +24,7 @@ context word). ``shared_negatives`` draws one set of K negatives per center for 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -279,6 +280,10 @@ class HogwildEngine(Engine):
             return "engine=hogwild needs numba: pip install numba, or use engine=torch"
         if cfg.optim != "sgd":
             return "engine=hogwild implements optim=sgd only: use engine=torch for other optimizers"
+        if cfg.engine == "auto" and "WORLD_SIZE" in os.environ:
+            # torchrun merges replicas every dist.sync_blocks blocks, and dist.merge's rules were measured with
+            # the example engine's block rounds; this engine's rounds are whole chunks. Named, it runs there too.
+            return "under torchrun engine=auto keeps the numba engine's block rounds: pass engine=hogwild to train in chunk rounds"
         return None
 
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
@@ -317,4 +322,4 @@ class HogwildEngine(Engine):
         return torch.tensor([losses.sum(), float(examples.sum())], dtype=torch.float64)
 
 
-register(HogwildEngine)
+register(HogwildEngine, auto_rank=0)  # engine=auto's first choice on CPU: docs/benchmarks.md

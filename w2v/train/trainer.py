@@ -359,6 +359,8 @@ class Trainer:
         # The epoch's loss (and, for token-chunk engines, its example count) is summed on the device
         # (no sync per step) and folded into progress at logging, checkpoint and epoch boundaries.
         self.loss_acc = torch.zeros(2, dtype=torch.float64, device=self.device)
+        # A CPU span chunk is seconds of training: log each one (log_every counts example batches).
+        self.log_every = 1 if engine_cls.reads_spans else cfg.log_every
         log.info(
             "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
             self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
@@ -409,6 +411,8 @@ class Trainer:
         shuffle = cfg.shuffle_pairs if cfg.shuffle_pairs is not None else engine_shuffles
         # An engine that makes its own examples on the GPU takes chunks of vocabulary ids, read on the CPU.
         token_chunks = max(1, cfg.chunk_tokens // cfg.block_tokens) if self.engine.consumes_tokens else 0
+        if self.engine.reads_spans:  # at least 16 blocks a thread, so the threads finish a chunk close together
+            token_chunks = max(token_chunks, 16 * self.engine.threads)
         if token_chunks:
             stream_device = torch.device("cpu")
         pair_cfg = StreamConfig(
@@ -468,7 +472,7 @@ class Trainer:
             for step, batch in enumerate(batches, 1):
                 lr = lr_at(self.cfg, progress.words_done, self.total_words)
                 self._apply(batch, lr)
-                if step % self.cfg.log_every == 0:
+                if step % self.log_every == 0:
                     self._log_step(lr)
                 if interrupt.hit:
                     break
