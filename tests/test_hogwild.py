@@ -202,3 +202,20 @@ def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path,
     train(compose_cfg([f"resume={tmp_path / 'c'}"]), None, explicit=["resume"])
     c = np.loadtxt(tmp_path / "c" / "vectors.txt", skiprows=1, usecols=range(1, 17))
     assert np.array_equal(a, c)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["hogwild", "numba", "torch"])
+def test_word2vec_c_demo_settings_train_with_finite_loss_and_bounded_rows(engine, tmp_path, compose_cfg):
+    """word2vec.c's text8 demo (CBOW, dim 200, window 8, 25 negatives, sample 1e-4, lr 0.05) on a wiki8 prefix."""
+    from conftest import requires_shared_data
+
+    wiki8 = requires_shared_data("wiki8/wiki8.txt.gz")
+    overrides = [
+        "corpus=text8", f"corpus.path={wiki8}", "corpus.max_tokens=300000", "model=cbow", "dim=200", "window=8", "negatives=25",
+        "sample=1e-4", "lr=0.05", "epochs=3", "eval=none", f"engine={engine}", "threads=2", "checkpoint_every_minutes=0",
+    ]  # fmt: skip
+    metrics = train(compose_cfg(overrides), tmp_path / "run")
+    assert all(np.isfinite(metrics["epoch_loss"])) and metrics["epoch_loss"][-1] < metrics["epoch_loss"][0]
+    vectors = np.loadtxt(tmp_path / "run" / "vectors.txt", skiprows=1, usecols=range(1, 201), comments=None)
+    assert np.linalg.norm(vectors, axis=1).max() < 100  # gensim's rows reach norm 34 on all of wiki8 at 15 epochs
