@@ -11,6 +11,8 @@ a resume with any number of ranks reads the same blocks.
 from __future__ import annotations
 
 import bisect
+import contextlib
+import mmap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -32,6 +34,7 @@ class IdShards:
         self.sizes = [p.stat().st_size // 4 for p in self.paths]
         self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).tolist()  # (F+1,) first global id of each file
         self._maps: list[np.memmap | None] = [None] * len(self.paths)  # opened by view() on first use
+        self._last: tuple[int, int, int] | None = None  # (file, first byte, end byte) of the last view
 
     @property
     def n_ids(self) -> int:
@@ -64,7 +67,27 @@ class IdShards:
             return self.read(start, count)
         if self._maps[i] is None:
             self._maps[i] = np.memmap(self.paths[i], dtype=np.int32, mode="r")
-        return np.asarray(self._maps[i][start - self.starts[i] : end - self.starts[i]])
+        self._release_last()
+        lo, hi = start - self.starts[i], end - self.starts[i]
+        self._last = (i, lo * 4, hi * 4)
+        return np.asarray(self._maps[i][lo:hi])
+
+    def _release_last(self) -> None:
+        """Drop the previous view's pages from this process's resident memory (they stay in the page cache).
+
+        The views come one chunk after another and the previous chunk has trained by the time the next is
+        asked for, so a run maps the id file but holds about one chunk of it resident, as the reads did;
+        a page still in use is simply read again."""
+        if self._last is None:
+            return
+        i, lo, hi = self._last
+        self._last = None
+        mm = getattr(self._maps[i], "_mmap", None)
+        page = mmap.PAGESIZE
+        lo -= lo % page  # madvise takes a page-aligned start
+        if mm is not None and hi > lo:
+            with contextlib.suppress(OSError, ValueError):  # advice only: a platform that refuses it keeps the pages
+                mm.madvise(mmap.MADV_DONTNEED, lo, min(hi, len(mm)) - lo)
 
 
 def rewrite_as_vocab_ids(src: Path, dst: Path, remap: np.ndarray, oov_id: int) -> None:

@@ -65,14 +65,18 @@ if HAVE_NUMBA:
         t = targets[i]
         if offsets.shape[0] and i > 0 and b - a > 1 and inputs[a] == inputs[offsets[i - 1]]:
             b = a  # the previous example's bag (a skip-gram center's n-grams, in center order): in cache already
+        # In center order a skip-gram center's pairs share its target: its output row and Huffman path are in
+        # cache from the first pair on, and prefetching them again for every pair cost HS a third of its time.
+        new_target = i == 0 or targets[i - 1] != t
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
             for m in range(a, b):
                 _prefetch(in_w, inputs[m], col)
             if use_ns:
-                _prefetch(out_w, t, col)
+                if new_target:
+                    _prefetch(out_w, t, col)
                 for k in range(negatives.shape[1]):
                     _prefetch(out_w, negatives[i, k], col)
-            if use_hs:  # the top of the tree is shared by every path and stays in cache
+            if use_hs and new_target:  # the top of the tree is shared by every path and stays in cache
                 for j in range(_HS_CACHED_DEPTH, lengths[t]):
                     _prefetch(hs_w, points[t, j], col)
 
