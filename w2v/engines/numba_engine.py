@@ -66,7 +66,7 @@ if HAVE_NUMBA:
         if offsets.shape[0] and i > 0 and b - a > 1 and inputs[a] == inputs[offsets[i - 1]]:
             b = a  # the previous example's bag (a skip-gram center's n-grams, in center order): in cache already
         # In center order a skip-gram center's pairs share its target: its output row and Huffman path are in
-        # cache from the first pair on, and prefetching them again for every pair cost HS a third of its time.
+        # cache from the first pair on; prefetching them again for every pair cost skip-gram HS a few percent.
         new_target = i == 0 or targets[i - 1] != t
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
             for m in range(a, b):
