@@ -95,7 +95,12 @@ class TorchEngine(Engine):
     def batch_size(cls, spec: ModelSpec) -> int:
         # Every hierarchical-softmax example updates the root and the top inner nodes, so their summed
         # updates overshoot sooner: 4,096 diverges on wiki8, 1,024 trains (README, large batches).
-        return 1024 if spec.hs else cls.default_batch
+        if spec.hs:
+            return 1024
+        # A batch's summed updates grow with the output rows each example scores: the default holds the
+        # 24k rows of 4,096 examples at 5 negatives. word2vec.c's demo (CBOW, 25 negatives, lr 0.05)
+        # diverged at 4,096 examples and trains at 1,024 (tests/test_hogwild.py, slow).
+        return max(256, cls.default_batch * 6 // (spec.negatives + 1))
 
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
         super().__init__(model, cfg, device, threads)
