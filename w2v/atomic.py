@@ -44,11 +44,10 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     fsync_dir(path.parent)
 
 
-def fsync_dir(directory: str | os.PathLike) -> None:
-    """Flush ``directory``'s entries (a rename into it) to disk; a no-op where the platform refuses
-    to open or fsync a directory (Windows, some network filesystems)."""
+def _fsync_path(path: str | os.PathLike) -> None:
+    """fsync a file or directory by path; a no-op where the platform refuses to open or fsync it."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return
     try:
@@ -58,20 +57,18 @@ def fsync_dir(directory: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def fsync_dir(directory: str | os.PathLike) -> None:
+    """Flush ``directory``'s entries (a rename into it) to disk; a no-op where the platform refuses
+    to open or fsync a directory (Windows, some network filesystems)."""
+    _fsync_path(directory)
+
+
 def fsync_tree(directory: str | os.PathLike) -> None:
     """Flush every file under ``directory``, and the directories, to disk: for files a library wrote
     without fsync (TensorBoard's), before they are renamed into place."""
     for root, _, files in os.walk(directory):
         for name in files:
-            try:
-                fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                with contextlib.suppress(OSError):
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync_path(os.path.join(root, name))
         fsync_dir(root)
 
 
