@@ -116,6 +116,9 @@ if HAVE_NUMBA:
     ):  # pragma: no cover - compiled
         """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
 
+        engine=hogwild's kernels compile this in too, and numba's on-disk cache keys on each caller's own
+        file: after editing it, touch ``hogwild.py`` (or delete ``__pycache__``) so they recompile.
+
         offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). bag_mean: average a
         bag (CBOW with cbow_mean, any skip-gram bag of a word and its n-grams), else sum it. out_w empty: no
         negative sampling. hs_w empty: no hierarchical softmax. h, neu1e: (dim,) scratch vectors, private
