@@ -32,10 +32,10 @@ import torch
 
 from w2v.data.stream import Word2VecStream, block_seed
 from w2v.engines.base import Engine, register
+from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads
 from w2v.models.word2vec import Word2VecModel
 
 try:
-    import numba
     from numba import njit, prange
 
     HAVE_NUMBA = True
@@ -274,12 +274,9 @@ class HogwildEngine(Engine):
 
     @classmethod
     def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
-        if device.type != "cpu":
-            return f"engine=hogwild runs on the CPU but device={device}: use engine=triton or engine=torch, or device=cpu"
-        if not HAVE_NUMBA:
-            return "engine=hogwild needs numba: pip install numba, or use engine=torch"
-        if cfg.optim != "sgd":
-            return "engine=hogwild implements optim=sgd only: use engine=torch for other optimizers"
+        reason = cpu_kernel_unavailable(cls.name, cfg, device)
+        if reason:
+            return reason
         if cfg.engine == "auto" and "WORLD_SIZE" in os.environ:
             # torchrun merges replicas every dist.sync_blocks blocks, and dist.merge's rules were measured with
             # the example engine's block rounds; this engine's rounds are whole chunks. Named, it runs there too.
@@ -288,8 +285,8 @@ class HogwildEngine(Engine):
 
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
         super().__init__(model, cfg, device, threads)
-        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-        torch.set_num_threads(1)  # the kernel owns the cores (see the numba engine)
+        set_threads(threads)  # the kernel owns the cores; torch's small ops stay on one thread (see the numba engine)
+        torch.set_num_threads(1)
         self.spec, self.tables = model.spec, model.tables()
         bags = model.bags
         self.bag_inputs = bags.inputs.numpy() if bags is not None else _EMPTY_I64

@@ -207,6 +207,17 @@ def set_threads(n: int) -> None:
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
 
 
+def cpu_kernel_unavailable(name: str, cfg: Any, device: torch.device) -> str | None:
+    """Why engine ``name``, one of the compiled CPU engines (numba, hogwild), cannot run the job, or None."""
+    if device.type != "cpu":
+        return f"engine={name} runs on the CPU but device={device}: use engine=torch (engine=triton for CUDA) or device=cpu"
+    if not HAVE_NUMBA:
+        return f"engine={name} needs numba: pip install numba, or use engine=torch"
+    if cfg.optim != "sgd":
+        return f"engine={name} implements optim=sgd only: use engine=torch for other optimizers"
+    return None
+
+
 def word2vec_step_cpu(
     tables: Tables,
     spec: ModelSpec,
@@ -238,13 +249,7 @@ class NumbaEngine(Engine):
 
     @classmethod
     def unavailable(cls, cfg: Any, device: torch.device) -> str | None:
-        if device.type != "cpu":
-            return f"engine=numba runs on the CPU but device={device}: use engine=torch or device=cpu"
-        if not HAVE_NUMBA:
-            return "engine=numba needs numba: pip install numba, or use engine=torch"
-        if cfg.optim != "sgd":
-            return "engine=numba implements optim=sgd only: use engine=torch for other optimizers"
-        return None
+        return cpu_kernel_unavailable(cls.name, cfg, device)
 
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
         super().__init__(model, cfg, device, threads)

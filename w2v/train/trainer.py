@@ -361,10 +361,12 @@ class Trainer:
         self.loss_acc = torch.zeros(2, dtype=torch.float64, device=self.device)
         # A CPU span chunk is seconds of training: log each one (log_every counts example batches).
         self.log_every = 1 if engine_cls.reads_spans else cfg.log_every
+        # A chunk engine's step is a chunk of whole blocks (at least 16 a thread for hogwild), not chunk_tokens.
+        step_size = self.stream.cfg.token_chunks * cfg.block_tokens if self.engine.consumes_tokens else self.batch_size
         log.info(
             "training %s for %d epochs on %s: %d words/epoch, vocab %d, dim %d, window %d, negatives %d, batch %d, optim %s, engine %s",
             self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
-            self.batch_size if not self.engine.consumes_tokens else cfg.chunk_tokens, cfg.optim, self.engine.name,
+            step_size, cfg.optim, self.engine.name,
         )  # fmt: skip
         if ctx.enabled:
             log.info("rank %d of %d (local rank %d of %d), backend %s, %d threads: merging (%s) every %d block(s) per rank%s",
