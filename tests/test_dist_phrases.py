@@ -64,8 +64,8 @@ CASES = {  # name -> (overrides, whether the init run's vocabulary is merged in)
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     """The corpus files, the init run (a finished tiny run) and each case's single-process result."""
-    from w2v.train.init import load_init_run
     from w2v.train.trainer import _prepare_data, train
+    from w2v.train.warm_start import load_init_run
 
     tmp = tmp_path_factory.mktemp("dist_phrases")
     corpus, old_corpus = tmp / "c.txt", tmp / "old.txt"
@@ -116,7 +116,7 @@ def _vocab_of(vocab: Vocab) -> dict:
 def _prepare_worker(rank: int, world: int, corpus: str, old: str, tmp: str, train_overrides: list[str] | None) -> dict:
     """Each case's prepare_data on this rank; then, given ``train_overrides``, a whole init= run (its tables before training)."""
     from w2v.train import trainer as tr
-    from w2v.train.init import load_init_run
+    from w2v.train.warm_start import load_init_run
 
     ctx = _setup(timeout_s=30)
     try:

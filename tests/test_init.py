@@ -19,8 +19,8 @@ from w2v.data.vocab import Vocab, encode_corpus, merge_vocab
 from w2v.errors import W2VError
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
-from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.trainer import train
+from w2v.train.warm_start import InitRun, init_config, init_model, load_init_run
 
 TOPICS = {"zorp": [f"zorp{i}" for i in range(8)], "blick": [f"blick{i}" for i in range(8)]}
 OLD_IN_NEW = ["the", "of", "and", "to", "a", "in"]  # frequent Lee words the new text also uses

@@ -208,7 +208,7 @@ class TrainConfig:
     checkpoint_every_minutes: float = 10.0
     checkpoint_every_words: Optional[int] = None
     resume: Optional[str] = None
-    # Continue training on new text from a finished run (w2v/train/init.py): its model, vocabulary and
+    # Continue training on new text from a finished run (w2v/train/warm_start.py): its model, vocabulary and
     # vectors; the LR schedule starts again at init_lr, or at lr when init_lr is null.
     init: Optional[str] = None
     init_lr: Optional[float] = None

@@ -44,12 +44,12 @@ from w2v.train import dist
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
 from w2v.train.dist_chunks import blocks_per_round
 from w2v.train.heldout import HeldOutLoss
-from w2v.train.init import InitRun, init_config, init_model, load_init_run
 from w2v.train.prefetch import Prefetcher
 from w2v.train.progress_log import ProgressLog
 from w2v.train.resume import explicit_keys, finished_run_message, remove_id_files, resume_id_files
 from w2v.train.subwords import composer, make_bags, save_full_model
 from w2v.train.sync_schedule import lr_factor, merge_for
+from w2v.train.warm_start import InitRun, init_config, init_model, load_init_run
 
 log = logging.getLogger(__name__)
 _ABSENT = object()
