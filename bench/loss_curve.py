@@ -20,8 +20,32 @@ from pathlib import Path
 
 import torch
 
+from w2v.train.callbacks import Callback
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_BATCHES = 8
+
+
+class FrozenLoss(Callback):
+    """Scores a fixed sample of the first epoch's examples (and negatives) with the frozen model, before
+    training and after every epoch, beside the epoch's reported loss."""
+
+    def __init__(self) -> None:
+        self.sample: list = []
+        self.rows: list[tuple[float, float]] = []
+
+    def on_fit_start(self, trainer) -> None:
+        trainer.stream.set_epoch(0)
+        self.sample = list(itertools.islice(iter(trainer.stream), SAMPLE_BATCHES))  # fixed examples and negatives
+        self.rows.append((float("nan"), self.loss(trainer)))
+
+    def on_epoch_end(self, trainer) -> None:
+        self.rows.append((trainer.progress.epoch_losses[-1], self.loss(trainer)))
+
+    @torch.no_grad()
+    def loss(self, trainer) -> float:
+        total = sum(float(trainer.model(b.inputs, b.offsets, b.targets, b.negatives)) for b in self.sample)
+        return total / sum(len(b) for b in self.sample)
 
 
 def run(overrides: list[str], shuffle: bool, out: Path) -> list[tuple[float, float]]:
@@ -29,32 +53,14 @@ def run(overrides: list[str], shuffle: bool, out: Path) -> list[tuple[float, flo
     from hydra import compose, initialize_config_dir
 
     from w2v.config import register_configs
-    from w2v.train.trainer import Trainer
+    from w2v.train.trainer import train
 
     register_configs()
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=[*overrides, f"shuffle_pairs={str(shuffle).lower()}", "eval=none", "checkpoint_every_minutes=0"])
-    out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(cfg, out, None)
-    trainer.stream.set_epoch(0)
-    sample = list(itertools.islice(iter(trainer.stream), SAMPLE_BATCHES))  # fixed examples and negatives
-
-    @torch.no_grad()
-    def frozen_loss() -> float:
-        total = sum(float(trainer.model(b["inputs"], b["offsets"], b["targets"], b["negatives"])) for b in sample)
-        return total / sum(len(b["targets"]) for b in sample)
-
-    rows = [(float("nan"), frozen_loss())]
-    end_epoch = trainer._end_epoch
-
-    def end_epoch_and_score() -> None:
-        end_epoch()
-        rows.append((trainer.progress.epoch_losses[-1], frozen_loss()))
-
-    trainer._end_epoch = end_epoch_and_score
-    trainer.fit()
-    trainer.tb.close()
-    return rows
+    frozen = FrozenLoss()
+    train(cfg, out, explicit=[], callbacks=[frozen])
+    return frozen.rows
 
 
 def main() -> None:

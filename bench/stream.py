@@ -42,8 +42,8 @@ def main() -> None:
             pass
         t0, pairs, words = time.perf_counter(), 0, 0
         for batch in stream:
-            pairs += len(batch["inputs"])
-            words += batch["words"]
+            pairs += len(batch.inputs)
+            words += batch.words
         dt = time.perf_counter() - t0
     print(f"counting pass: {encoded.n_tokens / count_s / 1e6:.2f}M tokens/s")
     print(f"stream: {words / dt / 1e6:.2f}M words/s, {pairs / dt / 1e6:.2f}M pairs/s ({pairs / max(words, 1):.2f} pairs/word)")

@@ -257,6 +257,7 @@ def test_every_rank_gets_the_identical_vocabulary_merged_by_word(collectives):
 
 def _train_worker(rank: int, world: int, overrides: list[str], run_dir: str) -> dict:
     from w2v.train import trainer as tr
+    from w2v.train.callbacks import Callback
 
     finish = tr.Trainer.finish
     tables: dict = {}
@@ -265,21 +266,19 @@ def _train_worker(rank: int, world: int, overrides: list[str], run_dir: str) -> 
         tables.update({k: v.detach().clone() for k, v in self.model.state_dict().items()})
         return finish(self)
 
-    log_step = tr.Trainer._log_step
     lrs: list[float] = []
     shards: list[int] = []
 
-    def keep_lr(self, lr):  # the learning rate the ranks trained at, logged on rank 0 after each round
-        lrs.append(lr)
-        return log_step(self, lr)
+    class KeepLr(Callback):  # the learning rate the ranks trained at, logged on rank 0 after each round
+        def on_log(self, trainer, scalars):
+            lrs.append(scalars["train/lr"])
 
     def keep_shards(self):  # the shard sizes, before rank 0 removes the files
         shards.extend(self.stream.ids.sizes)
         return keep_tables(self)
 
     tr.Trainer.finish = keep_shards
-    tr.Trainer._log_step = keep_lr
-    metrics = tr.train(compose_train_cfg(overrides), run_dir)
+    metrics = tr.train(compose_train_cfg(overrides), run_dir, callbacks=[KeepLr()])
     return {"metrics": metrics, "tables": tables, "lrs": lrs, "shards": shards}
 
 

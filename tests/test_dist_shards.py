@@ -23,6 +23,7 @@ from w2v.data.idshards import IdShards, rewrite_as_vocab_ids, vocab_identity
 from w2v.errors import W2VError
 from w2v.train import dist as wdist
 from w2v.train.resume import resume_id_files
+from w2v.train.rounds import round_blocks
 
 # ---------------------------------------------------------------- the global block layout
 
@@ -31,7 +32,7 @@ from w2v.train.resume import resume_id_files
 def test_rounds_give_block_b_to_rank_b_mod_w_and_every_block_once(world, per_rank, start):
     heldout = np.zeros(23, dtype=bool)
     heldout[[3, 11, 12]] = True
-    per_rank_rounds = [wdist.round_blocks(heldout, r, world, per_rank, start) for r in range(world)]
+    per_rank_rounds = [round_blocks(heldout, r, world, per_rank, start) for r in range(world)]
     assert len({len(r) for r in per_rank_rounds}) == 1  # every rank the same number of rounds: no collective needed
     seen = []
     for rank, rounds in enumerate(per_rank_rounds):
@@ -147,11 +148,11 @@ def _record_steps(cfg, kill_after: int | None = None, setattr=setattr) -> list[t
     steps: list[tuple[int, int, int]] = []
     step = cls.step
 
-    def recording_step(self, batch, lr):
-        steps.append((int(batch["epoch"]), int(batch["block"]), int(batch["batch"])))
+    def recording_step(self, batch, lr, lr_end):
+        steps.append((int(batch.epoch), int(batch.block), int(batch.batch)))
         if len(steps) == kill_after:
             os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler or `kill` would: the handler sets the stop flag
-        return step(self, batch, lr)
+        return step(self, batch, lr, lr_end)
 
     setattr(cls, "step", recording_step)
     return steps
@@ -161,19 +162,18 @@ def _steps_worker(rank: int, world: int, overrides: list[str], run_dir: str, kil
     import numba
 
     from w2v.train import trainer as tr
+    from w2v.train.callbacks import Callback
 
     cfg = compose_train_cfg(overrides)
     steps = _record_steps(cfg, kill_after=1 if rank == kill_rank else None)
     made = []
-    init = tr.Trainer.__init__
 
-    def keep(self, *args, **kwargs):
-        init(self, *args, **kwargs)
-        made.append(self)
+    class Keep(Callback):
+        def on_fit_start(self, trainer):
+            made.append(trainer)
 
-    tr.Trainer.__init__ = keep
     try:
-        metrics, interrupted = tr.train(cfg, run_dir, explicit=[]), False
+        metrics, interrupted = tr.train(cfg, run_dir, explicit=[], callbacks=[Keep()]), False
     except KeyboardInterrupt:
         metrics, interrupted = None, True
     vocab = made[0].vocab

@@ -29,6 +29,7 @@ from test_dist import DEADLINE, _ok, spawn  # noqa: E402
 from w2v.data.stream import StreamConfig, Word2VecStream  # noqa: E402
 from w2v.train import dist as wdist  # noqa: E402
 from w2v.train.dist_chunks import blocks_per_round, chunk_groups, round_chunks  # noqa: E402
+from w2v.train.rounds import RoundEnd, round_blocks  # noqa: E402
 
 N_SENTENCES, LENGTH, BLOCK, CHUNK = 8, 8, 8, 16  # 64 tokens + 8 separators = 72 ids: 9 blocks, 2 blocks a chunk
 
@@ -80,23 +81,23 @@ def test_one_ranks_rounds_are_the_single_process_chunks_and_two_ranks_cover_each
     plain = list(stream)
     per_round = blocks_per_round(4, 3)  # dist.sync_blocks=4: two chunks of 3 blocks per rank and round
     assert per_round == 6
-    one = [c for c in round_chunks(stream, wdist.round_blocks(stream.heldout, 0, 1, per_round), 0, 1, 0) if "round_end" not in c]
+    one = [c for c in round_chunks(stream, round_blocks(stream.heldout, 0, 1, per_round), 0, 1, 0) if not isinstance(c, RoundEnd)]
     # The single process's chunks, cut at the round ends (a held-out block in a chunk's last place joins
     # that chunk to the next one there, and a round must end at its last block).
-    cut = [(c["first_block"], c["block"]) for c in plain if c["first_block"] // per_round == c["block"] // per_round]
-    assert [(c["first_block"], c["block"]) for c in one if (c["first_block"], c["block"]) in cut] == cut
+    cut = [(c.first_block, c.block) for c in plain if c.first_block // per_round == c.block // per_round]
+    assert [(c.first_block, c.block) for c in one if (c.first_block, c.block) in cut] == cut
     assert len(cut) == len(plain) - (17 in heldout)  # 8 ends a chunk (6-11 then), 17 a chunk and round 2 (15-20 is cut)
-    same = [c for c in one if (c["first_block"], c["block"]) in cut]
-    assert all(torch.equal(a["tokens"], b["tokens"]) for a, b in zip(same, [c for c in plain if (c["first_block"], c["block"]) in cut]))
-    assert np.array_equal(np.concatenate([c["tokens"] for c in one]), np.concatenate([c["tokens"] for c in plain]))
+    same = [c for c in one if (c.first_block, c.block) in cut]
+    assert all(torch.equal(a.tokens, b.tokens) for a, b in zip(same, [c for c in plain if (c.first_block, c.block) in cut]))
+    assert np.array_equal(np.concatenate([c.tokens for c in one]), np.concatenate([c.tokens for c in plain]))
     # Two ranks: every trained block once, in chunks of the rank's blocks, each round closed by a marker.
     seen, ends = [], []
     for rank in range(2):
-        items = list(round_chunks(stream, wdist.round_blocks(stream.heldout, rank, 2, per_round), rank, 2, 0))
-        ends.append([c["next_block"] for c in items if "round_end" in c])
+        items = list(round_chunks(stream, round_blocks(stream.heldout, rank, 2, per_round), rank, 2, 0))
+        ends.append([c.start[0][0] for c in items if isinstance(c, RoundEnd)])
         for c in items:
-            if "round_end" not in c:
-                blocks = [b for b in range(c["first_block"], c["block"] + 1, 2) if not stream.heldout[b]]
+            if not isinstance(c, RoundEnd):
+                blocks = [b for b in range(c.first_block, c.block + 1, 2) if not stream.heldout[b]]
                 assert len(blocks) <= 2 * 3 - 1 and all(b % 2 == rank for b in blocks)  # two chunks joined at most
                 seen += blocks
     assert ends[0] == ends[1] == list(range(2 * per_round, stream.n_blocks, 2 * per_round)) + [stream.n_blocks]  # same rounds on both ranks
@@ -110,10 +111,10 @@ def test_a_resume_off_the_chunk_grid_still_trains_whole_chunks(tmp_path):
     stream.set_epoch(0)
     per_round = blocks_per_round(4, 3)
     for rank in range(2):
-        rounds = wdist.round_blocks(stream.heldout, rank, 2, per_round, (3, 0))
-        chunks = [c for c in round_chunks(stream, rounds, rank, 2, 3) if "round_end" not in c]
-        sizes = [len(range(c["first_block"], c["block"] + 1, 2)) for c in chunks]
-        assert sizes[:-2] == [3] * (len(sizes) - 2) and chunks[0]["first_block"] == 3 + (rank == 0)
+        rounds = round_blocks(stream.heldout, rank, 2, per_round, (3, 0))
+        chunks = [c for c in round_chunks(stream, rounds, rank, 2, 3) if not isinstance(c, RoundEnd)]
+        sizes = [len(range(c.first_block, c.block + 1, 2)) for c in chunks]
+        assert sizes[:-2] == [3] * (len(sizes) - 2) and chunks[0].first_block == 3 + (rank == 0)
         assert sum(sizes) == len(range(3 + (rank == 0), stream.n_blocks, 2))
 
 
@@ -129,10 +130,10 @@ def _chunk_worker(rank: int, world: int, overrides: list[str], run_dir: str, kil
     steps: list[tuple[int, list[int], float, int]] = []
     step = TritonEngine.step
 
-    def recording_step(self, batch, lr):
-        out = step(self, batch, lr)
+    def recording_step(self, chunk, lr, lr_end):
+        out = step(self, chunk, lr, lr_end)
         loss, examples = out.tolist()
-        steps.append((int(batch["epoch"]), list(range(batch["first_block"], batch["block"] + 1, world)), loss, int(examples)))
+        steps.append((int(chunk.epoch), list(range(chunk.first_block, chunk.block + 1, world)), loss, int(examples)))
         if rank == kill_rank and len(steps) == 1:
             os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would: the handler sets the stop flag
         return out

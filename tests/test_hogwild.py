@@ -16,13 +16,14 @@ import pytest
 import torch
 from conftest import make_synthetic_text, write_text_file
 
+from w2v.data.batches import SpanChunk
 from w2v.data.sampler import build_alias_table
 from w2v.data.stream import StreamConfig, Word2VecStream, window_pairs
 from w2v.engines import hogwild, numba_engine
 from w2v.engines.torch_engine import sgd_step
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.train.checkpoint import load_checkpoint
-from w2v.train.trainer import Trainer, train
+from w2v.train.trainer import train
 
 pytestmark = pytest.mark.skipif(not hogwild.HAVE_NUMBA, reason="numba is not installed")
 
@@ -41,9 +42,9 @@ def test_span_chunks_are_views_of_the_blocks_and_count_their_words(tmp_path):
     stream = _stream(tmp_path, ids, [0, 1, 2, -1, 3])
     assert stream.n_blocks == 3
     assert stream.words_per_block().tolist() == [stream.block_words(b) for b in range(3)] == [3, 4, 2]
-    chunk = stream.token_chunk([0, 2])  # not contiguous: a held-out block between is skipped
-    span = chunk["span"]
-    assert span.blocks.tolist() == [0, 2] and chunk["words"] == 5 and (chunk["first_block"], chunk["block"]) == (0, 2)
+    span = stream.token_chunk([0, 2])  # not contiguous: a held-out block between is skipped
+    assert isinstance(span, SpanChunk) and span.blocks.tolist() == [0, 2] and span.block_words.tolist() == [3, 2]
+    assert span.words == 5 and (span.first_block, span.block) == (0, 2) and span.resume_at() == (3, 0)
     for i, block in enumerate(span.blocks):
         assert span.ids[span.lo[i] : span.hi[i]].tolist() == stream.raw_block(int(block)).tolist()
     assert not span.ids.flags.owndata, "a span is a view of the memory-mapped id file, not a copy"
@@ -186,18 +187,18 @@ def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path,
 
     # Interrupt after the 5th chunk (SIGINT, as Ctrl-C), then resume: the same bits as the whole run.
     steps = {"n": 0}
-    real_step = Trainer._step
+    real_step = hogwild.HogwildEngine.step
 
-    def step_then_interrupt(self, batch, lr, lr_end):
+    def step_then_interrupt(self, span, lr, lr_end):
         steps["n"] += 1
         if steps["n"] == 5:
             os.kill(os.getpid(), signal.SIGINT)
-        return real_step(self, batch, lr, lr_end)
+        return real_step(self, span, lr, lr_end)
 
-    monkeypatch.setattr(Trainer, "_step", step_then_interrupt)
+    monkeypatch.setattr(hogwild.HogwildEngine, "step", step_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "c")
-    monkeypatch.setattr(Trainer, "_step", real_step)
+    monkeypatch.setattr(hogwild.HogwildEngine, "step", real_step)
     assert not load_checkpoint(tmp_path / "c")["progress"]["done"]
     train(compose_cfg([f"resume={tmp_path / 'c'}"]), None, explicit=["resume"])
     c = np.loadtxt(tmp_path / "c" / "vectors.txt", skiprows=1, usecols=range(1, 17))

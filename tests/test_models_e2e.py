@@ -90,24 +90,24 @@ def test_train_py_trains_each_model_and_gensim_loads_it(run_train, write_corpus,
 def test_resume_refuses_a_different_model(run_train, tmp_path):
     """The checkpoint records its model; resuming with another one is a one-line error, not a crash."""
     from w2v.models.word2vec import ModelSpec, Word2VecModel
-    from w2v.train.trainer import _restore_model
+    from w2v.train.restore import restore_model
 
     counts = np.array([5, 3, 2, 1])
     saved = Word2VecModel(ModelSpec(sg=False), counts, 4)
     state = {"model": saved.state_dict(), "model_spec": ModelSpec(sg=False).to_dict()}
     with pytest.raises(W2VError, match="holds a cbow-ns model but the run asks for sg-ns"):
-        _restore_model(Word2VecModel(ModelSpec(), counts, 4), ModelSpec(), state)
-    _restore_model(Word2VecModel(ModelSpec(sg=False), counts, 4), ModelSpec(sg=False), state)
+        restore_model(Word2VecModel(ModelSpec(), counts, 4), ModelSpec(), state)
+    restore_model(Word2VecModel(ModelSpec(sg=False), counts, 4), ModelSpec(sg=False), state)
 
 
 def test_a_checkpoint_from_before_the_model_keys_resumes_as_skipgram(compose_cfg):
     from omegaconf import OmegaConf
 
     from w2v.models.word2vec import ModelSpec
-    from w2v.train.trainer import _resume_config
+    from w2v.train.resume import resume_config
 
     old = OmegaConf.to_container(compose_cfg([]), resolve=True)
     for key in ("sg", "cbow_mean", "hs"):
         del old[key]
-    cfg = _resume_config(compose_cfg(["resume=/somewhere"]), {"config": old})
+    cfg = resume_config(compose_cfg(["resume=/somewhere"]), {"config": old})
     assert ModelSpec.from_config(cfg) == ModelSpec()

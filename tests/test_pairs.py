@@ -44,13 +44,13 @@ def make_stream(tmp_path, compose_cfg, write_corpus):
 
 def stream_pairs(stream: Word2VecStream, epoch: int = 0) -> list[tuple[int, int]]:
     stream.set_epoch(epoch)
-    return sorted((c, x) for b in stream for c, x in zip(b["targets"].tolist(), b["inputs"].tolist()))
+    return sorted((c, x) for b in stream for c, x in zip(b.targets.tolist(), b.inputs.tolist()))
 
 
 def center_counts(stream: Word2VecStream, n_words: int, epoch: int = 0) -> np.ndarray:
     """How often each word is a center in one epoch (tensor ops: these streams have ~1M pairs)."""
     stream.set_epoch(epoch)
-    return sum(torch.bincount(b["targets"], minlength=n_words) for b in stream).numpy()
+    return sum(torch.bincount(b.targets, minlength=n_words) for b in stream).numpy()
 
 
 def reference_pairs(sentences, vocab, window: int) -> list[tuple[int, int]]:
@@ -185,10 +185,10 @@ def test_stream_pairs_never_cross_sentences_with_shrink_and_subsampling(make_str
     owner = [w.split("w")[0] for w in vocab.words]
     n_pairs = 0
     for batch in stream:
-        for c, x in zip(batch["targets"].tolist(), batch["inputs"].tolist()):
+        for c, x in zip(batch.targets.tolist(), batch.inputs.tolist()):
             assert owner[c] == owner[x]
             n_pairs += 1
-        assert ((batch["negatives"] >= 0) & (batch["negatives"] < len(vocab))).all()
+        assert ((batch.negatives >= 0) & (batch.negatives < len(vocab))).all()
     assert n_pairs > 0
 
 
@@ -245,7 +245,7 @@ def all_batches(stream: Word2VecStream, epoch: int, num_workers: int = 0) -> dic
     loader = DataLoader(stream, batch_size=None, num_workers=num_workers)
     out = {}
     for b in loader:
-        key = (b["block"], b["batch"])
+        key = (b.block, b.batch)
         assert key not in out, f"batch {key} delivered twice"
         out[key] = b
     return out
@@ -254,8 +254,8 @@ def all_batches(stream: Word2VecStream, epoch: int, num_workers: int = 0) -> dic
 def same_batches(a: dict, b: dict) -> bool:
     return (
         a.keys() == b.keys()
-        and all(torch.equal(a[k][f], b[k][f]) for k in a for f in ("inputs", "targets", "negatives"))
-        and all(a[k]["words"] == b[k]["words"] for k in a)
+        and all(torch.equal(getattr(a[k], f), getattr(b[k], f)) for k in a for f in ("inputs", "targets", "negatives"))
+        and all(a[k].words == b[k].words for k in a)
     )
 
 
@@ -274,8 +274,8 @@ def test_each_epoch_draws_anew_and_same_seed_repeats(sharded_stream, make_stream
 
     # Pairs as multisets differ too (subsampling and windows redrawn, not only the shuffle).
     def pairs(epoch_batches):
-        centers = torch.cat([b["targets"] for b in epoch_batches.values()]).tolist()
-        contexts = torch.cat([b["inputs"] for b in epoch_batches.values()]).tolist()
+        centers = torch.cat([b.targets for b in epoch_batches.values()]).tolist()
+        contexts = torch.cat([b.inputs for b in epoch_batches.values()]).tolist()
         return sorted(zip(centers, contexts))
 
     assert pairs(e0) != pairs(e1)
@@ -290,7 +290,7 @@ def test_different_seed_gives_different_batches(sharded_stream):
 
 def test_words_per_epoch_add_up_to_the_in_vocabulary_tokens(sharded_stream):
     stream, vocab = sharded_stream
-    assert sum(b["words"] for b in all_batches(stream, 0).values()) == vocab.total
+    assert sum(b.words for b in all_batches(stream, 0).values()) == vocab.total
 
 
 def test_two_workers_yield_the_same_batches_each_block_once(sharded_stream):
@@ -302,7 +302,7 @@ def test_two_workers_yield_the_same_batches_each_block_once(sharded_stream):
     for block in range(stream.n_blocks):
         batches = sorted(b for blk, b in sharded if blk == block)
         assert batches == list(range(len(batches)))
-        assert sharded[(block, batches[-1])]["last"]
+        assert sharded[(block, batches[-1])].last
 
 
 def test_resuming_inside_a_block_gives_the_remaining_batches(sharded_stream):
@@ -313,16 +313,16 @@ def test_resuming_inside_a_block_gives_the_remaining_batches(sharded_stream):
     assert n >= 2
     stream.set_epoch(0, start={0: (block, 1)})
     resumed = list(stream)
-    assert [(b["block"], b["batch"]) for b in resumed] == sorted(k for k in full if k >= (block, 1))
+    assert [(b.block, b.batch) for b in resumed] == sorted(k for k in full if k >= (block, 1))
     for b in resumed:
-        assert torch.equal(b["inputs"], full[(b["block"], b["batch"])]["inputs"])
-        assert torch.equal(b["negatives"], full[(b["block"], b["batch"])]["negatives"])
+        assert torch.equal(b.inputs, full[(b.block, b.batch)].inputs)
+        assert torch.equal(b.negatives, full[(b.block, b.batch)].negatives)
 
 
 def test_negatives_in_the_stream_follow_the_noise_distribution(make_stream, synthetic_text):
     text = synthetic_text(n_sentences=400, length=50, seed=4)
     stream, vocab, _ = make_stream(text, window=5, negatives=10, shrink_windows=False, batch_size=1 << 16)
-    negs = torch.cat([b["negatives"].flatten() for b in all_batches(stream, 0).values()]).numpy()
+    negs = torch.cat([b.negatives.flatten() for b in all_batches(stream, 0).values()]).numpy()
     assert len(negs) > 500_000
     empirical = np.bincount(negs, minlength=len(vocab)) / len(negs)
     target = vocab.counts**0.75 / (vocab.counts**0.75).sum()
@@ -338,9 +338,9 @@ def test_skipgram_examples_put_the_context_in_the_bag_and_the_center_as_target(m
     stream.set_epoch(0)
     (batch,) = list(stream)
     words = vocab.words
-    got = [(words[t], words[i]) for t, i in zip(batch["targets"].tolist(), batch["inputs"].tolist())]
+    got = [(words[t], words[i]) for t, i in zip(batch.targets.tolist(), batch.inputs.tolist())]
     assert got == [("a", "b"), ("b", "a"), ("b", "c"), ("c", "b")]  # (target = center, input = context), center order
-    assert batch["offsets"] is None
+    assert batch.offsets is None
 
 
 @pytest.mark.parametrize("shuffle", [True, False])
@@ -351,10 +351,10 @@ def test_cbow_windows_equal_a_plain_loop(make_stream, pair_path, window, shuffle
     stream.set_epoch(0)
     got = []
     for b in stream:
-        offsets = b["offsets"].tolist()
-        assert offsets[0] == 0 and offsets[-1] == len(b["inputs"]) and len(offsets) == len(b["targets"]) + 1
-        for e, target in enumerate(b["targets"].tolist()):
-            bag = sorted(vocab.words[i] for i in b["inputs"][offsets[e] : offsets[e + 1]].tolist())
+        offsets = b.offsets.tolist()
+        assert offsets[0] == 0 and offsets[-1] == len(b.inputs) and len(offsets) == len(b.targets) + 1
+        for e, target in enumerate(b.targets.tolist()):
+            bag = sorted(vocab.words[i] for i in b.inputs[offsets[e] : offsets[e + 1]].tolist())
             got.append((vocab.words[target], tuple(bag)))
     expected = []
     for sent in sentences:
@@ -374,9 +374,9 @@ def test_cbow_windows_shrink_and_stay_in_their_sentence(make_stream):
     owner = [w.split("w")[0] for w in vocab.words]
     sizes = []
     for b in stream:
-        offsets = b["offsets"]
-        for e, target in enumerate(b["targets"].tolist()):
-            bag = b["inputs"][offsets[e] : offsets[e + 1]].tolist()
+        offsets = b.offsets
+        for e, target in enumerate(b.targets.tolist()):
+            bag = b.inputs[offsets[e] : offsets[e + 1]].tolist()
             assert bag and all(owner[i] == owner[target] for i in bag)
             sizes.append(len(bag))
     # Effective windows uniform in 1..5: bags of 2 to 10 words, with every size present.

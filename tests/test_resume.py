@@ -135,28 +135,28 @@ def test_keys_given_on_resume_change_and_others_are_kept_with_a_warning(tmp_path
 
 
 def test_resume_config_programmatic_explicit_keys():
-    from w2v.train.trainer import _resume_config
+    from w2v.train.resume import resume_config
 
     saved = compose_train_cfg(RUN_ARGS)
     state = {"config": OmegaConf.to_container(saved, resolve=True)}
     cfg = compose_train_cfg(["eval=default", "threads=3", "resume=x", "epochs=2"])
-    kept = _resume_config(cfg, state)  # nothing explicit but resume itself
+    kept = resume_config(cfg, state)  # nothing explicit but resume itself
     assert kept.threads == 1 and kept.eval.enabled is False and kept.epochs == 4 and kept.resume == "x"
-    changed = _resume_config(cfg, state, explicit=["threads", "eval", "epochs"])
+    changed = resume_config(cfg, state, explicit=["threads", "eval", "epochs"])
     assert changed.threads == 3 and changed.eval.enabled is True and changed.epochs == 4
-    one_value = _resume_config(compose_train_cfg(["eval.every_epoch=true"]), state, explicit=["eval.every_epoch"])
+    one_value = resume_config(compose_train_cfg(["eval.every_epoch=true"]), state, explicit=["eval.every_epoch"])
     assert one_value.eval.every_epoch is True and one_value.eval.enabled is False
 
 
 def test_a_checkpoint_from_before_dist_merge_resumes_with_the_average_it_trained_with():
-    from w2v.train.trainer import _resume_config
+    from w2v.train.resume import resume_config
 
     saved = OmegaConf.to_container(compose_train_cfg(RUN_ARGS), resolve=True)
     del saved["dist"]["merge"]  # written before the key existed, with dist.lr_scale=linear
     saved["dist"]["lr_scale"] = "linear"
-    cfg = _resume_config(compose_train_cfg(["resume=x"]), {"config": saved})
+    cfg = resume_config(compose_train_cfg(["resume=x"]), {"config": saved})
     assert cfg.dist.merge == "average" and cfg.dist.lr_scale == "linear"
-    given = _resume_config(compose_train_cfg(["resume=x", "dist.merge=deltas"]), {"config": saved}, explicit=["dist.merge"])
+    given = resume_config(compose_train_cfg(["resume=x", "dist.merge=deltas"]), {"config": saved}, explicit=["dist.merge"])
     assert given.dist.merge == "deltas"  # dist.* may change on resume
 
 

@@ -21,7 +21,8 @@ from w2v.data.corpus import Tokenizer as RegexTokenizer
 from w2v.data.corpus import iter_sentences
 from w2v.data.tokenizers import HFTokenizer, iter_training_texts, prepare_tokenizer, train_tokenizer, visible
 from w2v.errors import W2VError
-from w2v.train.trainer import Trainer, train
+from w2v.train.callbacks import Callback
+from w2v.train.trainer import train
 
 LEE_PREFIX = ["corpus.max_tokens=8000"]  # Lee's first 8k words: trains any kind in well under a second
 QUICK = ["eval=none", "dim=16", "epochs=2", "window=3", "negatives=3", "threads=1", "checkpoint_every_minutes=0", "heldout=0", "seed=5"]
@@ -223,24 +224,17 @@ def test_a_byte_level_tokenizer_json_trains_vectors_gensim_loads(tmp_path):
     assert kv.index_to_key == KeyedVectors.load_word2vec_format(str(run_dir / "vectors.txt")).index_to_key
 
 
-def _stop_after_first_epoch(monkeypatch) -> None:
-    original = Trainer._end_epoch
-
-    def end_epoch(self):
-        original(self)
-        if self.progress.epoch == 1:
+class _StopAfterFirstEpoch(Callback):
+    def on_epoch_end(self, trainer):
+        if trainer.progress.epoch == 1:
             raise KeyboardInterrupt  # as after Ctrl-C: the epoch's checkpoint is written
-
-    monkeypatch.setattr(Trainer, "_end_epoch", end_epoch)
 
 
 def test_resume_reuses_the_saved_tokenizer_and_is_bit_equal(tmp_path, monkeypatch):
     run_dir = tmp_path / "run"
     args = ["corpus.tokenizer=wordpiece", "corpus.tokenizer_vocab=500", *LEE_PREFIX, *QUICK]
-    with monkeypatch.context() as m:
-        _stop_after_first_epoch(m)
-        with pytest.raises(KeyboardInterrupt):
-            train(compose_train_cfg(args), run_dir)
+    with pytest.raises(KeyboardInterrupt):
+        train(compose_train_cfg(args), run_dir, callbacks=[_StopAfterFirstEpoch()])
     saved = run_dir / "tokenizer.json"
     before = (saved.read_bytes(), saved.stat().st_mtime_ns)
     monkeypatch.setattr("w2v.data.tokenizers.train_tokenizer", lambda *a: pytest.fail("a resume retrained the tokenizer"))

@@ -258,18 +258,18 @@ def test_token_chunks_cover_the_corpus_and_resume_on_chunk_boundaries(tmp_path):
     stream = _token_stream(tmp_path)
     stream.set_epoch(0)
     chunks = list(stream)
-    assert [c["first_block"] for c in chunks] == [0, 3, 6, 9]
-    assert [c["block"] for c in chunks] == [2, 5, 8, 9]
+    assert [c.first_block for c in chunks] == [0, 3, 6, 9]
+    assert [c.block for c in chunks] == [2, 5, 8, 9]
     raw = np.fromfile(tmp_path / "corpus.ids", dtype=np.int32)
     in_vocab = (raw >= 0) & (stream.remap_np[np.maximum(raw, 0)] >= 0)
-    assert sum(c["words"] for c in chunks) == int(in_vocab.sum())
-    streamed = np.concatenate([c["tokens"].numpy() for c in chunks])
+    assert sum(c.words for c in chunks) == int(in_vocab.sum())
+    streamed = np.concatenate([c.tokens.numpy() for c in chunks])
     assert np.array_equal(streamed[streamed >= 0], stream.remap_np[raw[in_vocab]])
     # A resume after the second chunk forms the remaining chunks exactly as the full pass did.
-    stream.set_epoch(0, {0: (chunks[1]["block"] + 1, 0)})
+    stream.set_epoch(0, {0: (chunks[1].block + 1, 0)})
     rest = list(stream)
-    assert [c["first_block"] for c in rest] == [6, 9]
-    assert torch.equal(rest[0]["tokens"], chunks[2]["tokens"])
+    assert [c.first_block for c in rest] == [6, 9]
+    assert torch.equal(rest[0].tokens, chunks[2].tokens)
     # (Under torchrun a rank's chunks come from w2v/train/dist_chunks.py: tests/test_dist_triton.py.)
 
 

@@ -6,7 +6,24 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
 log = logging.getLogger(__name__)
+
+
+def flat_config(cfg: Any) -> dict[str, Any]:
+    """A config as one level of dotted keys (``dist.merge``), for :meth:`MetricLogger.hparams`."""
+    out: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                walk(f"{prefix}{k}.", v)
+        else:
+            out[prefix[:-1]] = node
+
+    walk("", OmegaConf.to_container(cfg, resolve=True))
+    return out
 
 
 class MetricLogger:

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from w2v.data import compiled
+from w2v.data.batches import ExampleBatch, SpanChunk, TokenChunk
 from w2v.data.idshards import IdShards
 from w2v.data.sampler import AliasSampler
 from w2v.data.vocab import SENTENCE_END
@@ -142,25 +143,12 @@ class Examples:
         return self.inputs[a:b], self.offsets[lo : hi + 1] - a, self.targets[lo:hi]
 
 
-@dataclass
-class SpanChunk:
-    """Blocks of the id file for an engine that reads them itself (a dataclass, so the DataLoader passes
-    the arrays through untouched instead of copying them into tensors)."""
-
-    ids: np.ndarray  # int32 view of the id file from the first block's start to the last block's end
-    blocks: np.ndarray  # (B,) int64 block indices (held-out blocks left out)
-    lo: np.ndarray  # (B,) int64 each block's first position in ids
-    hi: np.ndarray  # (B,) int64 one past its last
-    words: np.ndarray  # (B,) int64 in-vocabulary words of each block
-
-
 class Word2VecStream(IterableDataset):
     """Batches of examples with negatives, streamed block by block from an encoded corpus.
 
-    Each item is a dict: ``inputs`` (N_in,), ``offsets`` (B+1,) or None, ``targets`` (B,),
-    ``negatives`` (B, K) int64 (K = 0 without negative sampling), ``words`` (corpus words this
-    batch accounts for, for the LR schedule), and its position ``epoch``/``block``/``batch``/``last``
-    so training can checkpoint and resume exactly.
+    Each item is an :class:`~w2v.data.batches.ExampleBatch` (or, with ``token_chunks``, a
+    :class:`~w2v.data.batches.TokenChunk` or :class:`~w2v.data.batches.SpanChunk`) that carries its
+    words for the LR schedule and its position, so training can checkpoint and resume exactly.
     """
 
     def __init__(
@@ -313,7 +301,7 @@ class Word2VecStream(IterableDataset):
             targets = targets[perm]
         return Examples(contexts, offsets, targets, words)
 
-    def iter_block(self, block: int, skip_batches: int = 0, epoch: int | None = None) -> Iterator[dict]:
+    def iter_block(self, block: int, skip_batches: int = 0, epoch: int | None = None) -> Iterator[ExampleBatch]:
         """Batches of one block, starting at batch ``skip_batches`` (same draws as a full pass).
 
         ``epoch`` overrides the epoch the draws are seeded with (held-out scoring fixes its own).
@@ -337,17 +325,7 @@ class Word2VecStream(IterableDataset):
             # Spread the block's words over its batches for a smooth LR schedule.
             words = examples.words
             w = words * (b + 1) // n_batches - words * b // n_batches
-            yield {
-                "inputs": inputs,
-                "offsets": offsets,
-                "targets": targets,
-                "negatives": negatives,
-                "words": w,
-                "epoch": epoch,
-                "block": block,
-                "batch": b,
-                "last": b == n_batches - 1,
-            }
+            yield ExampleBatch(inputs, offsets, targets, negatives, w, epoch, block, b, last=b == n_batches - 1)
 
     def vocab_ids(self, block: int) -> np.ndarray:
         """One block as int32 vocabulary ids: out-of-vocabulary words dropped, -1 at sentence ends."""
@@ -355,7 +333,7 @@ class Word2VecStream(IterableDataset):
         ids = np.where(raw == SENTENCE_END, SENTENCE_END, self.remap_np.take(np.maximum(raw, 0)))
         return ids[(raw == SENTENCE_END) | (ids >= 0)].astype(np.int32)
 
-    def iter_chunks(self) -> Iterator[dict]:
+    def iter_chunks(self) -> Iterator[TokenChunk | SpanChunk]:
         """Token chunks of ``token_chunks`` consecutive blocks of this worker, for an engine that
         makes its own examples. A chunk is grouped by its blocks' absolute index, so a resume (which
         always restarts after a whole chunk) forms the same chunks as the uninterrupted run."""
@@ -369,30 +347,21 @@ class Word2VecStream(IterableDataset):
             yield self.token_chunk(group, wid)
             group = []
 
-    def token_chunk(self, blocks: list[int], worker: int = 0) -> dict:
+    def token_chunk(self, blocks: list[int], worker: int = 0) -> TokenChunk | SpanChunk:
         """One token chunk of ``blocks`` (this epoch): their vocabulary ids, each block followed by a separator.
 
         Keyed by its first block (the engine seeds the chunk's draws with it); ``block`` is its last,
-        the position a resume continues after. torchrun's rounds (:mod:`w2v.train.dist_chunks`) make
-        their chunks here too.
+        the position a resume continues after. With ``spans`` a :class:`SpanChunk` of the same blocks.
+        torchrun's rounds (:mod:`w2v.train.dist_chunks`) make their chunks here too.
         """
         if self.cfg.spans:
             return self.span_chunk(blocks, worker)
         # A separator after each block: windows never cross blocks, as in the example stream.
         parts = [np.append(self.vocab_ids(b), np.int32(SENTENCE_END)) for b in blocks]
         tokens = np.concatenate(parts)
-        return {
-            "tokens": torch.from_numpy(tokens),
-            "words": int(np.count_nonzero(tokens >= 0)),
-            "epoch": self.epoch,
-            "block": blocks[-1],
-            "first_block": blocks[0],
-            "batch": 0,
-            "last": True,
-            "worker": worker,
-        }
+        return TokenChunk(torch.from_numpy(tokens), int(np.count_nonzero(tokens >= 0)), self.epoch, blocks[0], blocks[-1], worker)
 
-    def span_chunk(self, blocks: list[int], worker: int = 0) -> dict:
+    def span_chunk(self, blocks: list[int], worker: int = 0) -> SpanChunk:
         """A span chunk of ``blocks`` (ascending): one view of the id file from the first block to the end of
         the last, with each block's bounds in it and its words. Nothing is read here: the engine's threads
         read the ids (:mod:`w2v.engines.hogwild`), so the chunk costs the same for any corpus size."""
@@ -400,19 +369,9 @@ class Word2VecStream(IterableDataset):
         ids = self.ids.view(first * bt, (blocks[-1] + 1 - first) * bt)
         lo = np.array([(b - first) * bt for b in blocks], dtype=np.int64)
         hi = np.minimum(lo + bt, len(ids))
-        block_words = self.words_per_block()[blocks]
-        return {
-            "span": SpanChunk(ids, np.asarray(blocks, dtype=np.int64), lo, hi, block_words),
-            "words": int(block_words.sum()),
-            "epoch": self.epoch,
-            "block": blocks[-1],
-            "first_block": first,
-            "batch": 0,
-            "last": True,
-            "worker": worker,
-        }
+        return SpanChunk(ids, np.asarray(blocks, dtype=np.int64), lo, hi, self.words_per_block()[blocks], self.epoch, worker)
 
-    def __iter__(self) -> Iterator[dict]:
+    def __iter__(self) -> Iterator[ExampleBatch | TokenChunk | SpanChunk]:
         if self.cfg.token_chunks:
             yield from self.iter_chunks()
             return
@@ -420,5 +379,5 @@ class Word2VecStream(IterableDataset):
         start_block, start_batch = self.start.get(wid, (0, 0))
         for block in self.my_blocks():
             for item in self.iter_block(block, start_batch if block == start_block else 0):
-                item["worker"] = wid
+                item.worker = wid
                 yield item

@@ -10,21 +10,36 @@ first in :data:`AUTO_ORDER` that can run the configured job.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 
+from w2v.data.batches import StreamItem
 from w2v.errors import W2VError
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 
 
+class MergedTables(NamedTuple):
+    """The tables data-parallel replicas merge, by where their hottest rows are (a partial merge takes those)."""
+
+    hot_first: list[torch.Tensor]  # indexed by word: the vocabulary is sorted by count, the hottest rows first
+    hot_last: list[torch.Tensor]  # hierarchical softmax's inner nodes: the root is the last row, on every word's path
+
+
+def step_result(loss: torch.Tensor, examples: int) -> torch.Tensor:
+    """:meth:`Engine.step`'s return value from a batch's summed loss (a 0-d tensor) and its example count:
+    ``(loss, examples)`` as a float64 (2,) tensor on the loss's device, made there without a host sync."""
+    return torch.stack((loss.to(torch.float64), loss.new_full((), float(examples), dtype=torch.float64)))
+
+
 class Engine(ABC):
-    """Applies one update per batch to a model's tables.
+    """Applies one update per stream item to a model's tables.
 
     Class attributes tell the trainer how to feed it: ``default_batch`` examples per step when
     ``batch_size`` is null, ``shuffle`` whether the stream should shuffle examples within a block
-    (when ``shuffle_pairs`` is null), and ``overlaps_stream`` whether to build the next batch while
-    it trains.
+    (when ``shuffle_pairs`` is null), ``overlaps_stream`` whether to build the next item while it
+    trains, and ``consumes_tokens``/``reads_spans`` which item it takes (:mod:`w2v.data.batches`).
+    Instances add ``grid``: the programs a GPU kernel keeps in flight (None for others).
     """
 
     name: ClassVar[str]
@@ -39,6 +54,8 @@ class Engine(ABC):
     # With consumes_tokens: True when the engine takes span chunks (views of the id file and block
     # bounds) and maps, subsamples and windows the ids itself (w2v/engines/hogwild.py).
     reads_spans: ClassVar[bool] = False
+    # Updates a GPU kernel keeps in flight (its programs), reported in the run's metrics; None for others.
+    grid: int | None = None
 
     @classmethod
     def batch_size(cls, spec: ModelSpec) -> int:
@@ -53,19 +70,33 @@ class Engine(ABC):
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
         self.model, self.cfg, self.device, self.threads = model, cfg, device, threads
 
+    def chunk_blocks(self) -> int:
+        """Blocks per chunk the stream cuts for this engine; 0 for an engine that takes example batches."""
+        if not self.consumes_tokens:
+            return 0
+        return max(1, self.cfg.chunk_tokens // self.cfg.block_tokens)
+
+    def merged_tables(self) -> MergedTables:
+        """The tables torchrun's replicas merge (:class:`w2v.train.dist.TableAverager`); empty ones are skipped there."""
+        tables = self.model.tables()
+        return MergedTables([tables.in_w, tables.out_w], [tables.hs_w])
+
     def attach(self, stream: Any) -> None:  # noqa: B027 - engines that take example batches need nothing
         """Take what the engine needs from the stream (its keep probabilities, noise table) once it exists."""
 
-    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
-        """The batch on the engine's device (an engine may copy on its own CUDA stream)."""
-        return batch_to(batch, self.device)
+    def to_device(self, item: StreamItem) -> StreamItem:
+        """The item on the engine's device (an engine may copy on its own CUDA stream)."""
+        return item.to(self.device)
 
     @abstractmethod
-    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
-        """Update the tables in place with one batch; return the batch's summed loss before the update.
+    def step(self, item: StreamItem, lr: float, lr_end: float) -> torch.Tensor:
+        """Update the tables in place with one non-empty item (the kind the engine takes).
 
-        A token-chunk engine returns a float64 (2,) tensor: (summed loss, examples trained), because
-        only the device knows how many pairs a chunk made.
+        ``lr`` is the rate at the item's first word and ``lr_end`` at its last: a chunk engine decays
+        the rate inside the chunk, an example engine trains the whole batch at ``lr``. Returns a
+        float64 (2,) tensor on the engine's device: (summed loss before the updates, examples
+        trained) (:func:`step_result` makes one for a batch). Both stay on the device, because only
+        the device knows how many examples a chunk made, and reading them would wait for it.
         """
 
     def state_dict(self) -> dict[str, Any]:
@@ -102,8 +133,3 @@ def select_engine(cfg: Any, device: torch.device) -> type[Engine]:
         if ENGINES[name].unavailable(cfg, device) is None:
             return ENGINES[name]
     raise W2VError(f"no engine can run this job on {device}: {'; '.join(ENGINES[n].unavailable(cfg, device) or '' for n in AUTO_ORDER)}")
-
-
-def batch_to(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """The batch's tensors on ``device`` (non-blocking from pinned memory)."""
-    return {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from w2v.data.batches import SpanChunk
 from w2v.data.stream import Word2VecStream, block_seed
 from w2v.engines.base import Engine, register
 from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads
@@ -293,20 +294,23 @@ class HogwildEngine(Engine):
         self.bag_offsets = bags.offsets.numpy() if bags is not None else _EMPTY_I64
         self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
 
+    def chunk_blocks(self) -> int:
+        """At least 16 blocks a thread, so the threads finish a chunk close together."""
+        return max(super().chunk_blocks(), 16 * self.threads)
+
     def attach(self, stream: Word2VecStream) -> None:
         self.remap = np.ascontiguousarray(stream.remap_np, dtype=np.int32)
         self.keep_prob = stream.keep_prob.numpy().astype(np.float32)
         self.prob = stream.sampler.prob.numpy().astype(np.float32)
         self.alias = stream.sampler.alias.numpy().astype(np.int64)
 
-    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
-        """Train one span chunk; returns (summed loss, examples) as a float64 (2,) tensor."""
-        cfg, span = self.cfg, batch["span"]
-        blocks = span.blocks
+    def step(self, span: SpanChunk, lr: float, lr_end: float) -> torch.Tensor:
+        """Train one span chunk, the rate decaying from ``lr`` to ``lr_end``; returns (summed loss, examples) as a float64 (2,) tensor."""
+        cfg, blocks = self.cfg, span.blocks
         if not len(blocks):
             return torch.zeros(2, dtype=torch.float64)
-        seeds = np.array([block_seed(cfg.seed, int(batch["epoch"]), int(b)) for b in blocks], dtype=np.uint64)
-        lr_lo, lr_hi = block_lrs(span.words, lr, batch.get("lr_end", lr))
+        seeds = np.array([block_seed(cfg.seed, int(span.epoch), int(b)) for b in blocks], dtype=np.uint64)
+        lr_lo, lr_hi = block_lrs(span.block_words, lr, lr_end)
         losses = np.zeros(len(blocks), dtype=np.float64)
         examples = np.zeros(len(blocks), dtype=np.int64)
         t = self.tables

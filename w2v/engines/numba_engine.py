@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from w2v.engines.base import Engine, register
+from w2v.data.batches import ExampleBatch
+from w2v.engines.base import Engine, register, step_result
 from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel
 
 try:
@@ -259,8 +260,10 @@ class NumbaEngine(Engine):
         torch.set_num_threads(1)
         self.spec, self.tables = model.spec, model.tables()
 
-    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
-        return word2vec_step_cpu(self.tables, self.spec, batch["inputs"], batch["offsets"], batch["targets"], batch["negatives"], lr)
+    def step(self, batch: ExampleBatch, lr: float, lr_end: float) -> torch.Tensor:
+        """One batch at ``lr`` (``lr_end`` is for chunk engines); (summed loss, examples) as in :meth:`Engine.step`."""
+        loss = word2vec_step_cpu(self.tables, self.spec, batch.inputs, batch.offsets, batch.targets, batch.negatives, lr)
+        return step_result(loss, len(batch))
 
 
 register(NumbaEngine, auto_rank=0)

@@ -13,7 +13,8 @@ from typing import Any
 
 import torch
 
-from w2v.engines.base import Engine, register
+from w2v.data.batches import ExampleBatch
+from w2v.engines.base import Engine, register, step_result
 from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel, logistic_loss, output_rows
 
 
@@ -113,17 +114,18 @@ class TorchEngine(Engine):
         elif cfg.optim == "adagrad":
             self.optimizer = torch.optim.Adagrad(params, lr=cfg.lr)
 
-    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
-        args = (batch["inputs"], batch["offsets"], batch["targets"], batch["negatives"])
+    def step(self, batch: ExampleBatch, lr: float, lr_end: float) -> torch.Tensor:
+        """One batch at ``lr`` (``lr_end`` is for chunk engines); (summed loss, examples) as in :meth:`Engine.step`."""
+        args = (batch.inputs, batch.offsets, batch.targets, batch.negatives)
         if self.optimizer is None:
-            return sgd_step(self.tables, self.spec, *args, lr, max_row_updates=self.cfg.max_row_updates)
+            return step_result(sgd_step(self.tables, self.spec, *args, lr, max_row_updates=self.cfg.max_row_updates), len(batch))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
         loss = self.model(*args)  # the exact gradient of the model's loss, CBOW included
         loss.backward()
         self.optimizer.step()
-        return loss.detach().double()
+        return step_result(loss.detach().double(), len(batch))
 
     def state_dict(self) -> dict[str, Any]:
         return self.optimizer.state_dict() if self.optimizer is not None else {}

@@ -15,6 +15,7 @@ are not bit-equal; under ``TRITON_INTERPRET=1`` the programs run one after anoth
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import logging
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 import torch
 
+from w2v.data.batches import TokenChunk
 from w2v.data.stream import Word2VecStream, block_seed
 from w2v.engines.base import Engine, register
 from w2v.engines.chunks import prepare_chunk
@@ -88,30 +90,30 @@ class TritonEngine(Engine):
         self.prob = stream.sampler.prob.to(self.device, torch.float32).contiguous()
         self.alias = stream.sampler.alias.to(self.device, torch.int32).contiguous()
 
-    def to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+    def to_device(self, chunk: TokenChunk) -> TokenChunk:
         """Copy the chunk on a side stream, so the copy overlaps the kernel still running on the main one."""
         if self.device.type != "cuda":
-            return batch
-        tokens = batch["tokens"]
-        tokens = tokens if tokens.is_pinned() else tokens.pin_memory()
+            return chunk
+        tokens = chunk.tokens if chunk.tokens.is_pinned() else chunk.tokens.pin_memory()
         main = torch.cuda.current_stream(self.device)
         with torch.cuda.stream(self.copy_stream):
             on_device = tokens.to(self.device, non_blocking=True)
         main.wait_stream(self.copy_stream)
         on_device.record_stream(main)  # the allocator must not reuse it before the kernel has read it
-        return {**batch, "tokens": on_device}
+        return dataclasses.replace(chunk, tokens=on_device)
 
-    def step(self, batch: dict[str, Any], lr: float) -> torch.Tensor:
-        """Train one chunk; returns (summed loss, pairs) as a float64 (2,) tensor on the device."""
-        cfg, tokens = self.cfg, batch["tokens"]
+    def step(self, chunk: TokenChunk, lr: float, lr_end: float) -> torch.Tensor:
+        """Train one chunk, the rate decaying from ``lr`` to ``lr_end``: (summed loss, pairs), a float64 (2,) tensor on the device."""
+        cfg, tokens = self.cfg, chunk.tokens
         if not len(tokens):
             return torch.zeros(2, dtype=torch.float64, device=self.device)
-        seed = block_seed(cfg.seed, batch["epoch"], batch["first_block"])
+        seed = block_seed(cfg.seed, chunk.epoch, chunk.first_block)
         self.generator.manual_seed(seed)
-        chunk = prepare_chunk(tokens, self.keep_prob, cfg.window, cfg.shrink_windows, self.generator)
+        prepared = prepare_chunk(tokens, self.keep_prob, cfg.window, cfg.shrink_windows, self.generator)
         return self.kernels.word2vec_chunk(
-            chunk.tokens, chunk.starts, chunk.ends, chunk.radius, chunk.n, self.tables.in_w, self.tables.out_w, self.prob, self.alias,
-            seed % (2**31), lr, batch.get("lr_end", lr), cfg.window, cfg.negatives, self.grid, cbow=not cfg.sg, cbow_mean=cfg.cbow_mean,
+            prepared.tokens, prepared.starts, prepared.ends, prepared.radius, prepared.n, self.tables.in_w, self.tables.out_w,
+            self.prob, self.alias, seed % (2**31), lr, lr_end, cfg.window, cfg.negatives, self.grid, cbow=not cfg.sg,
+            cbow_mean=cfg.cbow_mean,
         )  # fmt: skip
 
 

@@ -17,7 +17,9 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from w2v.config import TrainConfig
 from w2v.errors import W2VError
+from w2v.models.word2vec import ModelSpec
 
 Check = Callable[[Any], str | None]  # what is wrong with a value ("is a str, not a list"), or None
 
@@ -150,8 +152,6 @@ def _all_problems(state: dict[str, Any]) -> Iterator[str]:
 
 
 def _spec_problems(spec: dict[str, Any]) -> Iterator[str]:
-    from w2v.models.word2vec import ModelSpec
-
     known = {f.name for f in fields(ModelSpec)}
     yield from (f"model_spec.{k} is not a key this version knows" for k in spec if k not in known)
     yield from _problems(spec, {}, _SPEC, "model_spec.")
@@ -198,8 +198,6 @@ def _table_problems(model: dict[str, Any], n_words: int) -> Iterator[str]:
 def _config_problems(config: dict[str, Any]) -> Iterator[str]:
     """The saved config against the schema: every key known and of its type. A checkpoint stores resolved
     values, so an interpolation (``${oc.env:...}``) in one is refused rather than resolved."""
-    from w2v.config import TrainConfig
-
     for key, value in _leaves(config):
         if isinstance(value, str) and "${" in value:
             yield f"config.{key} holds an interpolation ({value[:60]!r}) where a checkpoint stores plain values"

@@ -18,9 +18,9 @@ collectives in the same order, even when the shards are uneven.
   counts, so both give every rank what one process gives.
 - **Stream.** The corpus is the concatenation of the shard files in rank order (fixed when the run
   starts, recorded in the checkpoint), cut into global blocks seeded by ``(seed, epoch, block)``
-  exactly as in one process; block ``b`` goes to rank ``b mod W``. So the union over ranks is the
-  single-process stream of that corpus, one rank is bit for bit the plain run, and a resume with any
-  number of ranks (or in one process) continues at the next block.
+  exactly as in one process; block ``b`` goes to rank ``b mod W`` (:mod:`w2v.train.rounds`). So the
+  union over ranks is the single-process stream of that corpus, one rank is bit for bit the plain
+  run, and a resume with any number of ranks (or in one process) continues at the next block.
 - **Rounds.** Round ``j`` of an epoch is the global blocks ``[s + j*k*W, s + (j+1)*k*W)`` (``s`` the
   epoch's start block, ``k = dist.sync_blocks``), so every rank knows the number of rounds without a
   collective, a rank without blocks in a round still joins it, and after each round the trained
@@ -31,7 +31,8 @@ collectives in the same order, even when the shards are uneven.
   hottest rows every round, rarer bands exponentially less often: :mod:`w2v.train.sync_schedule`),
   and all rows every ``dist.full_every`` rounds, at the end of an epoch and before a checkpoint.
   An engine that consumes token chunks (Triton) trains a rank's blocks of a round as chunks, and its
-  rounds are whole chunks (:mod:`w2v.train.dist_chunks`).
+  rounds are whole chunks (:mod:`w2v.train.dist_chunks`). The trainer's one epoch loop runs the rounds
+  through :class:`w2v.train.strategy.DataParallel`; this module holds the collectives it uses.
 - **Schedule.** The learning rate decays with the global words: the words of all earlier rounds
   (exact, from the all-reduce) plus ``W`` times this rank's words in the current round, and is
   scaled by ``dist.lr_scale`` (``auto``: W for the average, which divides every update by W; 1 for
@@ -48,11 +49,10 @@ import itertools
 import logging
 import os
 import shutil
-import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,11 +60,7 @@ import torch.distributed as dist
 
 from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
-from w2v.train.dist_chunks import round_chunks
-from w2v.train.sync_schedule import lr_factor, merge_for, rows_at_round
-
-if TYPE_CHECKING:
-    from w2v.train.trainer import Trainer, _Interrupt
+from w2v.train.sync_schedule import merge_for
 
 log = logging.getLogger(__name__)
 
@@ -453,112 +449,3 @@ class TableAverager:
                     part.div_(self.ctx.world)
                 sent += part.numel() * part.element_size()
         return sent
-
-
-@dataclass
-class Round:
-    """One round of an epoch: this rank's blocks, each with the batches to skip, and the epoch's next block after it."""
-
-    blocks: list[tuple[int, int]]
-    next_block: int
-
-
-def round_blocks(heldout: np.ndarray, rank: int, world: int, per_rank: int, start: tuple[int, int] = (0, 0)) -> list[Round]:
-    """The rounds of an epoch that starts at global block ``start[0]`` (its first ``start[1]`` batches done).
-
-    Round ``j`` spans global blocks ``[s + j*per_rank*world, s + (j+1)*per_rank*world)``; block ``b``
-    goes to rank ``b mod world``; held-out blocks are skipped (they keep their place). The rounds
-    depend only on the arguments, so every rank gets the same number of them.
-    """
-    n_blocks, (first, skip) = len(heldout), start
-    span = per_rank * world
-    return [
-        Round([(b, skip if b == first else 0) for b in range(lo, min(lo + span, n_blocks)) if b % world == rank and not heldout[b]],
-              min(lo + span, n_blocks))
-        for lo in range(first, n_blocks, span)
-    ]  # fmt: skip
-
-
-def _round_items(stream: Any, rounds: list[Round]) -> Iterator[dict]:
-    """The batches of each round's blocks, then a round-end marker (also for a rank with no blocks in the round)."""
-    for r in rounds:
-        for block, skip in r.blocks:
-            yield from stream.iter_block(block, skip)
-        yield {"round_end": True, "next_block": r.next_block}
-
-
-def run_epoch(tr: Trainer, interrupt: _Interrupt) -> None:
-    """One epoch of data-parallel training: rounds of local updates, each closed by an average.
-
-    Sets ``interrupt.hit`` on every rank when any rank was interrupted (the trainer then checkpoints
-    once, on rank 0, and stops).
-    """
-    from w2v.train.prefetch import Prefetcher
-    from w2v.train.trainer import _checkpoint_due, lr_at
-
-    ctx, cfg, progress, stream = tr.dist, tr.cfg, tr.progress, tr.stream
-    stream.set_epoch(progress.epoch, {})
-    per_round = tr.blocks_per_round  # dist.sync_blocks, rounded up to whole GPU chunks (dist_chunks.py)
-    start = progress.start.get(0, (0, 0))
-    rounds = round_blocks(stream.heldout, ctx.rank, ctx.world, per_round, start)
-    n_rounds = len(rounds)
-    overlap = tr.engine.overlaps_stream
-    source = round_chunks(stream, rounds, ctx.rank, ctx.world, start[0]) if stream.cfg.token_chunks else _round_items(stream, rounds)
-    round_words = round_pairs = 0
-    synced_bytes, t_sync = 0, 0.0
-    lr_scale = lr_factor(cfg.dist.lr_scale, ctx.world, tr.merge)  # averaging divides each update by W (sync_schedule.py)
-    done_rounds, lr = 0, lr_scale * cfg.lr
-    with Prefetcher(source) if overlap else contextlib.nullcontext(source) as items:
-        for item in items:
-            if "round_end" not in item:
-                lr = lr_scale * lr_at(cfg, progress.words_done + ctx.world * round_words, tr.total_words)
-                # A token chunk's rate decays inside it, and the device counts its examples.
-                lr_end = lr_scale * lr_at(cfg, progress.words_done + ctx.world * (round_words + item["words"]), tr.total_words)
-                n = tr._step(item, lr, lr_end)
-                round_words += item["words"]
-                round_pairs += n
-                continue
-            done_rounds += 1
-            # (loss, examples) from the device (one sync per round); examples stay 0 for example batches, counted here.
-            loss, examples = tr.loss_acc.tolist()
-            tr.loss_acc.zero_()
-            due = ctx.is_main and _checkpoint_due(cfg, *tr.last_ckpt, progress.words_done)
-            # Python floats: all_reduce_sum puts them on ctx.device (CUDA for NCCL), whatever device the engine trains on.
-            words, loss, pairs, stop, save = all_reduce_sum(
-                ctx, [round_words, loss, round_pairs + examples, float(interrupt.hit), float(due)]
-            )
-            # The ruler schedule's rows; all rows at the epoch's last round and before a checkpoint or a stop.
-            rows = rows_at_round(done_rounds, cfg.dist.hot_rows, cfg.dist.full_every, tr.averager.n_rows)
-            if done_rounds == n_rounds or stop or save:
-                rows = tr.averager.n_rows
-            t0 = time.perf_counter()
-            sent = tr.averager.average(rows)
-            t_sync += time.perf_counter() - t0
-            synced_bytes += sent
-            if done_rounds == 1 or log.isEnabledFor(logging.DEBUG):
-                log.log(logging.INFO if done_rounds == 1 else logging.DEBUG, "round %d/%d: merged %d of %d rows, %.2f MB",
-                        done_rounds, n_rounds, rows, tr.averager.n_rows, sent / 2**20)  # fmt: skip
-            progress.start = {0: (item["next_block"], 0)}  # the blocks before it are trained: where a resume starts
-            progress.words_done += int(words)
-            progress.epoch_loss += loss
-            progress.epoch_pairs += int(pairs)
-            progress.pairs_total += int(pairs)
-            tr.words_this_run += int(words)
-            round_words = round_pairs = 0
-            if ctx.is_main:
-                tr.bar.update(int(words))
-                tr.tb.scalar("dist/bytes_per_round", sent, progress.words_done)
-                if done_rounds % max(1, cfg.log_every // 8) == 0:  # a round is many batches
-                    tr._log_step(lr)
-            if stop:
-                interrupt.hit = True
-                break
-            if save:
-                tr._save()
-                tr.last_ckpt = (time.monotonic(), progress.words_done)
-    log.info(
-        "epoch %d: %d rounds of %d block(s) per rank over %d ranks, %.1f MB merged per rank (%.1f MB per round), %.1fs in merging",
-        progress.epoch + 1, done_rounds, per_round, ctx.world, synced_bytes / 2**20, synced_bytes / 2**20 / max(1, done_rounds), t_sync,
-    )  # fmt: skip
-    tr.sync_bytes += synced_bytes
-    tr.sync_rounds += done_rounds

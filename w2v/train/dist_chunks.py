@@ -1,11 +1,11 @@
 """torchrun rounds for an engine that consumes token chunks (the Triton engine), in place of example batches.
 
-The rounds are :func:`w2v.train.dist.round_blocks`'s: global block ``b`` goes to rank ``b mod W``, round
+The rounds are :func:`w2v.train.rounds.round_blocks`'s: global block ``b`` goes to rank ``b mod W``, round
 ``j`` is the next ``per_rank * W`` blocks, and after it the trained blocks are a prefix of the epoch.
 Only a rank's work in a round changes: its blocks of the round become token chunks, grouped as a
 single process groups them (:meth:`w2v.data.stream.Word2VecStream.iter_chunks`: by the block's index
 among this rank's blocks, ``token_chunks`` to a chunk, a separator after each block), and each is
-trained at the global-words rate of :func:`w2v.train.dist.run_epoch`, decaying inside the chunk.
+trained at the global-words rate of the trainer's epoch loop (:mod:`w2v.train.strategy`), decaying inside the chunk.
 
 **Round size.** One GPU chunk is ``chunk_tokens`` (4M) words, ``token_chunks`` blocks; averaging after
 every block (``dist.sync_blocks=1``, 65k words) would cut it into 64 launches of one block each, each
@@ -18,10 +18,10 @@ then cut the epoch exactly where the single process cuts its chunks.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from w2v.train.dist import Round
+from w2v.data.batches import SpanChunk, TokenChunk
+from w2v.train.rounds import Round, RoundEnd
 
 
 def blocks_per_round(sync_blocks: int, token_chunks: int) -> int:
@@ -56,15 +56,15 @@ def chunk_groups(blocks: list[int], rank: int, world: int, token_chunks: int, fi
     return groups
 
 
-def round_chunks(stream: Any, rounds: list[Round], rank: int, world: int, first_block: int) -> Iterator[dict]:
+def round_chunks(stream: Any, rounds: list[Round], rank: int, world: int, first_block: int) -> Iterator[TokenChunk | SpanChunk | RoundEnd]:
     """The token chunks of each round's blocks, then a round-end marker (also for a rank with no blocks in the round).
 
     ``first_block`` is the first round's first block (the epoch's start position). A chunk holds whole
-    blocks: the batches-to-skip that :func:`w2v.train.dist.round_blocks` carries are 0 for a chunk
+    blocks: the batches-to-skip that :func:`w2v.train.rounds.round_blocks` carries are 0 for a chunk
     engine's checkpoints (it stops after whole chunks) and, as in the single-process stream, not used.
     """
     for r in rounds:
         for group in chunk_groups([b for b, _ in r.blocks], rank, world, stream.cfg.token_chunks, first_block):
             yield stream.token_chunk(group)
-        yield {"round_end": True, "next_block": r.next_block}
+        yield RoundEnd({0: (r.next_block, 0)})
         first_block = r.next_block

@@ -46,10 +46,10 @@ class HeldOutLoss:
             for batch in scorer.iter_block(block, epoch=HELDOUT_KEY):
                 if taken >= quota:
                     break
-                if len(batch["targets"]):
-                    tensors = (batch[k] for k in ("inputs", "offsets", "targets", "negatives"))
+                if len(batch):
+                    tensors = (batch.inputs, batch.offsets, batch.targets, batch.negatives)
                     self.batches.append(tuple(t.to(device) if t is not None else None for t in tensors))  # type: ignore[arg-type]
-                    taken += len(batch["targets"])
+                    taken += len(batch)
         self.examples = sum(len(b[2]) for b in self.batches)
         self.seconds, self.calls = 0.0, 0  # time spent scoring, for the overhead budget
         self.estimate = self._probe()  # seconds per scoring pass until one has been measured

@@ -1,18 +1,44 @@
-"""What a resume needs to know beyond the checkpoint: which keys the user gave, whether the run is
-already complete, and which id files it reads (and at the end deletes): only the ones a run writes
-into its own directory, whatever names the checkpoint holds."""
+"""What a resume needs to know beyond the checkpoint: which keys the user gave and which of them
+replace the checkpoint's (:func:`resume_config`), whether the run is already complete, and which id
+files it reads (and at the end deletes): only the ones a run writes into its own directory, whatever
+names the checkpoint holds."""
 
 from __future__ import annotations
 
+import copy
+import logging
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
+from w2v.config import TrainConfig, validate
 from w2v.data.vocab import SENTENCE_END
 from w2v.errors import W2VError
 from w2v.paths import file_in
+from w2v.train.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+_ABSENT = object()
+
+# Keys a resumed run may change when the command line gives them; every other key, and these when
+# not given, keep the checkpoint's values.
+RESUME_MAY_CHANGE = (
+    "resume",
+    "device",
+    "threads",
+    "grid",
+    "log_every",
+    "progress_every",
+    "eval",
+    "checkpoint_every_minutes",
+    "checkpoint_every_words",
+    "keep_ids_cache",
+    "dist",
+)
 
 
 def override_keys(overrides: list[str]) -> list[str]:
@@ -30,6 +56,63 @@ def explicit_keys() -> list[str]:
     if not HydraConfig.initialized():
         return []
     return override_keys(list(HydraConfig.get().overrides.task))
+
+
+def load_resume(cfg: DictConfig, explicit: Iterable[str]) -> tuple[DictConfig, dict[str, Any], Path]:
+    """``resume=``: the config the run continues with (:func:`resume_config`), the checkpoint, and its run directory.
+
+    A finished run, or a checkpoint whose config no run can use, is a one-line error.
+    """
+    state = load_checkpoint(Path(cfg.resume))
+    run_dir = Path(cfg.resume) if Path(cfg.resume).is_dir() else Path(cfg.resume).parent
+    if state["progress"].get("done"):
+        raise W2VError(finished_run_message(run_dir, state))
+    resumed = resume_config(cfg, state, explicit)
+    check_resumed_config(resumed, run_dir)
+    return resumed, state, run_dir
+
+
+def resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[str] = ()) -> DictConfig:
+    """The checkpoint's config, with the :data:`RESUME_MAY_CHANGE` keys of ``explicit`` taken from ``cfg``."""
+    saved = OmegaConf.create(state["config"])
+    for key in ("sg", "cbow_mean", "hs"):  # checkpoints from before the model keys trained skip-gram with NS
+        if key not in saved:
+            OmegaConf.update(saved, key, key != "hs", merge=False)
+    if "heldout" not in saved:  # checkpoints from before held-out blocks trained on every block
+        OmegaConf.update(saved, "heldout", 0.0, merge=False)
+    if "dist" in saved and "merge" not in saved.dist:  # checkpoints from before dist.merge averaged (at their lr_scale)
+        OmegaConf.update(saved, "dist.merge", "average", merge=False)
+    explicit = {"resume", *explicit}
+    for key in RESUME_MAY_CHANGE:
+        if key in cfg and key not in saved:  # a key newer than the checkpoint: this version's value
+            OmegaConf.update(saved, key, cfg[key], merge=False)
+    # Typed like a command line's config (load_checkpoint checked that it fits); other keys newer than the
+    # checkpoint take this version's defaults.
+    saved = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
+    for key in sorted(explicit):  # a group (eval=none) replaces its subtree, eval.x=... one value
+        new = OmegaConf.select(cfg, key, default=_ABSENT)
+        if new is _ABSENT:  # hydra.* and other keys outside the run config
+            continue
+        if key.split(".")[0] in RESUME_MAY_CHANGE:
+            OmegaConf.update(saved, key, new, merge=False)
+        elif OmegaConf.select(saved, key, default=None) != new:
+            log.warning("resume: keeping the checkpoint's %s=%s (ignoring %s)", key, OmegaConf.select(saved, key, default=None), new)
+    return saved
+
+
+def check_resumed_config(cfg: DictConfig, run_dir: Path) -> None:
+    """The checkpoint's config through the value checks a command line's goes through, so a damaged one
+    (``window: 0``, an unregistered ``corpus.evaluator``) stops now, not hours later. The files it names
+    are not read: a resume reads no corpus and no tokenizer."""
+    checked = copy.deepcopy(cfg)
+    checked.init, checked.init_lr = None, None  # a run started with init= is resumed with resume=, which excludes it
+    try:
+        validate(checked, files=False)
+    except W2VError as exc:
+        raise W2VError(
+            f"the checkpoint in {run_dir} holds a config no run can use ({exc}); it is damaged or was not written by this w2v: "
+            "start a new run"
+        ) from None
 
 
 def finished_run_message(run_dir: Path, state: dict[str, Any]) -> str:
