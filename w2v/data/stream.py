@@ -202,7 +202,7 @@ class Word2VecStream(IterableDataset):
     def my_blocks(self) -> range | list[int]:
         """Blocks this worker streams, in order, from the start position on (held-out blocks left out).
 
-        (Under torchrun a rank's blocks come from :func:`w2v.train.dist.round_blocks` instead.)
+        (Under torchrun a rank's blocks come from :func:`w2v.train.rounds.round_blocks` instead.)
         """
         wid, stride = self.worker()
         first = wid
