@@ -57,7 +57,7 @@ class PreparedData:
     """What :func:`prepare_corpus` leaves each process: the id files, the vocabulary and the corpus size."""
 
     id_files: list[Path]  # the encoded corpus: their concatenation (one file, or every rank's shard in rank order)
-    vocab: Vocab  # remap: an id in the files -> vocabulary id (-1: a word below min_count, or a sentence end)
+    vocab: Vocab  # remap: an id in the files -> vocabulary id (-1: a word below min_count)
     n_tokens: int  # corpus tokens, all ranks
     seconds: float  # this process's counting pass (and phrases)
 
