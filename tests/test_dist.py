@@ -221,10 +221,13 @@ def test_every_rank_takes_rank_0s_run_directory_and_drops_its_own_empty_one(coll
 
 
 def _vocab(ctx: wdist.DistContext, rank: int, sentences: list[list[str]], tmp: str, max_tokens: int | None) -> tuple:
+    from w2v.data.prepare import shard_sentences
+    from w2v.data.rank_counts import merged_vocab
     from w2v.data.vocab import SENTENCE_END, encode_corpus
+    from w2v.train.collectives import TorchCollectives
 
-    encoded = encode_corpus(wdist.shard_sentences(sentences, ctx, max_tokens), Path(tmp) / f"r{rank}.ids")
-    vocab = wdist.merge_vocab_counts(ctx, encoded, min_count=2, max_vocab=None)
+    encoded = encode_corpus(shard_sentences(sentences, ctx.rank, ctx.world, max_tokens), Path(tmp) / f"r{rank}.ids")
+    vocab = merged_vocab(encoded, min_count=2, max_vocab=None, base=None, comm=TorchCollectives(ctx))
     ids = np.fromfile(encoded.path, dtype=np.int32)
     decoded = [vocab.words[vocab.remap[i]] if vocab.remap[i] >= 0 else None for i in ids[ids != SENTENCE_END]]
     return vocab.words, vocab.counts.tolist(), decoded, encoded.n_tokens

@@ -17,9 +17,10 @@ import torch
 from conftest import compose_train_cfg, make_quick_overrides, make_synthetic_text
 from test_dist import _ok, spawn
 
-from w2v.data import corpus as corpus_mod
+from w2v.data import sources
 from w2v.data.corpus import iter_sentences
 from w2v.data.idshards import IdShards, rewrite_as_vocab_ids, vocab_identity
+from w2v.data.tokenizers import RegexTokenizer
 from w2v.errors import W2VError
 from w2v.train import dist as wdist
 from w2v.train.resume import resume_id_files
@@ -79,11 +80,11 @@ def test_a_rank_tokenises_only_its_own_lines_and_pieces_of_long_lines(tmp_path, 
     lines = [f"Line{i} a{i} b{i}" for i in range(9)] + [" ".join(f"Long{j}" for j in range(60))]
     path = tmp_path / "c.txt"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(corpus_mod, "READ_CHUNK", 64)  # the long line comes in several pieces
+    monkeypatch.setattr(sources, "READ_CHUNK", 64)  # the long line comes in several pieces
     cfg = compose_train_cfg(["corpus=text", f"corpus.path={path}"]).corpus
     seen: list[str] = []
-    call = corpus_mod.Tokenizer.__call__
-    monkeypatch.setattr(corpus_mod.Tokenizer, "__call__", lambda self, text: seen.append(text) or call(self, text))
+    call = RegexTokenizer.__call__
+    monkeypatch.setattr(RegexTokenizer, "__call__", lambda self, text: seen.append(text) or call(self, text))
     whole = list(iter_sentences(cfg))
     assert list(iter_sentences(cfg, shard=(0, 1))) == whole  # one rank: the corpus itself
     shares = []

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import w2v.models.subwords  # noqa: F401  (imported once here, so no fuzzed call pays torch's import)
-from w2v.data.corpus import iter_file_pieces
+from w2v.data.sources import iter_file_pieces
 from w2v.errors import W2VError
 from w2v.evaluation.analogy import read_questions
 from w2v.evaluation.similarity import read_pairs

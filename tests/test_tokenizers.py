@@ -17,9 +17,8 @@ from conftest import compose_train_cfg, run_train_py, write_text_file
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from w2v.config import validate
-from w2v.data.corpus import Tokenizer as RegexTokenizer
 from w2v.data.corpus import iter_sentences
-from w2v.data.tokenizers import HFTokenizer, iter_training_texts, prepare_tokenizer, train_tokenizer, visible
+from w2v.data.tokenizers import HFTokenizer, RegexTokenizer, iter_training_texts, prepare_tokenizer, train_tokenizer, visible
 from w2v.errors import W2VError
 from w2v.train.trainer import Trainer, train
 
@@ -36,7 +35,7 @@ TRICKY = [
 
 
 def _lee_lines(n: int = 60) -> list[str]:
-    from w2v.data.corpus import gensim_datapath
+    from w2v.data.sources import gensim_datapath
 
     return gensim_datapath("lee_background.cor").read_text(encoding="utf-8").splitlines()[:n]
 

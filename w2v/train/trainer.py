@@ -28,12 +28,10 @@ from tqdm import tqdm
 
 from w2v.atomic import atomic_write_text
 from w2v.config import EvalConfig, TrainConfig, validate
-from w2v.data.corpus import undecodable_bytes
-from w2v.data.encode_ids import encode_text
+from w2v.data.prepare import prepare_corpus
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.tokenizers import describe as describe_tokenizer
-from w2v.data.tokenizers import prepare_tokenizer
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, merge_vocab
+from w2v.data.vocab import Vocab
 from w2v.engines import select_engine
 from w2v.errors import W2VError
 from w2v.export import save_word2vec
@@ -42,6 +40,7 @@ from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.projector import write_projector
 from w2v.train import dist
 from w2v.train.checkpoint import load_checkpoint, save_checkpoint
+from w2v.train.collectives import collectives_for
 from w2v.train.dist_chunks import blocks_per_round
 from w2v.train.heldout import HeldOutLoss
 from w2v.train.init import InitRun, init_config, init_model, load_init_run
@@ -163,32 +162,6 @@ def _setup_file_log(run_dir: Path, name: str = "train.log") -> logging.Handler:
     if logging.getLogger().level > logging.INFO or logging.getLogger().level == logging.NOTSET:
         logging.getLogger().setLevel(logging.INFO)
     return handler
-
-
-def _prepare_data(cfg: Any, run_dir: Path, base: Vocab | None = None) -> tuple[EncodedCorpus, Vocab]:
-    """Encode the corpus (and its phrases) into run_dir/corpus.ids and build the vocabulary, merged
-    into ``base`` (an earlier run's vocabulary, ``init=``) when given."""
-    ids_path = run_dir / "corpus.ids"
-    before = undecodable_bytes()
-    tokenize = prepare_tokenizer(cfg.corpus, run_dir, init_dir=cfg.init)  # bpe/wordpiece/unigram: trained here
-    encoded = encode_text(cfg.corpus, tokenize, ids_path)
-    bad = undecodable_bytes() - before
-    if bad:
-        log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
-    if cfg.phrases.enabled:
-        from w2v.data.phrases import detect_phrases
-
-        encoded = detect_phrases(encoded, cfg.phrases)
-    try:
-        vocab = build_vocab(encoded, cfg.min_count, cfg.max_vocab) if base is None else merge_vocab(base, encoded, cfg.min_count)
-    except W2VError:
-        ids_path.unlink(missing_ok=True)
-        raise
-    if len(vocab) < 2:
-        ids_path.unlink(missing_ok=True)
-        raise W2VError(f"the vocabulary has only {len(vocab)} word: word2vec needs at least 2; lower min_count or raise max_vocab")
-    vocab.save_tsv(run_dir / "vocab.tsv")
-    return encoded, vocab
 
 
 def _flat(cfg: Any) -> dict[str, Any]:
@@ -383,17 +356,11 @@ class Trainer:
 
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
-        if resume_state is None and self.dist.enabled:  # each rank its shard; the corpus is all shards (dist.py)
-            shared = dist.prepare_data(self.cfg, self.run_dir, self.dist, init.vocab if init else None)
-            self.id_files, self.vocab = shared.files, shared.vocab
+        if resume_state is None:  # under torchrun each rank encodes its shard; the corpus is all shards
+            data = prepare_corpus(self.cfg, self.run_dir, init.vocab if init else None, collectives_for(self.dist))
+            self.id_files, self.vocab = data.id_files, data.vocab
             self.remap, self.progress = self.vocab.remap, Progress()
-            self.data_metrics = {"vocab_seconds": shared.seconds, "corpus_tokens": shared.n_tokens}
-            return
-        if resume_state is None:
-            self.id_files = [self.run_dir / "corpus.ids"]
-            encoded, self.vocab = _prepare_data(self.cfg, self.run_dir, init.vocab if init else None)
-            self.remap, self.progress = self.vocab.remap, Progress()
-            self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
+            self.data_metrics = {"vocab_seconds": data.seconds, "corpus_tokens": data.n_tokens}
             return
         vs = resume_state["vocab"]
         corpus_counts = vs["corpus_counts"].numpy() if "corpus_counts" in vs else None  # runs started with init=
