@@ -1,5 +1,5 @@
 # Everyday commands.
-.PHONY: install test test-all lint format train bench
+.PHONY: install test test-all lint format train bench docs-check
 install:
 	pip install torch==2.13.0 && pip install -e ".[test]"
 test:
@@ -14,3 +14,5 @@ train:
 	python train.py
 bench:
 	python bench/vs_gensim.py --epochs 1
+docs-check:
+	python -m pytest -q tests/test_docs.py

@@ -36,7 +36,10 @@ settings.load_profile("w2v")
 
 
 def load_script(path: Path, name: str):
-    """Import a script (train.py, a bench/ script) as a module named ``name``."""
+    """Import a script (train.py, a bench/ script) as a module named ``name``, with its folder on
+    ``sys.path`` as ``python path`` runs it (bench scripts import ``bench/common.py`` as ``common``)."""
+    if str(path.parent) not in sys.path:
+        sys.path.append(str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
