@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,15 +77,22 @@ def run_ranks(world: int, fn: Callable[[ThreadCollectives], Any]) -> list[Any]:
     def entry(rank: int) -> None:
         try:
             results[rank] = fn(ThreadCollectives(group, rank))
-        except BaseException as exc:  # returned to the test; the other ranks stop waiting
+        except BaseException as exc:  # returned to the test
             results[rank] = exc
-            group.barrier.abort()
 
     threads = [threading.Thread(target=entry, args=(r,), name=f"rank{r}") for r in range(world)]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join(timeout=120)
+    deadline, failed_at = time.monotonic() + 120, None
+    while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
+        time.sleep(0.01)
+        if failed_at is None and any(isinstance(r, BaseException) for r in results):
+            failed_at = time.monotonic()
+        # A rank that failed never joins the next collective: after a grace period (long enough for the
+        # others to raise their own error from the same step, even on a loaded machine) free the waiters.
+        # Aborting at once raced with a rank just leaving the last barrier and broke it there.
+        if failed_at is not None and time.monotonic() - failed_at > 10:
+            group.barrier.abort()
     assert not any(t.is_alive() for t in threads), "a simulated rank hung"
     return results
 
