@@ -68,6 +68,7 @@ RESUME_MAY_CHANGE = (
     "checkpoint_every_words",
     "keep_ids_cache",
     "dist",
+    "export_formats",
 )
 
 
