@@ -198,6 +198,9 @@ class TrainConfig:
     seed: int = 1
     workers: int = 0  # DataLoader worker processes making pairs
     export: str = "in"  # in | in+out (W+C, as GloVe)
+    # What the run writes its vectors as (w2v/exports): word2vec (vectors.txt/.bin) | sentence_transformers |
+    # model2vec | safetensors (the last three need the export extra: pip install -e ".[export]").
+    export_formats: list[str] = field(default_factory=lambda: ["word2vec"])
     log_every: int = 50  # batches between progress/TensorBoard updates
     # Without a progress bar (stdout/stderr not a terminal: nohup, CI, `> log`), log a progress line
     # at the first log step after this many seconds; 0 = never.
@@ -312,6 +315,9 @@ def validate(cfg: Any, files: bool = True) -> None:
     # by select_engine when the trainer starts, before any data is read.
     _check(cfg.engine == "auto" or cfg.engine in ENGINES, f"unknown engine {cfg.engine!r}: use auto or one of {', '.join(ENGINES)}")
     _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
+    from w2v.exports import check_formats  # imported here to keep config import-light
+
+    check_formats(cfg)
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")

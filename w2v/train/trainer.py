@@ -34,7 +34,7 @@ from w2v.data.tokenizers import describe as describe_tokenizer
 from w2v.data.vocab import Vocab
 from w2v.engines import select_engine
 from w2v.errors import W2VError
-from w2v.export import save_word2vec
+from w2v.exports import write_exports
 from w2v.metrics import MetricLogger, NullMetricLogger
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.projector import write_projector
@@ -67,6 +67,7 @@ RESUME_MAY_CHANGE = (
     "checkpoint_every_words",
     "keep_ids_cache",
     "dist",
+    "export_formats",
 )
 
 
@@ -528,8 +529,7 @@ class Trainer:
         if not self.dist.is_main:  # rank 0 writes the run directory
             return self._finish_other_rank(elapsed)
         vectors = self.vectors()
-        save_word2vec(run_dir / "vectors.txt", self.vocab.words, vectors, binary=False)
-        save_word2vec(run_dir / "vectors.bin", self.vocab.words, vectors, binary=True)
+        write_exports(run_dir, cfg, self.vocab, vectors, self.model)  # export_formats: word2vec files and the others
         if self.bags is not None:
             log.info("full fastText model (gensim's load_facebook_model) in %s", save_full_model(run_dir, cfg, self.vocab, self.model))
         n_projector = cfg.eval.get("projector_words", EvalConfig.projector_words)  # configs saved before the key lack it
