@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from w2v.config import validate
-from w2v.data.corpus import Tokenizer
+from w2v.data.tokenizers import RegexTokenizer as Tokenizer
 from w2v.data.vocab import Vocab
 from w2v.errors import W2VError
 from w2v.exports import FORMATS, check_formats

@@ -8,7 +8,7 @@ nothing for a word outside the vocabulary: an UNK id would count in sentence-tra
 
 A word run (``corpus.tokenizer=regex|whitespace``) therefore gets, from :func:`word_tokenizer`:
 
-- a normalizer doing what :class:`w2v.data.corpus.Tokenizer` does before matching: WikiText's joiners,
+- a normalizer doing what :class:`w2v.data.tokenizers.RegexTokenizer` does before matching: WikiText's joiners,
   then ``Lowercase`` (with Python's final-sigma rule, which the library's per-character lowercase lacks);
 - a ``Split`` pre-tokenizer keeping the matches of ``corpus.token_pattern``, rewritten from Python's
   ``re`` into the library's Oniguruma (:func:`onig_pattern`: ``\\w`` is Python's letters, numbers and
@@ -39,7 +39,7 @@ MARK = "\u2581"  # SentencePiece's word-start mark: "▁word" is a vocabulary en
 _WORD = r"\p{L}\p{N}_"
 # Python's \s: the characters for which str.isspace() is true (tests/test_exports.py checks the list).
 _SPACE = r"\t\n\x{0b}\x{0c}\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
-_WIKITEXT_JOINERS = (" @-@ ", " @.@ ", " @,@ ")  # w2v.data.corpus.Tokenizer glues them: " @-@ " -> "-"
+_WIKITEXT_JOINERS = (" @-@ ", " @.@ ", " @,@ ")  # w2v.data.tokenizers.RegexTokenizer glues them: " @-@ " -> "-"
 _WORD_BOUNDARY = rf"(?:(?<=[{_WORD}])(?![{_WORD}])|(?<![{_WORD}])(?=[{_WORD}]))"
 # Escapes whose meaning differs between Python's re and Oniguruma, outside and inside a [...] class.
 _OUTSIDE = {
@@ -114,7 +114,7 @@ def _joiners() -> list[Any]:
 
 
 def word_normalizer(lowercase: bool, wikitext_markup: bool) -> Any:
-    """The library normalizer doing :class:`w2v.data.corpus.Tokenizer`'s steps before matching (None: nothing to do)."""
+    """The library normalizer doing :class:`w2v.data.tokenizers.RegexTokenizer`'s steps before matching (None: nothing to do)."""
     from tokenizers import normalizers
 
     steps = [*(_joiners() if wikitext_markup else []), *([_final_sigma(), normalizers.Lowercase()] if lowercase else [])]
@@ -122,7 +122,7 @@ def word_normalizer(lowercase: bool, wikitext_markup: bool) -> Any:
 
 
 def word_pre_tokenizer(token_pattern: str | None) -> Any:
-    """The library pre-tokenizer giving :class:`w2v.data.corpus.Tokenizer`'s words, each marked ``▁word``.
+    """The library pre-tokenizer giving :class:`w2v.data.tokenizers.RegexTokenizer`'s words, each marked ``▁word``.
 
     ``token_pattern=None`` is ``str.split()``: runs of Python's whitespace are the separators.
     """
