@@ -42,6 +42,9 @@ from numba import njit
 
 from w2v.atomic import atomic_open
 from w2v.data.vocab import SENTENCE_END, EncodedCorpus
+from w2v.kernel_cache import drop_stale_kernels
+
+drop_stale_kernels()  # before any kernel loads from numba's cache: see w2v.kernel_cache
 
 log = logging.getLogger(__name__)
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from w2v.engines.base import Engine, register
+from w2v.kernel_cache import drop_stale_kernels
 from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel
 
 try:
@@ -29,6 +30,8 @@ try:
 except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-only installs working
     HAVE_NUMBA = False
 
+
+drop_stale_kernels()  # before any kernel loads from numba's cache: see w2v.kernel_cache
 
 if HAVE_NUMBA:
     from llvmlite import ir
