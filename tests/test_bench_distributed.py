@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import load_script, make_synthetic_text
+from helpers import load_script, make_synthetic_text
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "distributed.py"
 
