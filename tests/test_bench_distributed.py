@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_synthetic_text
+from helpers import make_synthetic_text
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "distributed.py"
 

@@ -10,7 +10,7 @@ Each case prepares the data of one run on 2 spawned ranks (gloo, CPU, through th
   corpus is sentence ``i // 2`` of rank ``i mod 2``'s shard); with 1 rank, the same ids;
 - the ``phrases pass`` log lines, which count phrases and tokens of the whole corpus.
 
-The spawn helpers are tests/test_dist.py's (explicit deadlines: a hang fails).
+The spawn helpers are tests/helpers/dist.py's (explicit deadlines: a hang fails).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TRAIN_PY, compose_train_cfg, make_quick_overrides, make_synthetic_text
-from test_dist import _free_port, _ok, _setup, spawn
+from helpers import TRAIN_PY, compose_train_cfg, free_port, make_quick_overrides, make_synthetic_text
+from helpers.dist import all_ok, setup_gloo, spawn
 
 from w2v.data.prepare import prepare_corpus, shard_path
 from w2v.data.vocab import SENTENCE_END, Vocab
@@ -121,7 +121,7 @@ def _prepare_worker(rank: int, world: int, corpus: str, old: str, tmp: str, trai
     from w2v.train import trainer as tr
     from w2v.train.init import load_init_run
 
-    ctx = _setup(timeout_s=30)
+    ctx = setup_gloo(timeout_s=30)
     try:
         base = load_init_run(old).vocab
         out: dict = {}
@@ -160,7 +160,7 @@ def _init_overrides(data: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def two_ranks(data) -> list[dict]:
     args = (str(data["corpus"]), str(data["old"]), str(data["tmp"]), _init_overrides(data))
-    return _ok(spawn(_prepare_worker, 2, *args, deadline=120), 2)
+    return all_ok(spawn(_prepare_worker, 2, *args, deadline=120), 2)
 
 
 def _sentences(ids: np.ndarray, words: list[str]) -> list[list[str | None]]:
@@ -215,7 +215,7 @@ def test_phrases_found_on_one_rank_only_and_a_raw_token_spelled_like_a_phrase(da
 def test_one_rank_under_torchrun_is_exactly_the_single_process_data(data, tmp_path, monkeypatch):
     # A process group of one, in this process (a spawn costs seconds of imports); the worker destroys it.
     env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
-    for key, value in {**env, "MASTER_PORT": str(_free_port())}.items():
+    for key, value in {**env, "MASTER_PORT": str(free_port())}.items():
         monkeypatch.setenv(key, value)
     one = _prepare_worker(0, 1, str(data["corpus"]), str(data["old"]), str(tmp_path), None)
     assert not torch.distributed.is_initialized()

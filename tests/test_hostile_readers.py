@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, make_synthetic_text
+from helpers import REPO_ROOT, make_synthetic_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

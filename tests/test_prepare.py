@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import compose_train_cfg, make_quick_overrides, make_synthetic_text
+from helpers import compose_train_cfg, make_quick_overrides, make_synthetic_text
 
 from w2v.data.collectives import LOCAL
 from w2v.data.idshards import vocab_identity

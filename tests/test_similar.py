@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 from gensim.models import KeyedVectors
+from helpers import REPO_ROOT
 
 from w2v.errors import W2VError
 from w2v.evaluation.vectors import Vectors

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_train_py
+from helpers import REPO_ROOT, run_train_py
 
 from w2v.errors import W2VError
 from w2v.evaluation.vectors import load_vectors

@@ -198,14 +198,14 @@ def _table_problems(model: dict[str, Any], n_words: int) -> Iterator[str]:
 def _config_problems(config: dict[str, Any]) -> Iterator[str]:
     """The saved config against the schema: every key known and of its type. A checkpoint stores resolved
     values, so an interpolation (``${oc.env:...}``) in one is refused rather than resolved."""
-    from w2v.config import TrainConfig
+    from w2v.config import train_schema
 
     for key, value in _leaves(config):
         if isinstance(value, str) and "${" in value:
             yield f"config.{key} holds an interpolation ({value[:60]!r}) where a checkpoint stores plain values"
             return
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), config)
+        merged = OmegaConf.merge(train_schema(config), config)  # corpus typed by its kind's own schema (playlists)
         OmegaConf.to_container(merged, throw_on_missing=True)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "?"

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from w2v.atomic import atomic_write_text
-from w2v.config import EvalConfig, TrainConfig, validate
+from w2v.config import EvalConfig, train_schema, validate
 from w2v.data.prepare import prepare_corpus
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.tokenizers import describe as describe_tokenizer
@@ -257,7 +257,7 @@ def _resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[st
             OmegaConf.update(saved, key, cfg[key], merge=False)
     # Typed like a command line's config (load_checkpoint checked that it fits); other keys newer than the
     # checkpoint take this version's defaults.
-    saved = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
+    saved = OmegaConf.merge(train_schema(saved), saved)  # corpus typed by its kind's own schema (playlists)
     for key in sorted(explicit):  # a group (eval=none) replaces its subtree, eval.x=... one value
         new = OmegaConf.select(cfg, key, default=_ABSENT)
         if new is _ABSENT:  # hydra.* and other keys outside the run config
