@@ -12,8 +12,8 @@ import pytest
 from conftest import REPO_ROOT
 from gensim.models import KeyedVectors
 
-from w2v.errors import W2VError
 from w2v.cli import similar_main as main
+from w2v.errors import W2VError
 from w2v.vectors import WordVectors
 
 SIMILAR_PY = REPO_ROOT / "similar.py"
