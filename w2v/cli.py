@@ -30,14 +30,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from w2v import similar
 from w2v.config import register_configs
 from w2v.errors import W2VError
 from w2v.evaluation.config import register_evaluate_config
 from w2v.query_args import QueryArgs
-from w2v.similar import ARGS as SIMILAR_ARGS
-from w2v.similar import register_similar_config
-from w2v.songs.recommend import ARGS as RECOMMEND_ARGS
-from w2v.songs.recommend import register_recommend_config
+from w2v.songs import recommend
 
 log = logging.getLogger("w2v")
 
@@ -65,7 +63,7 @@ def _train(cfg: DictConfig) -> float | None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="evaluate")
 def _evaluate(cfg: DictConfig) -> None:
     """Run the evaluation and print its summary table."""
-    from w2v.evaluation.run import evaluate  # imported here: scipy and matplotlib take seconds, --help none
+    from w2v.evaluation.run import evaluate  # imported here: --help and config errors need none of it
 
     try:
         table = evaluate(cfg, HydraConfig.get().runtime.output_dir)
@@ -77,16 +75,14 @@ def _evaluate(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="similar")
 def _similar(cfg: DictConfig) -> None:
-    from w2v.similar import command
-
-    sys.exit(command(cfg))
+    """Print the query's answer, or one error line (exit 2)."""
+    sys.exit(similar.command(cfg))
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="recommend")
 def _recommend(cfg: DictConfig) -> None:
-    from w2v.songs.recommend import command
-
-    sys.exit(command(cfg))
+    """Print the recommendations, or one error line (exit 2)."""
+    sys.exit(recommend.command(cfg))
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
@@ -103,14 +99,14 @@ def evaluate_main(argv: Sequence[str] | None = None) -> int:
 
 def similar_main(argv: Sequence[str] | None = None) -> int:
     """``w2v-similar`` / ``python similar.py``: a word's nearest words, or an analogy."""
-    register_similar_config()
-    return _invoke(_similar, argv, SIMILAR_ARGS)
+    similar.register_similar_config()
+    return _invoke(_similar, argv, similar.ARGS)
 
 
 def recommend_main(argv: Sequence[str] | None = None) -> int:
     """``w2v-recommend`` / ``python recommend.py``: songs nearest to songs of a playlists run."""
-    register_recommend_config()
-    return _invoke(_recommend, argv, RECOMMEND_ARGS)
+    recommend.register_recommend_config()
+    return _invoke(_recommend, argv, recommend.ARGS)
 
 
 COMMANDS: dict[str, Callable[[Sequence[str] | None], int]] = {

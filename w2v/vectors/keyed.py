@@ -173,8 +173,9 @@ def nearest(unit: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.
     """Top-``k`` rows of ``unit`` (N, D) by cosine to each of ``rows`` (n,), the row itself excluded.
 
     Returns ``(indices, cosines)``, both (n, k') with ``k' = min(k, N - 1)``, best first. The
-    batched form of :meth:`WordVectors.most_similar` for one word, over any table of unit rows (the
-    evaluations compare neighbourhoods on the words two models share).
+    batched form of :meth:`WordVectors.most_similar` for one word (the same neighbours up to float
+    rounding: one matrix product of unit rows), over any table of unit rows, since the evaluations
+    compare neighbourhoods on the words two models share.
     """
     rows = np.asarray(rows, dtype=np.int64)
     k = min(k, unit.shape[0] - 1)
