@@ -55,7 +55,7 @@ def evaluate(path: str | Path) -> dict:
     from w2v.evaluation.analogy import evaluate_analogies, read_questions
     from w2v.evaluation.data import default_analogies, similarity_source
     from w2v.evaluation.similarity import evaluate_pairs, evaluate_pairs_composed, read_pairs
-    from w2v.evaluation.vectors import load_vectors
+    from w2v.vectors import load_vectors
 
     vecs = load_vectors(str(path))
     questions = read_questions(default_analogies())

@@ -15,9 +15,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from w2v.cli import recommend_main
 from w2v.config import register_configs
 from w2v.errors import W2VError
 from w2v.songs import data, evaluate, recommend, sweep
+from w2v.vectors import WordVectors
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "playlists"
@@ -181,7 +183,7 @@ def test_nearest_matches_gensim_most_similar():
     words, vectors = [str(i) for i in range(30)], rng.normal(size=(30, 8)).astype(np.float32)
     kv = KeyedVectors(8)
     kv.add_vectors(words, vectors)
-    ours = recommend.nearest(words, vectors, ["3", "5"], ["7"], 5)
+    ours = WordVectors(words, vectors).most_similar(["3", "5"], ["7"], 5)  # what recommend() asks
     theirs = kv.most_similar(positive=["3", "5"], negative=["7"], topn=5)
     assert [w for w, _ in ours] == [w for w, _ in theirs]
     assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
@@ -372,7 +374,7 @@ def test_recommend_py_as_a_user(song_run):
 
 
 def test_recommend_unknown_song_is_one_line_and_exit_2(song_run, capsys):
-    assert recommend.main([f"run={song_run[0]}", "song=99999"]) == 2
+    assert recommend_main([f"run={song_run[0]}", "song=99999"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: unknown song id 99999")
 
@@ -385,7 +387,7 @@ def test_recommend_queries_and_errors(song_run, capsys):
     with pytest.raises(recommend.AmbiguousSong) as err:
         recommend.resolve_song(run, "billie jean")
     assert sorted(err.value.candidates) == ["13", "3"]
-    assert recommend.main([f"run={run_dir}", "song=billie"]) == 2
+    assert recommend_main([f"run={run_dir}", "song=billie"]) == 2
     out = capsys.readouterr()
     assert "matches 2 songs" in out.err and "Michael Jackson" in out.out and "Joey DeFrancesco" in out.out
     with pytest.raises(W2VError, match="no song in this run matches"):
@@ -395,9 +397,9 @@ def test_recommend_queries_and_errors(song_run, capsys):
     mixed = recommend.recommend(run, ["3", "14"], ["13"], topn=4)
     assert len(mixed) == 4 and not {"3", "14", "13"} & {s for s, _ in mixed}
     # Song 7 has no metadata: shown as "?" and counted.
-    assert recommend.main([f"run={run_dir}", "song=7", "topn=3"]) == 0
+    assert recommend_main([f"run={run_dir}", "song=7", "topn=3"]) == 0
     assert "?" in capsys.readouterr().out
-    assert recommend.main([f"run={run_dir}", "song=6", "topn=20"]) == 0
+    assert recommend_main([f"run={run_dir}", "song=6", "topn=20"]) == 0
     assert "have no metadata" in capsys.readouterr().out
 
 
@@ -409,17 +411,21 @@ def test_run_config_falls_back_to_the_checkpoint(song_run, tmp_path):
 def test_recommend_rejects_runs_that_are_not_playlists(tmp_path, capsys):
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create({"corpus": {"kind": "lee"}}), tmp_path / "run" / ".hydra" / "config.yaml")
-    assert recommend.main([f"run={tmp_path / 'run'}", "song=3"]) == 2
+    assert recommend_main([f"run={tmp_path / 'run'}", "song=3"]) == 2
     assert "not a playlists run: for its words use python similar.py" in capsys.readouterr().err
-    assert recommend.main([f"run={tmp_path}", "song=3"]) == 2
+    assert recommend_main([f"run={tmp_path}", "song=3"]) == 2
     assert "not a w2v run directory" in capsys.readouterr().err
-    assert recommend.main(["song=3"]) == 2 and "run is not set" in capsys.readouterr().err
-    assert recommend.main([f"run={tmp_path}", "colour=3"]) == 2 and "unknown argument" in capsys.readouterr().err
+    assert recommend_main(["song=3"]) == 2 and "run is not set" in capsys.readouterr().err
+    assert recommend_main([f"run={tmp_path}", "colour=3"]) == 2 and "unknown argument" in capsys.readouterr().err
 
 
-def test_parse_args_lists():
-    args = recommend.parse_args(["run=r", "song=[1,2]", "song=Hello, Goodbye", "neg=4,5", "topn=3"])
-    assert args["song"] == ["1", "2", "Hello, Goodbye"] and args["negative"] == ["4", "5"] and args["topn"] == 3
+def test_arguments_repeat_split_and_quote_into_the_config():
+    recommend.register_recommend_config()
+    argv = ["run=r", "song=[1,2]", "song=Hello, Goodbye", "neg=4,5", "topn=3", "song=Don't (Stop) ${x}"]
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("recommend", overrides=recommend.ARGS.overrides(argv))
+    assert list(cfg.song) == ["1", "2", "Hello, Goodbye", "Don't (Stop) ${x}"] and list(cfg.negative) == ["4", "5"]
+    assert cfg.topn == 3 and cfg.run == "r" and cfg.tags is False
 
 
 def test_sweep_summary_shows_the_effect_of_each_key(tmp_path):

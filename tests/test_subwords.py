@@ -21,10 +21,10 @@ from w2v.engines import numba_engine
 from w2v.engines.torch_engine import sgd_step
 from w2v.errors import W2VError
 from w2v.evaluation.similarity import WordPairs, evaluate_pairs, evaluate_pairs_composed
-from w2v.evaluation.vectors import Vectors, load_vectors
-from w2v.fasttext_bin import save_fasttext_bin
 from w2v.models.subwords import NgramComposer, SubwordSpec, expand_bags, ft_hash, ngram_buckets, ngrams, word_bags
 from w2v.models.word2vec import ModelSpec, Word2VecModel
+from w2v.vectors import WordVectors, load_vectors
+from w2v.vectors.fasttext_bin import save_fasttext_bin
 
 # ASCII, accents, CJK, an emoji (4 UTF-8 bytes), a one-letter word, an apostrophe, the empty string.
 WORDS = ["apologetic", "café", "naïve", "日本語", "🙂ok", "a", "don't", "", "<>", "x" * 40]
@@ -215,7 +215,7 @@ def test_facebook_bin_round_trip_through_gensim(tmp_path, negatives, hs):
 def test_composed_similarity_scores_pairs_that_skipping_drops(tmp_path):
     model = subword_model(ModelSpec(), seed=6)
     composer = NgramComposer(model.in_embed.weight.detach().numpy()[len(VOCAB) :], SPEC)
-    vecs = Vectors("ft", VOCAB, model.vectors().numpy(), oov=composer)
+    vecs = WordVectors(VOCAB, model.vectors().numpy(), oov=composer, name="ft")
     words = [("CAT", "CATS"), ("APOLOGY", "APOLOGIZE"), ("THE", "CAFÉ"), ("CAT", "THE")]
     pairs = WordPairs("toy", "toy", words, np.array([9.0, 8.0, 1.0, 2.0]))
     skipped, composed = evaluate_pairs(vecs, pairs), evaluate_pairs_composed(vecs, pairs)

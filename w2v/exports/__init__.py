@@ -1,6 +1,6 @@
 """What a run writes its vectors as: ``export_formats`` (a list of the names in :data:`FORMATS`).
 
-- ``word2vec``: ``vectors.txt`` and ``vectors.bin`` (:mod:`w2v.export`; gensim's ``load_word2vec_format``);
+- ``word2vec``: ``vectors.txt`` and ``vectors.bin`` (:mod:`w2v.vectors`; gensim's ``load_word2vec_format``);
 - ``sentence_transformers``: ``sentence-transformers/``, a ``SentenceTransformer`` of one ``StaticEmbedding``;
 - ``model2vec``: ``model2vec/``, what ``StaticModel.from_pretrained`` reads;
 - ``safetensors``: ``tables.safetensors``, every trained table with the vocabulary (:mod:`w2v.exports.tables`).
@@ -70,7 +70,7 @@ def write_exports(run_dir: Path, cfg: Any, vocab: Any, vectors: np.ndarray, mode
     """
     formats = export_formats(cfg)
     if "word2vec" in formats:
-        from w2v.export import save_word2vec
+        from w2v.vectors import save_word2vec
 
         save_word2vec(run_dir / "vectors.txt", vocab.words, vectors, binary=False)
         save_word2vec(run_dir / "vectors.bin", vocab.words, vectors, binary=True)
