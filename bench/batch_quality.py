@@ -6,19 +6,16 @@ Large batches are what a GPU needs. Summing thousands of updates of a frequent w
 can overshoot where word2vec applies them one after another, so this trains the same corpus
 prefix at each batch size (and each cap) and prints analogy and WordSim353 side by side, with the
 per-pair CPU kernel as the reference row. The torch engine runs on CPU here, or on CUDA with --device cuda.
+The rows also go to ``--json`` (default ``bench/results/batch_quality.json``).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-from gpu import WIKI8, run, scores  # noqa: E402
+from common import WIKI8, add_json_argument, evaluate, settings_of, train_run, write_results
 
 
 def main() -> None:
@@ -30,6 +27,7 @@ def main() -> None:
     parser.add_argument("--caps", default="0,16")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all cores)")
+    add_json_argument(parser, "batch_quality")
     args = parser.parse_args()
     base = [
         "corpus=text8",
@@ -60,13 +58,15 @@ def main() -> None:
                 )
         for name, extra in configs:
             out = Path(tmp) / str(len(rows))
-            m = run(base + extra, out)
-            s = scores(out)
+            m = train_run(base + extra, out)
+            s = evaluate(out / "vectors.bin")
             rows.append((name, m["epoch_loss"][-1], s["analogy@30k"], s["ws353"], m["words_per_sec"]))
             print(f"| {name} | {rows[-1][1]:.4f} | {rows[-1][2]:.3f} | {rows[-1][3]:.3f} | {rows[-1][4]:,.0f} |", flush=True)
     print("\n| engine | final loss | analogy@30k | ws353 | words/s |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]:.4f} | {r[2]:.3f} | {r[3]:.3f} | {r[4]:,.0f} |")
+    keys = ("run", "final_loss", "analogy@30k", "ws353", "words_per_sec")
+    write_results(args.json, settings_of(args), [dict(zip(keys, r)) for r in rows])
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ each per tick, and every update of a tick is computed from the tables as they we
 with one pair from each of ``G`` distant positions, so staleness is exactly ``G`` updates; on the
 GPU programs drift apart and most updates see fresher rows. ``G = 1`` is word2vec.c's sequential
 order. The same chunk preparation (:func:`w2v.engines.chunks.prepare_chunk`), span split and
-learning-rate decay as the kernel; a numba loop, one thread. Prints one table: loss, WS353, analogy.
+learning-rate decay as the kernel; a numba loop, one thread. Prints one table: loss, WS353, analogy;
+the rows also go to ``--json`` (default ``bench/results/concurrency.json``).
 """
 
 from __future__ import annotations
@@ -19,20 +20,16 @@ import argparse
 import gzip
 import logging
 import math
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from common import WIKI8, add_json_argument, settings_of, write_results
 from numba import njit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-WIKI8 = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
-
-from w2v.data.sampler import build_alias_table  # noqa: E402
-from w2v.engines.chunks import prepare_chunk  # noqa: E402
+from w2v.data.sampler import build_alias_table
+from w2v.engines.chunks import prepare_chunk
 
 
 @njit(cache=True, fastmath=True)
@@ -124,6 +121,7 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=100)
     parser.add_argument("--negatives", type=int, default=5)
     parser.add_argument("--window", type=int, default=5)
+    add_json_argument(parser, "concurrency")
     args = parser.parse_args()
     from gensim.models import KeyedVectors
     from gensim.test.utils import datapath
@@ -148,6 +146,7 @@ def main() -> None:
     print(f"{len(ids)} words, vocabulary {len(vocab)}; one epoch per G, lr 0.025 -> 0.0001", flush=True)
     print("| G (updates in flight) | pairs | mean loss | WS353 | analogy@30k | seconds |")
     print("|---|---|---|---|---|---|")
+    rows = []
     for grid in (int(g) for g in args.grids.split(",")):
         chunk = prepare_chunk(torch.from_numpy(tokens), keep, args.window, True, torch.Generator().manual_seed(1))
         rng = torch.Generator().manual_seed(1)
@@ -165,6 +164,10 @@ def main() -> None:
         ws = kv.evaluate_word_pairs(datapath("wordsim353.tsv"))[1].statistic
         analogy = kv.evaluate_word_analogies(datapath("questions-words.txt"), restrict_vocab=30000)[0]
         print(f"| {grid} | {pairs} | {loss / max(pairs, 1):.4f} | {ws:.4f} | {analogy:.4f} | {seconds:.0f} |", flush=True)
+        rows.append(
+            {"grid": grid, "pairs": pairs, "mean_loss": loss / max(pairs, 1), "ws353": ws, "analogy@30k": analogy, "seconds": seconds}
+        )
+    write_results(args.json, settings_of(args), rows, words=len(ids), vocab=len(vocab))
 
 
 if __name__ == "__main__":

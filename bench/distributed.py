@@ -4,6 +4,7 @@
     python bench/distributed.py --max-tokens 1000000 --epochs 3
     python bench/distributed.py --full                   # all of wiki8 (on a quiet machine: minutes per run)
     python bench/distributed.py --only single,torchrun -- dist.hot_rows=1000   # extra train.py overrides after --
+    python bench/distributed.py --project --nodes 64     # the scaling model's table only (w2v/scaling_model.py), no training
 
 Four configurations train with ``train.py`` as a user runs it, each in its own subprocess (with a
 timeout, on free ports):
@@ -19,8 +20,10 @@ Each run's ``vectors.bin`` is scored by the same evaluator as bench/vs_gensim.py
 3CosAdd, WordSim353 Spearman), and one table prints words/s (global: all ranks' words over the run's
 training time), the merge, bytes merged per round and rank, rounds, seconds in merging, the scores, and each
 run's words/s ratio to the single process. Before the runs, a 2-process gloo all-reduce over localhost
-is timed at a few sizes: the latency and bandwidth the README's scaling model takes as this machine's
-inputs. Any failed run exits non-zero with its output's tail.
+is timed at a few sizes: the latency and bandwidth the scaling model (docs/distributed.md) takes as this
+machine's inputs. Any failed run exits non-zero with its output's tail. The rows, the probe and the
+settings go to ``--json`` (default ``bench/results/distributed.json``; ``distributed_project.json`` with
+``--project``).
 """
 
 from __future__ import annotations
@@ -37,10 +40,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
+from common import RESULTS, ROOT, WIKI8, clean_env, evaluate, settings_of, write_results
+
+from w2v.scaling_model import LINKS, project_nodes
+
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run"]
 CONFIGS = ("single", "torchrun", "2nodes", "average")
 PROBE_SIZES = (4 << 10, 256 << 10, 4 << 20, 32 << 20)  # bytes of float32 all-reduced by the gloo probe
@@ -51,12 +54,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def clean_env() -> dict[str, str]:
-    """This environment without torchrun's keys (a bench started under torchrun must not leak them)."""
-    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "HYDRA_FULL_ERROR")
-    return {k: v for k, v in os.environ.items() if k not in drop}
 
 
 def train_overrides(args: argparse.Namespace, run_dir: Path) -> list[str]:
@@ -122,8 +119,6 @@ def run_config(config: str, args: argparse.Namespace, tmp: Path) -> dict:
     log = (run_dir / "train.log").read_text()
     averaging = sum(float(s) for s in re.findall(r"([\d.]+)s in (?:averaging|merging)", log))
     rounds = metrics.get("sync_rounds", 0)
-    from vs_gensim import evaluate
-
     scores = evaluate(str(run_dir / "vectors.bin"))
     return {
         "words_per_sec": metrics["words_per_sec"],
@@ -201,27 +196,9 @@ def print_table(rows: dict[str, dict], args: argparse.Namespace) -> None:
         )
 
 
-LINKS = {  # typical per-direction bandwidth of one link, GB/s (nominal line rate / 8), and a per-message latency, s
-    "10 GbE": (1.25, 50e-6),
-    "25 GbE": (3.125, 30e-6),
-    "100 GbE": (12.5, 10e-6),
-    "IB HDR 200 Gb/s": (25.0, 2e-6),
-}
-
-
-def round_cost(nodes: int, rows: float, dim: int, gbps: float, latency: float) -> tuple[float, float]:
-    """(bytes each rank sends, seconds) of one ring all-reduce of ``rows`` rows of both tables (float32).
-
-    A ring all-reduce of B bytes over N ranks sends 2(N-1)/N x B per rank in 2(N-1) steps.
-    """
-    sent = 2 * (nodes - 1) / nodes * rows * dim * 4 * 2
-    return sent, sent / (gbps * 1e9) + 2 * (nodes - 1) * latency
-
-
-def project(args: argparse.Namespace) -> None:
-    """The scaling model's table: global words/s and bytes per round against nodes, links and schedule."""
-    from w2v.train.sync_schedule import mean_rows_per_round
-
+def project(args: argparse.Namespace) -> list[dict]:
+    """Print and return the scaling model's table (w2v/scaling_model.py): global words/s and bytes per
+    round against nodes, links and averaging schedule."""
     round_words = args.round_words
     t_compute = round_words / args.node_wps
     print(
@@ -231,21 +208,18 @@ def project(args: argparse.Namespace) -> None:
     )
     print("| nodes | link | schedule | rows per round (mean) | GB sent per rank per round | comm s per round | efficiency | words/s |")
     print("|---|---|---|---|---|---|---|---|")
-    for nodes in args.nodes:
-        rounds = max(1, args.epoch_words // (nodes * round_words))
-        schedules = {"full": float(args.vocab)}
-        schedules[f"banded hot_rows={args.hot_rows}"] = mean_rows_per_round(args.hot_rows, 0, args.vocab, rounds)
-        for link, (gbps, latency) in LINKS.items():
-            for name, rows in schedules.items():
-                sent, t_comm = round_cost(nodes, rows, args.proj_dim, gbps, latency)
-                eff = t_compute / (t_compute + t_comm)
-                wps = nodes * args.node_wps * eff
-                print(f"| {nodes} | {link} | {name} | {rows:,.0f} | {sent / 1e9:.3f} | {t_comm:.3f} | {eff:.0%} | {wps:,.0f} |")
+    rows = project_nodes(args.nodes, args.vocab, args.proj_dim, args.node_wps, round_words, args.epoch_words, args.hot_rows, LINKS)
+    for r in rows:
+        print(
+            f"| {r['nodes']} | {r['link']} | {r['schedule']} | {r['rows_per_round']:,.0f} | {r['gb_sent_per_rank']:.3f} | "
+            f"{r['comm_s']:.3f} | {r['efficiency']:.0%} | {r['words_per_sec']:,.0f} |"
+        )
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, default=WIKI8)
     parser.add_argument("--max-tokens", type=int, default=2_000_000, help="the corpus prefix (default 2M tokens)")
     parser.add_argument("--full", action="store_true", help="all of the corpus (overrides --max-tokens)")
     parser.add_argument("--epochs", type=int, default=1)
@@ -261,13 +235,16 @@ def main() -> None:
     parser.add_argument("--round-words", type=int, default=8 * 65536, help="--project: sync_blocks x block_tokens")
     parser.add_argument("--epoch-words", type=int, default=10_000_000_000, help="--project: corpus words per epoch")
     parser.add_argument("--hot-rows", type=int, default=4096, help="--project: dist.hot_rows of the banded schedule")
+    parser.add_argument("--json", type=Path, help="results file (default: bench/results/distributed.json, or distributed_project.json)")
     parser.add_argument("--probe-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("overrides", nargs="*", help="extra train.py overrides for every configuration (after --)")
     args = parser.parse_args()
     if args.probe_worker:
         return probe_worker()
     if args.project:
-        return project(args)
+        rows = project(args)
+        write_results(args.json or RESULTS / "distributed_project.json", settings_of(args, skip=("json", "probe_worker")), rows)
+        return
     if args.full:
         args.max_tokens = None
     configs = args.only.split(",")
@@ -275,12 +252,15 @@ def main() -> None:
         sys.exit(f"error: unknown configuration {bad}: use --only with some of {','.join(CONFIGS)}")
     if not args.corpus.exists():
         sys.exit(f"error: corpus {args.corpus} not found; pass --corpus /path/to/text8-style.txt(.gz)")
-    print_probe(probe_allreduce(args))
+    probe = probe_allreduce(args)
+    print_probe(probe)
     rows = {}
     with tempfile.TemporaryDirectory(prefix="w2v-bench-dist-") as tmp:
         for config in configs:
             rows[config] = run_config(config, args, Path(tmp))
     print_table(rows, args)
+    write_results(args.json or RESULTS / "distributed.json", settings_of(args, skip=("json", "probe_worker")), rows,
+                  allreduce_s_by_bytes=probe)  # fmt: skip
 
 
 if __name__ == "__main__":

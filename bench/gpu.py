@@ -11,12 +11,13 @@ Rows (all skip-gram NS at gensim's defaults, one process unless named torchrun):
    (losses within --loss-tol, analogy within 0.01, WS353 within 0.02; the two differ only by Hogwild races).
 2. wiki8, 1 epoch: numba (CPU, all cores), triton (CUDA, default G) and the batched torch engine
    (CUDA, 4,096-pair steps): words/s, analogy@30k, WS353, peak GPU memory. The Triton row must be
-   within 1 analogy point and 0.02 WS353 of the numba row (the targets of issue #10).
+   within 1 analogy point and 0.02 WS353 of the numba row (the project's quality targets).
 3. a G sweep on wiki8, 1 epoch: words/s against WS353, to tune the default G.
 4. wiki8 repeated --repeat times, 1 epoch: words/s once the pipeline is warm.
 5. where the time goes: one chunk's preparation (torch ops) and kernel, timed with CUDA events, and
    the host time of one engine step (the launch overhead the Python side adds).
-Exits non-zero if a check fails.
+Exits non-zero if a check fails. The table, the profile and any failures also go to ``--json``
+(default ``bench/results/gpu.json``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import argparse
 import gzip
 import json
 import math
-import os
 import re
 import subprocess
 import sys
@@ -33,22 +33,16 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-WIKI8 = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
+from common import ROOT, WIKI8, add_json_argument, clean_env, compose_train, settings_of, write_results
 
 
 def run(overrides: list[str], out: Path) -> dict:
     """Train with the real config tree and return metrics.json's content (plus peak GPU memory)."""
     import torch
-    from hydra import compose, initialize_config_dir
 
-    from w2v.config import register_configs
     from w2v.train.trainer import train
 
-    register_configs()
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_train(overrides)
     torch.cuda.reset_peak_memory_stats()
     metrics = train(cfg, out)
     metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
@@ -59,8 +53,7 @@ def run(overrides: list[str], out: Path) -> dict:
 def run_torchrun(overrides: list[str], out: Path, timeout: float) -> dict:
     """``torchrun --standalone --nproc_per_node=1 train.py`` (NCCL on one GPU) in a subprocess: metrics.json,
     the backend its train.log names, and the scores; raises RuntimeError with the output's tail if it fails."""
-    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TRITON_INTERPRET", "HYDRA_FULL_ERROR")
-    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env = clean_env(extra=("TRITON_INTERPRET",))  # the real kernel, not the interpreter
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1", str(ROOT / "train.py"),
            *overrides, f"hydra.run.dir={out}"]  # fmt: skip
     proc = subprocess.run(cmd, cwd=out.parent, env=env, capture_output=True, text=True, timeout=timeout)
@@ -167,6 +160,7 @@ def main() -> None:
     parser.add_argument("--grids", default="132,528,1056,2112,4224", help="G values of the sweep")
     parser.add_argument("--loss-tol", type=float, default=0.03)
     parser.add_argument("--torchrun-timeout", type=float, default=300, help="seconds the one-GPU torchrun row may take")
+    add_json_argument(parser, "gpu")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("error: no CUDA device; run this on a GPU machine")
@@ -230,6 +224,11 @@ def main() -> None:
         )
     print("\n" + profile)
     print("RESULT", "PASS" if not failures else "FAIL: " + "; ".join(failures))
+    keys = ("engine", "device", "grid", "words_per_sec", "analogy", "ws353", "peak_gpu_mb", "train_seconds", "vocab_seconds",
+            "epoch_loss", "backend", "world_size")  # fmt: skip
+    table = [{"run": name, **{k: m.get(k) for k in keys}} for name, m in rows]
+    write_results(args.json, settings_of(args), table, device=torch.cuda.get_device_name(0), profile=profile.splitlines(),
+                  failures=failures)  # fmt: skip
     sys.exit(0 if not failures else 1)
 
 

@@ -5,14 +5,17 @@
 
 The training loss (train/loss) is progressive: each example is scored just before its own update,
 and the epoch's average so far is logged. The held-out loss scores fixed examples of blocks that
-are never trained on, with the frozen model. Epoch averages of both come from metrics.json.
+are never trained on, with the frozen model. Epoch averages of both come from metrics.json; the
+per-epoch values also go to ``--json`` (default ``bench/results/heldout_loss.json``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from pathlib import Path
+
+from common import add_json_argument, write_results
 
 
 def load(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], dict]:
@@ -25,8 +28,8 @@ def load(run_dir: Path) -> tuple[dict[str, list[tuple[float, float]]], dict]:
     return series, json.loads((run_dir / "metrics.json").read_text())
 
 
-def plot(run_dir: Path, out: Path) -> None:
-    """Two panels: both losses along training (words), and their per-epoch values."""
+def plot(run_dir: Path, out: Path) -> list[dict]:
+    """Two panels: both losses along training (words), and their per-epoch values; returns the per-epoch rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,12 +59,23 @@ def plot(run_dir: Path, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     print("epoch | training loss | held-out loss")
+    rows = []
     for e, (t, v) in enumerate(zip(metrics["epoch_loss"], metrics["val_loss"]), 1):
         print(f"{e} | {t:.4f} | {v:.4f}")
+        rows.append({"epoch": e, "train_loss": t, "val_loss": v})
     print(f"wrote {out}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run_dir", type=Path, help="a finished run directory trained with heldout > 0")
+    parser.add_argument("out", type=Path, help="the PNG to write")
+    add_json_argument(parser, "heldout_loss")
+    args = parser.parse_args()
+    rows = plot(args.run_dir, args.out)
+    write_results(args.json, {"run_dir": args.run_dir, "out": args.out}, rows)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        raise SystemExit("usage: python bench/heldout_plot.py RUN_DIR OUT.png")
-    plot(Path(sys.argv[1]), Path(sys.argv[2]))
+    main()

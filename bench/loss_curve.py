@@ -7,22 +7,22 @@ The loss w2v reports (like word2vec.c's and gensim's) is *progressive*: each exa
 before the update it causes. This script trains the same configuration twice, in word2vec's
 center-by-center order (the numba engine's default) and with examples shuffled within each block
 (``shuffle_pairs=true``), and after every epoch also scores a fixed sample of examples with the
-frozen model (no updates, fixed negatives). It prints both losses per epoch for both orders.
-Arguments are train.py overrides.
+frozen model (no updates, fixed negatives). It prints both losses per epoch for both orders, and
+writes them to ``--json`` (default ``bench/results/loss_curve.json``). Other arguments are train.py overrides.
 """
 
 from __future__ import annotations
 
+import argparse
 import itertools
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from common import ROOT, add_json_argument, write_results
 
 from w2v.train.callbacks import Callback
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_BATCHES = 8
 
 
@@ -64,7 +64,9 @@ def run(overrides: list[str], shuffle: bool, out: Path) -> list[tuple[float, flo
 
 
 def main() -> None:
-    overrides = sys.argv[1:]
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_json_argument(parser, "loss_curve")
+    args, overrides = parser.parse_known_args()  # everything else is a train.py override
     with tempfile.TemporaryDirectory() as tmp:
         ordered = run(overrides, False, Path(tmp) / "ordered")
         shuffled = run(overrides, True, Path(tmp) / "shuffled")
@@ -74,6 +76,9 @@ def main() -> None:
     for epoch, ((p1, f1), (p2, f2)) in enumerate(zip(ordered, shuffled)):
         cells = ["-" if p1 != p1 else f"{p1:.4f}", f"{f1:.4f}", "-" if p2 != p2 else f"{p2:.4f}", f"{f2:.4f}"]
         print(f"| {epoch} | " + " | ".join(cells) + " |")
+    rows = [{"epoch": e, "reported_center_order": p1, "frozen_center_order": f1, "reported_shuffled": p2, "frozen_shuffled": f2}
+            for e, ((p1, f1), (p2, f2)) in enumerate(zip(ordered, shuffled))]  # fmt: skip
+    write_results(args.json, {"overrides": overrides}, rows)
 
 
 if __name__ == "__main__":

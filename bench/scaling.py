@@ -7,8 +7,8 @@
 
 Each cell is one ``bench/vs_gensim.py`` run under ``taskset`` (core 0 for one thread, cores 0-1 for
 two), so the three systems see the same cores, tokens and settings in one run and are scored by the
-same evaluator. The results go to ``--json`` (default ``bench/results/scaling.json``) and a markdown
-table is printed.
+same evaluator. The results go to ``--json`` (default ``bench/results/scaling.json``; each cell's own
+run beside it, as ``<name>.<model>.t<threads>.json``) and a markdown table is printed.
 
 The projection to more cores uses what this machine can measure: the 1-thread rate ``r1``, the
 2-thread efficiency ``e = r2 / (2 r1)`` (memory and cache contention between two cores), the kernel's
@@ -16,7 +16,8 @@ seconds per block on one thread ``c``, and the serial time ``s`` between two ker
 learning rates, logging, the next span: everything on the host, measured with the kernel timed
 apart), counted per block. A chunk at n threads holds 16 n blocks, so it takes ``16 n s + 16 c / e``
 against ``16 n (s + c)`` on one core. Holding ``e`` at its two-core value is an assumption about
-the memory system of a bigger machine, stated as such in docs/benchmarks.md.
+the memory system of a bigger machine, stated as such in docs/benchmarks.md. The arithmetic is
+``w2v.scaling_model.project_cores``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from common import RESULTS, ROOT, WIKI8, compose_train
+
+from w2v.scaling_model import project_cores
+
 MODELS = {
     "sg-ns": ["--model", "sg"],
     "cbow-ns": ["--model", "cbow"],
@@ -61,13 +66,9 @@ def run_cell(model: str, threads: int, args: argparse.Namespace) -> dict:
 def serial_seconds_per_chunk(args: argparse.Namespace) -> dict:
     """w2v's serial part on one thread: the host time between two kernel calls of an epoch (seeds, learning
     rates, logging, the next span), per chunk and per block, and the time an epoch's end adds once."""
-    from hydra import compose, initialize_config_dir
-
-    from w2v.config import register_configs
     from w2v.engines import hogwild
     from w2v.train.trainer import train
 
-    register_configs()
     calls: list[tuple[float, float, int]] = []  # (start, end, blocks) of each kernel call
     real = hogwild._train_blocks
 
@@ -77,14 +78,10 @@ def serial_seconds_per_chunk(args: argparse.Namespace) -> dict:
         calls.append((t0, time.perf_counter(), len(a[1])))
 
     hogwild._train_blocks = timed
-    corpus = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
     # Small chunks (16 blocks) so one epoch holds many: the gaps inside an epoch are the steady state.
-    overrides = ["corpus=text8", f"corpus.path={corpus}", "corpus.max_tokens=8000000", "epochs=2", "eval=none", "engine=hogwild",
+    overrides = ["corpus=text8", f"corpus.path={WIKI8}", "corpus.max_tokens=8000000", "epochs=2", "eval=none", "engine=hogwild",
                  "threads=1", "checkpoint_every_minutes=0", "heldout=0", "chunk_tokens=1048576"]  # fmt: skip
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
-    import tempfile
-
+    cfg = compose_train(overrides)
     with tempfile.TemporaryDirectory() as tmp:
         train(cfg, Path(tmp) / "run")
     hogwild._train_blocks = real
@@ -102,23 +99,6 @@ def serial_seconds_per_chunk(args: argparse.Namespace) -> dict:
     }
 
 
-def projection(r1: float, r2: float, serial: dict, cores: tuple[int, ...] = (8, 16, 64)) -> dict:
-    """Projected words/s and speed-up over one core at ``cores`` threads (see the module docstring).
-
-    At n threads a chunk holds 16 n blocks (the engine's rule), so its kernel time per thread stays 16
-    blocks' worth. The serial gap is counted as if all of it grew with the blocks of a chunk (a seed per
-    block does; the logging does not): the pessimistic reading."""
-    eff = min(1.0, r2 / (2 * r1))
-    s_block = serial["serial_s_per_chunk"] / serial["blocks_per_chunk"]
-    block = serial["kernel_s_per_block_1t"]
-    out = {"efficiency_2": eff, "serial_s_per_block": s_block}
-    for n in cores:
-        one_core = 16 * n * (s_block + block)  # the same blocks on one thread
-        per_chunk = 16 * n * s_block + 16 * block / eff  # serial, then 16 blocks a thread at the two-core efficiency
-        out[str(n)] = {"speedup_vs_1": one_core / per_chunk, "words_per_sec": r1 * one_core / per_chunk}
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default=",".join(MODELS))
@@ -126,7 +106,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--bucket", type=int, default=2_000_000)
     parser.add_argument("--engine", default="auto")
-    parser.add_argument("--json", default=str(ROOT / "bench" / "results" / "scaling.json"))
+    parser.add_argument("--json", default=str(RESULTS / "scaling.json"))
     parser.add_argument("--serial-only", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="take the cells from --json and only measure the serial part again")
     args = parser.parse_args()
@@ -142,7 +122,7 @@ def main() -> None:
         for model in args.models.split(","):
             cells = {t: saved[model]["cells"][str(t)] for t in (1, 2)} if args.reuse else {t: run_cell(model, t, args) for t in (1, 2)}
             r1, r2 = cells[1]["w2v"]["train_wps"], cells[2]["w2v"]["train_wps"]
-            result["models"][model] = {"cells": cells, "scaling_w2v": r2 / r1, "projection": projection(r1, r2, serial)}
+            result["models"][model] = {"cells": cells, "scaling_w2v": r2 / r1, "projection": project_cores(r1, r2, serial)}
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
 

@@ -1,6 +1,9 @@
 """Throughput of the pair stream alone (counting pass, then pairs and negatives, no training).
 
-python bench/stream.py --max-tokens 2000000 --threads 1
+    python bench/stream.py --max-tokens 2000000 --threads 1
+
+Prints tokens/s of the counting pass and words/s and pairs/s of the stream; the same numbers go to
+``--json`` (default ``bench/results/stream.json``).
 """
 
 from __future__ import annotations
@@ -11,14 +14,13 @@ import time
 from pathlib import Path
 
 import torch
+from common import WIKI8, add_json_argument, settings_of, write_results
 from omegaconf import OmegaConf
 
 from w2v.config import CorpusConfig
 from w2v.data.corpus import iter_sentences
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.vocab import build_vocab, encode_corpus
-
-WIKI8 = Path(__file__).resolve().parents[2] / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
 
 
 def main() -> None:
@@ -27,6 +29,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=2_000_000)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for the stream's tensor ops")
     parser.add_argument("--batch-size", type=int, default=4096)
+    add_json_argument(parser, "stream")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     ccfg = OmegaConf.structured(CorpusConfig(kind="text8", path=str(args.corpus), lowercase=False, token_pattern=None))
@@ -47,6 +50,9 @@ def main() -> None:
         dt = time.perf_counter() - t0
     print(f"counting pass: {encoded.n_tokens / count_s / 1e6:.2f}M tokens/s")
     print(f"stream: {words / dt / 1e6:.2f}M words/s, {pairs / dt / 1e6:.2f}M pairs/s ({pairs / max(words, 1):.2f} pairs/word)")
+    row = {"tokens": encoded.n_tokens, "count_tokens_per_sec": encoded.n_tokens / count_s, "stream_words_per_sec": words / dt,
+           "stream_pairs_per_sec": pairs / dt, "pairs_per_word": pairs / max(words, 1)}  # fmt: skip
+    write_results(args.json, settings_of(args), [row])
 
 
 if __name__ == "__main__":

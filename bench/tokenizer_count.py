@@ -8,26 +8,23 @@ Reads the file as ``corpus=text8`` does. Rows: ``text8`` (today's text8 config: 
 saves OUT/bpe/tokenizer.json), ``json-bpe`` (that file as a tokenizer.json; run ``bpe`` first) and
 ``json-bytelevel`` (a GPT-2-style byte-level BPE of 30,000 tokens, trained here on the file's first
 10 MB). Prints one JSON line per row: seconds to prepare (train) the tokenizer, wall and CPU seconds
-of the counting pass (CPU includes the tokenizers library's threads), tokens and distinct tokens.
+of the counting pass (CPU includes the tokenizers library's threads), tokens and distinct tokens;
+all rows also go to ``--json`` (default ``bench/results/tokenizer_count.json``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
-import sys
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from common import add_json_argument, compose_train, write_results
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from w2v.config import register_configs  # noqa: E402
-from w2v.data.corpus import open_text  # noqa: E402
-from w2v.data.encode_ids import encode_text  # noqa: E402
-from w2v.data.tokenizers import prepare_tokenizer  # noqa: E402
+from w2v.data.corpus import open_text
+from w2v.data.encode_ids import encode_text
+from w2v.data.tokenizers import prepare_tokenizer
 
 
 def _bytelevel(corpus: str, path: Path) -> None:
@@ -48,7 +45,13 @@ def _bytelevel(corpus: str, path: Path) -> None:
 
 
 def main() -> None:
-    corpus, out = sys.argv[1], Path(sys.argv[2])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpus", help="a text8-style file (plain or .gz)")
+    parser.add_argument("out", type=Path, help="a scratch directory: one folder per row, trained tokenizers kept")
+    parser.add_argument("names", nargs="*", help="rows to run, in this order (repeats allowed); default: every row")
+    add_json_argument(parser, "tokenizer_count")
+    args = parser.parse_args()
+    corpus, out = args.corpus, args.out
     out.mkdir(parents=True, exist_ok=True)
     rows = {
         "text8": [],
@@ -59,12 +62,13 @@ def main() -> None:
         "json-bytelevel": [f"corpus.tokenizer={out / 'bytelevel' / 'tokenizer.json'}"],
     }
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    register_configs()
-    for name in sys.argv[3:] or list(rows):
+    if bad := [name for name in args.names if name not in rows]:
+        raise SystemExit(f"error: unknown rows {bad}: choose from {', '.join(rows)}")
+    results = []
+    for name in args.names or list(rows):
         if name == "json-bytelevel":
             _bytelevel(corpus, out / "bytelevel" / "tokenizer.json")
-        with initialize_config_dir(version_base="1.3", config_dir=str(ROOT / "configs"), job_name="bench"):
-            cfg = compose(config_name="train", overrides=["corpus=text8", f"corpus.path={corpus}", *rows[name]])
+        cfg = compose_train(["corpus=text8", f"corpus.path={corpus}", *rows[name]])
         run = out / name
         run.mkdir(exist_ok=True)
         t0 = time.perf_counter()
@@ -74,7 +78,9 @@ def main() -> None:
         t2, c2 = time.perf_counter(), time.process_time()
         (run / "corpus.ids").unlink()
         row = {"row": name, "prepare_s": round(t1 - t0, 1), "count_s": round(t2 - t1, 1), "count_cpu_s": round(c2 - c1, 1)}
-        print(json.dumps({**row, "tokens": enc.n_tokens, "distinct": len(enc.words)}), flush=True)
+        results.append({**row, "tokens": enc.n_tokens, "distinct": len(enc.words)})
+        print(json.dumps(results[-1]), flush=True)
+    write_results(args.json, {"corpus": corpus, "out": out, "names": args.names}, results)
 
 
 if __name__ == "__main__":

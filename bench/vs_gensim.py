@@ -27,9 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "wiki8" / "wiki8.txt.gz"
-MEN = ROOT.parent / "shared" / "data" / "benchmarks" / "EN-MEN-TR-3k.txt"
+from common import ROOT, WIKI8, add_json_argument, compose_train, evaluate, settings_of, write_results
 
 
 def corpus_cfg(args: argparse.Namespace):
@@ -43,12 +41,8 @@ def corpus_cfg(args: argparse.Namespace):
 
 
 def run_w2v(args: argparse.Namespace, out: Path) -> dict:
-    from hydra import compose, initialize_config_dir
-
-    from w2v.config import register_configs
     from w2v.train.trainer import train
 
-    register_configs()
     overrides = [
         "corpus=text8",
         f"corpus.path={args.corpus}",
@@ -75,8 +69,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
     if args.model == "fasttext":  # configs/model/fasttext.yaml: skip-gram with character n-grams
         overrides += [f"subwords.min_n={args.min_n}", f"subwords.max_n={args.max_n}", f"subwords.bucket={args.bucket}"]
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=overrides)
+    cfg = compose_train(overrides)
     t0 = time.perf_counter()
     metrics = train(cfg, out / "w2v_run")
     total = time.perf_counter() - t0
@@ -161,35 +154,6 @@ def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -
     return {"train_wps": words / (t2 - t1), "e2e_wps": words / (t2 - t0), "seconds": t2 - t0, "vectors": str(path)}
 
 
-def evaluate(path: str) -> dict:
-    """Score one vector file with w2v's evaluator (the same code for both systems; its counts and
-    correlations equal gensim's evaluate_word_analogies / evaluate_word_pairs, see tests)."""
-    from w2v.evaluation.analogy import evaluate_analogies, read_questions
-    from w2v.evaluation.data import default_analogies, similarity_source
-    from w2v.evaluation.similarity import evaluate_pairs, evaluate_pairs_composed, read_pairs
-    from w2v.evaluation.vectors import load_vectors
-
-    vecs = load_vectors(path)
-    questions = read_questions(default_analogies())
-    res = {}
-    for cut in (30000, 300000):
-        res[f"analogy@{cut // 1000}k"] = evaluate_analogies(vecs, questions, cut, methods=("3cosadd",)).accuracy("3cosadd")
-    for key, name in (("ws353", "wordsim353"), ("simlex", "simlex999"), ("men", "men")):
-        try:
-            _, file, _ = similarity_source(name)
-            pairs = read_pairs(file, name)
-            res[key] = evaluate_pairs(vecs, pairs).spearman
-            if vecs.oov is not None:  # a fastText model: also with unseen words composed, and the OOV rate
-                composed = evaluate_pairs_composed(vecs, pairs)
-                res[f"{key}_oov_pct"] = evaluate_pairs(vecs, pairs).oov_pct
-                res[f"{key}+oov"] = composed.spearman
-                # Rare Words-style coverage: the share of pairs scored once unseen words are composed.
-                res[f"{key}_cov_pct"] = 100.0 - composed.oov_pct
-        except Exception:  # MEN lives in ../shared and may be absent
-            res[key] = float("nan")
-    return res
-
-
 def worker(system: str, args: argparse.Namespace) -> None:
     out = Path(args.out)
     result = run_w2v(args, out) if system == "w2v" else run_gensim(args, out, corpus_file=system == "gensim_file")
@@ -199,7 +163,7 @@ def worker(system: str, args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--corpus", type=Path, default=WIKI8)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--dim", type=int, default=100)
@@ -221,7 +185,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
     parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="w2v, gensim (iterator mode), gensim_file (corpus_file mode)")
-    parser.add_argument("--json", type=Path, help="also write the rows and settings to this JSON file")
+    add_json_argument(parser, "vs_gensim")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -240,9 +204,7 @@ def main() -> None:
             rows[system] = json.loads(line[0][7:])
             rows[system].update(evaluate(rows[system]["vectors"]))
     print_table(rows, args)
-    if args.json:
-        settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in ("worker", "out", "json")}
-        args.json.write_text(json.dumps({"settings": settings, "rows": rows}, indent=2) + "\n")
+    write_results(args.json, settings_of(args, skip=("worker", "out", "json")), rows)
 
 
 def print_table(rows: dict, args: argparse.Namespace) -> None:

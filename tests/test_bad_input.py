@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import compose_train_cfg, make_synthetic_text, write_text_file
+from helpers import compose_train_cfg, make_synthetic_text, write_text_file
 
 from w2v.errors import W2VError
 from w2v.train.trainer import train

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-from conftest import load_script
+from helpers import REPO_ROOT, load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "gpu.py"
+BENCH = REPO_ROOT / "bench" / "gpu.py"
 
 
 def bench_gpu():
     """bench/gpu.py as a module (its main() needs CUDA; the helpers do not)."""
-    return load_script(BENCH, "bench_gpu")
+    return load_bench("gpu")
 
 
 def test_the_script_parses():

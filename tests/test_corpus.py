@@ -11,8 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from w2v.config import CorpusConfig
-from w2v.data import corpus
-from w2v.data.corpus import Tokenizer, chunk_sentences, iter_file_pieces, iter_sentences, resolve_paths, undecodable_bytes
+from w2v.data import sources
+from w2v.data.corpus import chunk_sentences, iter_sentences
+from w2v.data.sources import iter_file_pieces, resolve_paths, undecodable_bytes
+from w2v.data.tokenizers import RegexTokenizer
 from w2v.errors import W2VError
 
 DEFAULT_PATTERN = CorpusConfig.token_pattern  # the pattern every word corpus uses unless overridden
@@ -27,24 +29,24 @@ def sentences_of(compose_cfg, path, *overrides) -> list[list[str]]:
 
 
 def test_tokenizer_lowercases_and_strips_punctuation():
-    tok = Tokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN)
+    tok = RegexTokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN)
     assert tok("King. king, KING! The king?") == ["king", "king", "king", "the", "king"]
 
 
 def test_tokenizer_keeps_inner_hyphens_and_apostrophes():
-    tok = Tokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN)
+    tok = RegexTokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN)
     assert tok("Don't re-use e-mail -- 'quoted' - dash") == ["don't", "re-use", "e-mail", "quoted", "dash"]
 
 
 def test_tokenizer_without_pattern_splits_on_whitespace_only():
-    tok = Tokenizer(lowercase=False, token_pattern=None)
+    tok = RegexTokenizer(lowercase=False, token_pattern=None)
     assert tok("anarchism  originated\tas a Term.") == ["anarchism", "originated", "as", "a", "Term."]
 
 
 def test_wikitext_joiners_are_glued_back():
-    tok = Tokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN, wikitext_markup=True)
+    tok = RegexTokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN, wikitext_markup=True)
     assert tok("a well @-@ known game , 1 @,@ 000 units") == ["a", "well-known", "game", "1", "000", "units"]
-    plain = Tokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN, wikitext_markup=False)
+    plain = RegexTokenizer(lowercase=True, token_pattern=DEFAULT_PATTERN, wikitext_markup=False)
     assert plain("a well @-@ known") == ["a", "well", "known"]
 
 
@@ -64,7 +66,7 @@ def test_wikitext_config_turns_markup_on(compose_cfg):
 
 @given(st.text(), st.booleans(), st.booleans(), st.sampled_from([DEFAULT_PATTERN, r"\w+", None]))
 def test_tokenizer_never_crashes(text, lowercase, markup, pattern):
-    tokens = Tokenizer(lowercase, pattern, markup)(text)
+    tokens = RegexTokenizer(lowercase, pattern, markup)(text)
     assert isinstance(tokens, list)
     for token in tokens:
         assert isinstance(token, str) and token and not any(ch.isspace() for ch in token)
@@ -72,7 +74,7 @@ def test_tokenizer_never_crashes(text, lowercase, markup, pattern):
 
 @given(st.text(alphabet=st.characters(codec="utf-8"), max_size=200), st.integers(2, 6))
 def test_chunk_sentences_keeps_every_token_and_respects_max_len(text, max_len):
-    tok = Tokenizer(True, DEFAULT_PATTERN)
+    tok = RegexTokenizer(True, DEFAULT_PATTERN)
     pieces = [(line, True) for line in text.split("\n")]
     sentences = list(chunk_sentences(pieces, tok, max_len))
     assert all(0 < len(s) <= max_len for s in sentences)
@@ -138,7 +140,7 @@ def test_text8_single_line_is_cut_into_max_sentence_length(compose_cfg, write_co
     words = [f"w{i % 97}" for i in range(2503)]
     path = write_corpus("text8.gz", " ".join(words))  # one line, no newline at the end, like text8
     cfg = compose_cfg(["corpus=text8", f"corpus.path={path}", "corpus.max_sentence_length=1000"])
-    with mock.patch.object(corpus, "READ_CHUNK", 64):  # force many partial reads of the one line
+    with mock.patch.object(sources, "READ_CHUNK", 64):  # force many partial reads of the one line
         sentences = list(iter_sentences(cfg.corpus))
     assert [len(s) for s in sentences] == [1000, 1000, 503]
     assert [t for s in sentences for t in s] == words
@@ -158,8 +160,8 @@ def test_piecewise_reading_never_splits_a_token(words, chunk, max_len):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "line.txt"
         path.write_text(" ".join(words), encoding="utf-8")
-        with mock.patch.object(corpus, "READ_CHUNK", chunk):
-            sentences = list(chunk_sentences(iter_file_pieces(path), Tokenizer(False, None), max_len))
+        with mock.patch.object(sources, "READ_CHUNK", chunk):
+            sentences = list(chunk_sentences(iter_file_pieces(path), RegexTokenizer(False, None), max_len))
     assert [t for s in sentences for t in s] == words
     assert all(0 < len(s) <= max_len for s in sentences)
 
@@ -167,6 +169,6 @@ def test_piecewise_reading_never_splits_a_token(words, chunk, max_len):
 def test_lee_corpus_is_gensims_bundled_file(compose_cfg):
     sentences = list(iter_sentences(compose_cfg([]).corpus))
     assert len(sentences) == 300  # one document per line
-    with open(corpus.gensim_datapath("lee_background.cor"), encoding="utf-8") as f:
+    with open(sources.gensim_datapath("lee_background.cor"), encoding="utf-8") as f:
         first = f.readline()
-    assert sentences[0] == Tokenizer(True, DEFAULT_PATTERN)(first)
+    assert sentences[0] == RegexTokenizer(True, DEFAULT_PATTERN)(first)

@@ -1,6 +1,6 @@
 """torchrun data-parallel training (w2v/train/dist.py), on CPU with gloo.
 
-Ranks are spawned on localhost with ``torch.multiprocessing`` (spawn) and the torchrun environment
+Ranks are spawned on localhost with ``torch.multiprocessing`` (spawn; tests/helpers/dist.py) and the torchrun environment
 (RANK, WORLD_SIZE, MASTER_ADDR, a free MASTER_PORT); the end-to-end test runs ``torchrun`` itself.
 Every multi-process test has an explicit deadline, so a hang fails instead of blocking CI.
 """
@@ -8,105 +8,28 @@ Every multi-process test has an explicit deadline, so a hang fails instead of bl
 from __future__ import annotations
 
 import os
-import queue
-import socket
 import subprocess
 import sys
 import time
-import traceback
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-import torch.multiprocessing as mp
-from conftest import TRAIN_PY, compose_train_cfg, make_quick_overrides, make_synthetic_text
-from omegaconf import OmegaConf
+from helpers import TRAIN_PY, compose_train_cfg, free_port, make_quick_overrides, make_synthetic_text
+from helpers.dist import all_ok, setup_gloo, spawn
 
 from w2v.errors import W2VError
 from w2v.train import dist as wdist
 from w2v.train.sync_schedule import rows_at_round
-
-DEADLINE = 60  # seconds a spawned job may take before the test fails as hung
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _plain(obj):
-    """Tensors as numpy arrays: torch's queue would share tensors through the exiting child's file descriptors."""
-    if isinstance(obj, torch.Tensor):
-        return obj.numpy().copy()
-    if isinstance(obj, dict):
-        return {k: _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_plain(v) for v in obj)
-    return obj
-
-
-def _entry(fn, rank: int, world: int, port: int, results, args: tuple) -> None:
-    os.environ.update(
-        RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), LOCAL_WORLD_SIZE=str(world),
-        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port),
-    )  # fmt: skip
-    try:
-        results.put((rank, True, _plain(fn(rank, world, *args))))
-    except BaseException as exc:  # reported to the test with the rank's traceback
-        results.put((rank, False, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
-
-
-def spawn(fn, world: int, *args, deadline: float = DEADLINE) -> dict[int, tuple[bool, object]]:
-    """Run ``fn(rank, world, *args)`` in ``world`` spawned processes; {rank: (ok, result or error)}."""
-    ctx = mp.get_context("spawn")
-    results = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_entry, args=(fn, r, world, port, results, args)) for r in range(world)]
-    for p in procs:
-        p.start()
-    out: dict[int, tuple[bool, object]] = {}
-    end = time.monotonic() + deadline
-    try:
-        while len(out) < world:
-            try:
-                rank, ok, value = results.get(timeout=0.2)
-            except queue.Empty:
-                if time.monotonic() >= end or not any(p.is_alive() for p in procs):
-                    break
-                continue
-            out[rank] = (ok, value)
-        for p in procs:
-            p.join(timeout=max(0.1, end - time.monotonic()))
-    finally:
-        hung = [i for i, p in enumerate(procs) if p.is_alive()]
-        for p in procs:
-            if p.is_alive():
-                p.kill()
-    if hung and len(out) < world:
-        pytest.fail(f"ranks {hung} did not finish within {deadline}s (hang); results so far: {out}")
-    return out
-
-
-def _ok(out: dict[int, tuple[bool, object]], world: int) -> list:
-    for rank in range(world):
-        assert rank in out, f"rank {rank} reported nothing: {out}"
-        assert out[rank][0], f"rank {rank} failed: {out[rank][1]}"
-    return [out[r][1] for r in range(world)]
-
-
-def _setup(timeout_s: float = 20) -> wdist.DistContext:
-    return wdist.setup(OmegaConf.create({"dist": {"timeout_s": timeout_s}}), torch.device("cpu"))
-
 
 # ---------------------------------------------------------------- the averaging math
 
 
 def _collectives_worker(rank: int, world: int, sentences: list[list[str]], tmp: str, max_tokens: int) -> dict:
     """One process group for the averaging math and the vocabulary merge (a spawn costs seconds)."""
-    ctx = _setup()
+    ctx = setup_gloo()
     try:
         # Each rank's Hydra may resolve its own timestamped directory: all take rank 0's, rank 1 drops its own.
         own = Path(tmp) / f"run{rank}"
@@ -125,7 +48,7 @@ MAX_TOKENS = 300  # a prefix: cut once for the whole corpus, then shared out
 @pytest.fixture(scope="module")
 def collectives(tmp_path_factory) -> list[dict]:
     """Each rank's results of :func:`_collectives_worker` on 2 ranks."""
-    return _ok(spawn(_collectives_worker, 2, SENTENCES, str(tmp_path_factory.mktemp("ids")), MAX_TOKENS), 2)
+    return all_ok(spawn(_collectives_worker, 2, SENTENCES, str(tmp_path_factory.mktemp("ids")), MAX_TOKENS), 2)
 
 
 def _average(ctx: wdist.DistContext, rank: int) -> dict:
@@ -221,10 +144,13 @@ def test_every_rank_takes_rank_0s_run_directory_and_drops_its_own_empty_one(coll
 
 
 def _vocab(ctx: wdist.DistContext, rank: int, sentences: list[list[str]], tmp: str, max_tokens: int | None) -> tuple:
+    from w2v.data.prepare import shard_sentences
+    from w2v.data.rank_counts import merged_vocab
     from w2v.data.vocab import SENTENCE_END, encode_corpus
+    from w2v.train.collectives import TorchCollectives
 
-    encoded = encode_corpus(wdist.shard_sentences(sentences, ctx, max_tokens), Path(tmp) / f"r{rank}.ids")
-    vocab = wdist.merge_vocab_counts(ctx, encoded, min_count=2, max_vocab=None)
+    encoded = encode_corpus(shard_sentences(sentences, ctx.rank, ctx.world, max_tokens), Path(tmp) / f"r{rank}.ids")
+    vocab = merged_vocab(encoded, min_count=2, max_vocab=None, base=None, comm=TorchCollectives(ctx))
     ids = np.fromfile(encoded.path, dtype=np.int32)
     decoded = [vocab.words[vocab.remap[i]] if vocab.remap[i] >= 0 else None for i in ids[ids != SENTENCE_END]]
     return vocab.words, vocab.counts.tolist(), decoded, encoded.n_tokens
@@ -290,7 +216,7 @@ def test_world_size_one_is_bit_for_bit_the_single_process_run(tmp_path):
     overrides = make_quick_overrides(corpus, block_tokens=512, epochs=2, engine="numba")  # the block rounds (engine=auto: hogwild alone)
     plain = train(compose_train_cfg(overrides), tmp_path / "plain")
     plain_tables = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=True)["model"]
-    (one,) = _ok(spawn(_train_worker, 1, overrides, str(tmp_path / "one")), 1)
+    (one,) = all_ok(spawn(_train_worker, 1, overrides, str(tmp_path / "one")), 1)
     assert one["metrics"]["world_size"] == 1 and one["metrics"]["sync_rounds"] > 2  # went through the rounds
     for key, value in plain_tables.items():
         assert np.array_equal(one["tables"][key], value.numpy()), key
@@ -319,7 +245,7 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective, merge
     overrides = make_quick_overrides(corpus, block_tokens=128, epochs=2, **{"dist.hot_rows": 5, "dist.full_every": 3, "dist.merge": merge})
     if objective == "hs":  # the inner-node table's hot rows are its last (the root's end)
         overrides += ["hs=true", "negatives=0"]
-    results = _ok(spawn(_train_worker, 2, overrides, str(tmp_path / "run")), 2)
+    results = all_ok(spawn(_train_worker, 2, overrides, str(tmp_path / "run")), 2)
     for key in results[0]["tables"]:
         assert np.array_equal(results[0]["tables"][key], results[1]["tables"][key]), key
     m0, m1 = results[0]["metrics"], results[1]["metrics"]
@@ -351,7 +277,7 @@ def test_uneven_shards_finish_with_identical_replicas(tmp_path, objective, merge
 
 
 def _dying_worker(rank: int, world: int, mode: str, timeout_s: float) -> str:
-    ctx = _setup(timeout_s=timeout_s)
+    ctx = setup_gloo(timeout_s=timeout_s)
     if rank == 1:
         if mode == "hang":  # alive but never joins the collective
             time.sleep(timeout_s + 6)
@@ -443,7 +369,7 @@ def test_two_simulated_nodes_each_its_own_torchrun_train_like_one_job(tmp_path):
     run = tmp_path / "run"
     args = make_quick_overrides(corpus, epochs=2, block_tokens=512, batch_size=1024) + [f"hydra.run.dir={run}"]
     env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", *wdist._ENV)}
-    endpoint = f"127.0.0.1:{_free_port()}"
+    endpoint = f"127.0.0.1:{free_port()}"
     node = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", "--rdzv_backend=c10d"]
     procs = [
         subprocess.Popen(

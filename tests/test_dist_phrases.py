@@ -1,7 +1,7 @@
-"""``phrases.enabled=true`` and ``init=`` under torchrun (w2v/train/dist_phrases.py, dist.prepare_data).
+"""``phrases.enabled=true`` and ``init=`` under torchrun (w2v/data/prepare.py, w2v/data/rank_counts.py).
 
-Each case prepares the data of one run on 2 spawned ranks (gloo, CPU) and in one process
-(``trainer._prepare_data``) and compares them:
+Each case prepares the data of one run on 2 spawned ranks (gloo, CPU, through the trainer's
+``TorchCollectives``) and in one process (``LOCAL``) and compares them:
 
 - the vocabulary: the same words with the same counts, in the same order up to ties (a tie between
   equal counts falls to first-occurrence order, which over 2 ranks is rank 0's words, then rank 1's);
@@ -10,7 +10,7 @@ Each case prepares the data of one run on 2 spawned ranks (gloo, CPU) and in one
   corpus is sentence ``i // 2`` of rank ``i mod 2``'s shard); with 1 rank, the same ids;
 - the ``phrases pass`` log lines, which count phrases and tokens of the whole corpus.
 
-The spawn helpers are tests/test_dist.py's (explicit deadlines: a hang fails).
+The spawn helpers are tests/helpers/dist.py's (explicit deadlines: a hang fails).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TRAIN_PY, compose_train_cfg, make_quick_overrides, make_synthetic_text
-from test_dist import _free_port, _ok, _setup, spawn
+from helpers import TRAIN_PY, compose_train_cfg, free_port, make_quick_overrides, make_synthetic_text
+from helpers.dist import all_ok, setup_gloo, spawn
 
+from w2v.data.prepare import prepare_corpus, shard_path
 from w2v.data.vocab import SENTENCE_END, Vocab
 from w2v.train import dist as wdist
+from w2v.train.collectives import TorchCollectives
 
 
 def _phrase_text() -> str:
@@ -64,7 +66,7 @@ CASES = {  # name -> (overrides, whether the init run's vocabulary is merged in)
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     """The corpus files, the init run (a finished tiny run) and each case's single-process result."""
-    from w2v.train.trainer import _prepare_data, train
+    from w2v.train.trainer import train
     from w2v.train.warm_start import load_init_run
 
     tmp = tmp_path_factory.mktemp("dist_phrases")
@@ -78,7 +80,8 @@ def data(tmp_path_factory) -> dict:
         run = tmp / "single" / name
         run.mkdir(parents=True)
         with _phrase_log() as lines:
-            _, vocab = _prepare_data(compose_train_cfg(make_quick_overrides(corpus, **_kv(overrides))), run, base if with_init else None)
+            cfg = compose_train_cfg(make_quick_overrides(corpus, **_kv(overrides)))
+            vocab = prepare_corpus(cfg, run, base if with_init else None).vocab
         ids = np.fromfile(run / "corpus.ids", dtype=np.int32)  # provisional ids
         vocab_ids = vocab.remap[np.maximum(ids, 0)]
         # As a shard holds them: vocabulary ids, len(vocab) for a word below min_count, -1 between sentences.
@@ -114,11 +117,11 @@ def _vocab_of(vocab: Vocab) -> dict:
 
 
 def _prepare_worker(rank: int, world: int, corpus: str, old: str, tmp: str, train_overrides: list[str] | None) -> dict:
-    """Each case's prepare_data on this rank; then, given ``train_overrides``, a whole init= run (its tables before training)."""
+    """Each case's prepare_corpus on this rank; then, given ``train_overrides``, a whole init= run (its tables before training)."""
     from w2v.train import trainer as tr
     from w2v.train.warm_start import load_init_run
 
-    ctx = _setup(timeout_s=30)
+    ctx = setup_gloo(timeout_s=30)
     try:
         base = load_init_run(old).vocab
         out: dict = {}
@@ -127,8 +130,8 @@ def _prepare_worker(rank: int, world: int, corpus: str, old: str, tmp: str, trai
             run.mkdir(parents=True, exist_ok=True)
             cfg = compose_train_cfg(make_quick_overrides(corpus, **_kv(overrides)))
             with _phrase_log() as lines:
-                shared = wdist.prepare_data(cfg, run, ctx, base if with_init else None)
-            out[name] = {**_vocab_of(shared.vocab), "ids": np.fromfile(wdist.shard_path(run, rank), dtype=np.int32), "log": lines,
+                shared = prepare_corpus(cfg, run, base if with_init else None, TorchCollectives(ctx))
+            out[name] = {**_vocab_of(shared.vocab), "ids": np.fromfile(shard_path(run, rank), dtype=np.int32), "log": lines,
                          "n_tokens": shared.n_tokens}  # fmt: skip
         if train_overrides is not None:
             start: dict = {}
@@ -157,7 +160,7 @@ def _init_overrides(data: dict) -> list[str]:
 @pytest.fixture(scope="module")
 def two_ranks(data) -> list[dict]:
     args = (str(data["corpus"]), str(data["old"]), str(data["tmp"]), _init_overrides(data))
-    return _ok(spawn(_prepare_worker, 2, *args, deadline=120), 2)
+    return all_ok(spawn(_prepare_worker, 2, *args, deadline=120), 2)
 
 
 def _sentences(ids: np.ndarray, words: list[str]) -> list[list[str | None]]:
@@ -212,7 +215,7 @@ def test_phrases_found_on_one_rank_only_and_a_raw_token_spelled_like_a_phrase(da
 def test_one_rank_under_torchrun_is_exactly_the_single_process_data(data, tmp_path, monkeypatch):
     # A process group of one, in this process (a spawn costs seconds of imports); the worker destroys it.
     env = {"RANK": "0", "WORLD_SIZE": "1", "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}
-    for key, value in {**env, "MASTER_PORT": str(_free_port())}.items():
+    for key, value in {**env, "MASTER_PORT": str(free_port())}.items():
         monkeypatch.setenv(key, value)
     one = _prepare_worker(0, 1, str(data["corpus"]), str(data["old"]), str(tmp_path), None)
     assert not torch.distributed.is_initialized()
@@ -225,8 +228,6 @@ def test_one_rank_under_torchrun_is_exactly_the_single_process_data(data, tmp_pa
 
 
 def test_an_init_run_on_two_ranks_starts_every_replica_from_the_init_vectors(data, two_ranks):
-    from w2v.train.trainer import _prepare_data
-
     old = torch.load(data["old"] / "checkpoint.pt", weights_only=True)
     old_words = list(old["vocab"]["words"])
     starts = [r["train"]["start"] for r in two_ranks]
@@ -239,7 +240,7 @@ def test_an_init_run_on_two_ranks_starts_every_replica_from_the_init_vectors(dat
     state = torch.load(data["tmp"] / "init_run" / "checkpoint.pt", weights_only=True)
     single = data["tmp"] / "single_init_run"
     single.mkdir()
-    vocab = _prepare_data(compose_train_cfg(_init_overrides(data)), single, Vocab(old_words, old["vocab"]["counts"].numpy()))[1]
+    vocab = prepare_corpus(compose_train_cfg(_init_overrides(data)), single, Vocab(old_words, old["vocab"]["counts"].numpy())).vocab
     got = state["vocab"]
     assert got["counts"].tolist() == vocab.counts.tolist()
     assert dict(zip(got["words"], got["counts"].tolist())) == dict(zip(vocab.words, vocab.counts.tolist()))

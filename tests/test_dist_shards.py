@@ -1,7 +1,7 @@
 """torchrun data side (w2v/train/dist.py, w2v/data/idshards.py): sharded reading, the global block
 layout, and resume with another world size (2 -> 1, 1 -> 2), interrupted by a real SIGTERM.
 
-The multi-process tests reuse tests/test_dist.py's ``spawn`` (explicit deadlines: a hang fails).
+The multi-process tests use tests/helpers/dist.py's ``spawn`` (explicit deadlines: a hang fails).
 """
 
 from __future__ import annotations
@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_train_cfg, make_quick_overrides, make_synthetic_text
-from test_dist import _ok, spawn
+from helpers import compose_train_cfg, make_quick_overrides, make_synthetic_text
+from helpers.dist import all_ok, spawn
 
-from w2v.data import corpus as corpus_mod
+from w2v.data import sources
 from w2v.data.corpus import iter_sentences
 from w2v.data.idshards import IdShards, rewrite_as_vocab_ids, vocab_identity
+from w2v.data.tokenizers import RegexTokenizer
 from w2v.errors import W2VError
 from w2v.train import dist as wdist
 from w2v.train.resume import resume_id_files
@@ -80,11 +81,11 @@ def test_a_rank_tokenises_only_its_own_lines_and_pieces_of_long_lines(tmp_path, 
     lines = [f"Line{i} a{i} b{i}" for i in range(9)] + [" ".join(f"Long{j}" for j in range(60))]
     path = tmp_path / "c.txt"
     path.write_text("\n".join(lines) + "\n")
-    monkeypatch.setattr(corpus_mod, "READ_CHUNK", 64)  # the long line comes in several pieces
+    monkeypatch.setattr(sources, "READ_CHUNK", 64)  # the long line comes in several pieces
     cfg = compose_train_cfg(["corpus=text", f"corpus.path={path}"]).corpus
     seen: list[str] = []
-    call = corpus_mod.Tokenizer.__call__
-    monkeypatch.setattr(corpus_mod.Tokenizer, "__call__", lambda self, text: seen.append(text) or call(self, text))
+    call = RegexTokenizer.__call__
+    monkeypatch.setattr(RegexTokenizer, "__call__", lambda self, text: seen.append(text) or call(self, text))
     whole = list(iter_sentences(cfg))
     assert list(iter_sentences(cfg, shard=(0, 1))) == whole  # one rank: the corpus itself
     shares = []
@@ -214,7 +215,7 @@ def test_sigterm_on_one_rank_stops_both_after_one_checkpoint_and_the_run_resumes
 
     text, overrides = _corpus_and_overrides(tmp_path)
     run = tmp_path / "run"
-    results = _ok(spawn(_steps_worker, 2, [*overrides, "threads=0"], str(run), 1), 2)
+    results = all_ok(spawn(_steps_worker, 2, [*overrides, "threads=0"], str(run), 1), 2)
     assert [r["interrupted"] for r in results] == [True, True]  # rank 1 got SIGTERM; both stopped
     # Sharded counting: both ranks hold the identical vocabulary, the whole corpus's counts.
     assert results[0]["vocab"] == results[1]["vocab"]
@@ -256,7 +257,7 @@ def test_a_single_process_run_interrupted_mid_block_resumes_on_two_ranks(tmp_pat
         train(cfg, run, explicit=[])
     block, batch = torch.load(run / "checkpoint.pt", weights_only=True)["progress"]["start"]["0"]
     assert batch > 0 and block > 0
-    results = _ok(spawn(_steps_worker, 2, [*overrides, f"resume={run}"], str(run), None), 2)
+    results = all_ok(spawn(_steps_worker, 2, [*overrides, f"resume={run}"], str(run), None), 2)
     after = results[0]["steps"] + results[1]["steps"]
     _check_every_batch_once(before, after, plain)
     assert (0, block, batch) in after and (0, block, batch - 1) not in after

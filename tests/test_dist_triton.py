@@ -1,6 +1,6 @@
 """The Triton engine under torchrun (w2v/train/dist_chunks.py), on CPU: gloo, and Triton's interpreter.
 
-Ranks are spawned with tests/test_dist.py's ``spawn`` (explicit deadlines: a hang fails). Each spawned
+Ranks are spawned with tests/helpers/dist.py's ``spawn`` (explicit deadlines: a hang fails). Each spawned
 process inherits ``TRITON_INTERPRET=1`` from this module, which sets it before triton is imported. The
 interpreter trains a few dozen pairs per second, so the corpus is 64 tokens in 9 blocks of 8 ids, and a
 chunk is 2 blocks (``chunk_tokens=16``): a round is 2 blocks per rank, 3 rounds an epoch on 2 ranks.
@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_train_cfg, make_quick_overrides, make_synthetic_text
+from helpers import compose_train_cfg, load_bench, make_quick_overrides, make_synthetic_text
 
 # Triton decides at definition time whether a jit function is interpreted (see tests/test_triton.py).
 if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
     pytest.skip("triton was imported before TRITON_INTERPRET=1 could be set; run this file alone", allow_module_level=True)
 os.environ["TRITON_INTERPRET"] = "1"
 pytest.importorskip("triton", reason="triton is not installed (pip install triton)")
-from test_bench_gpu import bench_gpu  # noqa: E402
-from test_dist import DEADLINE, _ok, spawn  # noqa: E402
+from helpers.dist import DEADLINE, all_ok, spawn  # noqa: E402
 
 from w2v.data.stream import StreamConfig, Word2VecStream  # noqa: E402
 from w2v.train import dist as wdist  # noqa: E402
@@ -158,7 +157,7 @@ def test_two_ranks_train_average_and_rank_0_writes_the_vectors(tmp_path):
 
     overrides = _overrides(tmp_path, epochs=1)
     run = tmp_path / "run"
-    results = _ok(spawn(_chunk_worker, 2, overrides, str(run), deadline=3 * DEADLINE), 2)
+    results = all_ok(spawn(_chunk_worker, 2, overrides, str(run), deadline=3 * DEADLINE), 2)
     for key in results[0]["tables"]:  # the epoch-end full average leaves identical replicas
         assert np.array_equal(results[0]["tables"][key], results[1]["tables"][key]), key
     m = results[0]["metrics"]
@@ -175,7 +174,7 @@ def test_two_ranks_train_average_and_rank_0_writes_the_vectors(tmp_path):
     assert m["epoch_loss"][0] < 2 * np.log(2)  # trained: below the loss of zero output vectors, (1 + negatives) ln 2
     assert sorted(b for s in steps for b in s[1]) == list(range(9))  # each block once, on rank b mod 2
     assert all(b % 2 == rank for rank in range(2) for s in results[rank]["steps"] for b in s[1])
-    assert bench_gpu().log_backend((run / "train.log").read_text()) == "gloo"  # what bench/gpu.py's torchrun row reads
+    assert load_bench("gpu").log_backend((run / "train.log").read_text()) == "gloo"  # what bench/gpu.py's torchrun row reads
     kv = KeyedVectors.load_word2vec_format(str(run / "vectors.bin"), binary=True)
     assert len(kv) == n_rows and np.allclose(kv[kv.index_to_key[0]], results[0]["tables"]["in_embed.weight"][0])
     assert not any(p.name.startswith("corpus.") for p in run.iterdir())
@@ -190,7 +189,7 @@ def test_world_size_one_is_bit_for_bit_the_single_process_triton_run(tmp_path):
     overrides = _overrides(tmp_path, epochs=1)
     plain = train(compose_train_cfg(overrides), tmp_path / "plain", explicit=[])
     plain_tables = torch.load(tmp_path / "plain" / "checkpoint.pt", weights_only=True)["model"]
-    (one,) = _ok(spawn(_chunk_worker, 1, overrides, str(tmp_path / "one"), deadline=2 * DEADLINE), 1)
+    (one,) = all_ok(spawn(_chunk_worker, 1, overrides, str(tmp_path / "one"), deadline=2 * DEADLINE), 1)
     assert one["metrics"]["world_size"] == 1 and one["metrics"]["sync_rounds"] == 5  # 9 blocks in rounds of 2
     for key, value in plain_tables.items():
         assert np.array_equal(one["tables"][key], value.numpy()), key
@@ -208,7 +207,7 @@ def test_sigterm_on_one_rank_then_a_single_process_resume_trains_every_block_onc
 
     overrides = _overrides(tmp_path)
     run = tmp_path / "run"
-    results = _ok(spawn(_chunk_worker, 2, overrides, str(run), 1, deadline=3 * DEADLINE), 2)
+    results = all_ok(spawn(_chunk_worker, 2, overrides, str(run), 1, deadline=3 * DEADLINE), 2)
     assert [r["interrupted"] for r in results] == [True, True]  # rank 1 got SIGTERM after its first chunk; both stopped
     before = [(e, b) for r in results for e, blocks, _, _ in r["steps"] for b in blocks]
     assert sorted(before) == [(0, b) for b in range(4)]  # round 1: blocks 0, 2 on rank 0 and 1, 3 on rank 1
@@ -234,8 +233,8 @@ def test_torchrun_train_py_with_the_triton_engine_writes_one_run_directory(tmp_p
     import json
     import subprocess
 
-    from conftest import TRAIN_PY
     from gensim.models import KeyedVectors
+    from helpers import TRAIN_PY
 
     run = tmp_path / "run"
     args = [*_overrides(tmp_path, epochs=1), f"hydra.run.dir={run}"]

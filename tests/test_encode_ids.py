@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_tokenizers import TRICKY, _byte_level_bpe, _lee_lines, _rewriting, _trained
+from helpers.tokenizers import TRICKY, byte_level_bpe, lee_lines, rewriting_bpe, trained_tokenizer
 
 from w2v.data import corpus as corpus_mod
 from w2v.data.corpus import chunk_sentences
@@ -13,19 +13,19 @@ from w2v.data.encode_ids import encode_token_ids
 from w2v.data.tokenizers import HFTokenizer
 from w2v.data.vocab import encode_corpus
 
-MAKERS = {"wordpiece": lambda lines: _trained("wordpiece", lines), "byte-level": _byte_level_bpe, "exact": _rewriting}
+MAKERS = {"wordpiece": lambda lines: trained_tokenizer("wordpiece", lines), "byte-level": byte_level_bpe, "exact": rewriting_bpe}
 
 
 def _pieces() -> list[tuple[str, bool]]:
     """Lines, a wikitext heading, and a long line in pieces that do not end it (text8's shape)."""
-    lines = [(t, True) for t in _lee_lines(40) + TRICKY + [" = Heading = "]]
-    long = [(" ".join(_lee_lines(60)[40:45]), False), (" ".join(_lee_lines(60)[45:50]), False), ("tail words", True)]
+    lines = [(t, True) for t in lee_lines(40) + TRICKY + [" = Heading = "]]
+    long = [(" ".join(lee_lines(60)[40:45]), False), (" ".join(lee_lines(60)[45:50]), False), ("tail words", True)]
     return lines[:20] + long + lines[20:] + [(" = Another = ", True), ("last line open", False)]
 
 
 @pytest.fixture(scope="module", params=list(MAKERS))
 def hf(request) -> HFTokenizer:
-    return HFTokenizer(MAKERS[request.param](_lee_lines() + TRICKY))
+    return HFTokenizer(MAKERS[request.param](lee_lines() + TRICKY))
 
 
 @pytest.mark.parametrize("max_len", [7, 10000])

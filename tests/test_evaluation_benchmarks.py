@@ -10,7 +10,7 @@ from scipy import stats
 from w2v.errors import W2VError
 from w2v.evaluation.analogy import answer, evaluate_analogies, read_questions
 from w2v.evaluation.similarity import evaluate_pairs, read_pairs
-from w2v.evaluation.vectors import Vectors
+from w2v.vectors import WordVectors
 
 
 def unit(*xs: float) -> list[float]:
@@ -18,7 +18,7 @@ def unit(*xs: float) -> list[float]:
     return list(v / np.linalg.norm(v))
 
 
-def royal() -> Vectors:
+def royal() -> WordVectors:
     """man, king, woman are orthonormal; the other words have chosen cosines with them.
 
     throne: cos 0.99 with king, 0.11 with woman -> 3CosAdd score 1.10, 3CosMul 1.104
@@ -33,7 +33,7 @@ def royal() -> Vectors:
         "queen": [0, 0.52, 0.52, 0, np.sqrt(1 - 2 * 0.52**2), 0],
         "pebble": unit(0, 0, 0, 0, 0, 1),
     }
-    return Vectors("royal", list(rows), np.array(list(rows.values()), dtype=np.float32))
+    return WordVectors(list(rows), np.array(list(rows.values()), dtype=np.float32), name="royal")
 
 
 def test_3cosadd_and_3cosmul_known_answers():
@@ -104,7 +104,7 @@ def test_case_variants_are_skipped_like_gensim(tmp_path):
     """A case variant of an input word is never the answer (gensim's walk over its top 5)."""
     base = royal()
     words = base.words + ["King"]  # "King" is king's vector: the best 3CosAdd score, but a variant of b
-    vecs = Vectors("v", words, np.vstack([base.matrix, base.matrix[1]]))
+    vecs = WordVectors(words, np.vstack([base.matrix, base.matrix[1]]), name="v")
     path = write(tmp_path, "q.txt", ": family\nman king woman throne\nman king woman queen\n")
     ours = evaluate_analogies(vecs, read_questions(path), methods=["3cosadd"])
     kv = KeyedVectors(vecs.dim)
@@ -130,10 +130,10 @@ def test_unknown_method(tmp_path):
 # ---- similarity --------------------------------------------------------------------------------------
 
 
-def sim_vectors() -> Vectors:
+def sim_vectors() -> WordVectors:
     angles = np.radians([0, 10, 30, 60, 90])  # cos(0, k) = 1, .985, .866, .5, 0
     words = ["a", "b", "c", "d", "e"]
-    return Vectors("sim", words, np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32))
+    return WordVectors(words, np.stack([np.cos(angles), np.sin(angles)], axis=1).astype(np.float32), name="sim")
 
 
 PAIRS = """\

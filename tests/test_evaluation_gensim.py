@@ -13,12 +13,12 @@ from gensim.models import KeyedVectors
 from w2v.evaluation.analogy import evaluate_analogies, predict, read_questions
 from w2v.evaluation.data import BUILTIN_SIMILARITY, default_analogies
 from w2v.evaluation.similarity import evaluate_pairs, read_pairs
-from w2v.evaluation.vectors import Vectors, load_vectors
+from w2v.vectors import WordVectors, load_vectors
 
 GLOVE = "glove/glove.6B.50d.txt.gz"
 
 
-def to_gensim(vecs: Vectors) -> KeyedVectors:
+def to_gensim(vecs: WordVectors) -> KeyedVectors:
     kv = KeyedVectors(vecs.dim)
     kv.add_vectors(vecs.words, vecs.matrix)
     return kv
@@ -39,7 +39,7 @@ def every_nth_question(path: Path, n: int, out: Path) -> Path:
     return out
 
 
-def assert_analogies_agree(vecs: Vectors, questions_path: Path, restrict: int) -> None:
+def assert_analogies_agree(vecs: WordVectors, questions_path: Path, restrict: int) -> None:
     ours = evaluate_analogies(vecs, read_questions(questions_path), restrict, ["3cosadd"])
     _, sections = to_gensim(vecs).evaluate_word_analogies(str(questions_path), restrict_vocab=restrict)
     theirs = [(s["section"], len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections[:-1]]
@@ -54,7 +54,7 @@ def similarity_files() -> list[tuple[str, Path]]:
     return [(name, path) for name, path in files if path.exists()]
 
 
-def assert_similarity_agrees(vecs: Vectors, restrict: int) -> None:
+def assert_similarity_agrees(vecs: WordVectors, restrict: int) -> None:
     kv = to_gensim(vecs)
     for name, path in similarity_files():
         ours = evaluate_pairs(vecs, read_pairs(path, name), restrict)
@@ -68,7 +68,7 @@ def assert_similarity_agrees(vecs: Vectors, restrict: int) -> None:
 
 
 @pytest.fixture(scope="module")
-def glove(requires_data) -> Vectors:
+def glove(requires_data) -> WordVectors:
     return load_vectors(requires_data(GLOVE), limit=50000)
 
 
@@ -99,7 +99,7 @@ def test_glove_neighbours_match_the_tutorial(glove):
 
 
 @pytest.fixture(scope="module")
-def trained(lee_run) -> Vectors:
+def trained(lee_run) -> WordVectors:
     run_dir, _ = lee_run
     return load_vectors(run_dir)
 

@@ -17,8 +17,8 @@ from w2v.evaluation import data
 from w2v.evaluation.neighbours import compare_with_glove, format_side_by_side, neighbours_of
 from w2v.evaluation.plot import plot_projection
 from w2v.evaluation.run import evaluate_run
-from w2v.evaluation.vectors import Vectors, load_vectors
 from w2v.train.trainer import train
+from w2v.vectors import WordVectors, load_vectors
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -46,7 +46,7 @@ def eval_cfg(compose_cfg):
 
 
 @pytest.fixture(scope="module")
-def trained(lee_run) -> Vectors:
+def trained(lee_run) -> WordVectors:
     return load_vectors(lee_run[0])
 
 
@@ -139,15 +139,15 @@ def test_eval_none_turns_evaluation_off(compose_cfg, tmp_path):
 # ---- neighbours and the GloVe comparison ------------------------------------------------------------
 
 
-def random_vectors(n: int = 300, dim: int = 20, seed: int = 0, name: str = "r") -> Vectors:
+def random_vectors(n: int = 300, dim: int = 20, seed: int = 0, name: str = "r") -> WordVectors:
     rng = np.random.default_rng(seed)
-    return Vectors(name, [f"w{i}" for i in range(n)], rng.standard_normal((n, dim)).astype(np.float32))
+    return WordVectors([f"w{i}" for i in range(n)], rng.standard_normal((n, dim)).astype(np.float32), name=name)
 
 
 def test_identical_geometry_agrees_perfectly():
     ours = random_vectors()
     q, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((20, 20)))
-    rotated = Vectors("glove", ours.words, ours.matrix @ q.astype(np.float32))  # same cosines, new coordinates
+    rotated = WordVectors(ours.words, ours.matrix @ q.astype(np.float32), name="glove")  # same cosines, new coordinates
     result = compare_with_glove(ours, rotated, queries=["w1", "w2", "nope"], k=5, sample=100, pairs=2000, frequent=200)
     assert result.queries == ["w1", "w2"]
     assert result.overlap == pytest.approx(1.0)
@@ -163,8 +163,8 @@ def test_unrelated_vectors_agree_little():
 
 
 def test_shared_vocabulary_is_case_insensitive():
-    ours = Vectors("ours", ["King", "queen", "zzz"], np.eye(3, dtype=np.float32))
-    glove = Vectors("glove", ["king", "queen", "yyy"], np.eye(3, dtype=np.float32))
+    ours = WordVectors(["King", "queen", "zzz"], np.eye(3, dtype=np.float32), name="ours")
+    glove = WordVectors(["king", "queen", "yyy"], np.eye(3, dtype=np.float32), name="glove")
     result = compare_with_glove(ours, glove, queries=["king"], k=1, sample=10, pairs=10)
     assert result.shared == 2 and result.queries == ["king"]
 
@@ -181,7 +181,7 @@ def test_side_by_side_table():
 
 
 def test_neighbours_exclude_the_word_itself():
-    vecs = Vectors("v", ["a", "b", "c"], np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32))
+    vecs = WordVectors(["a", "b", "c"], np.array([[1, 0], [0.9, 0.1], [0, 1]], dtype=np.float32), name="v")
     assert [w for w, _ in neighbours_of(vecs, ["A", "missing"], 5)["A"]] == ["b", "c"]
 
 

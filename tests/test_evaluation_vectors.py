@@ -10,8 +10,7 @@ import pytest
 from gensim.models import KeyedVectors
 
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import Vectors, default_name, load_vectors
-from w2v.export import save_word2vec
+from w2v.vectors import WordVectors, default_name, load_vectors, save_word2vec
 
 WORDS = ["the", "king", "queen", "man", "woman", "naïve"]
 
@@ -25,7 +24,7 @@ def glove_text(words: list[str], table: np.ndarray) -> str:
     return "".join(w + " " + " ".join(f"{x:.6g}" for x in row) + "\n" for w, row in zip(words, table))
 
 
-def assert_same(vecs: Vectors, table: np.ndarray, words: list[str] = WORDS) -> None:
+def assert_same(vecs: WordVectors, table: np.ndarray, words: list[str] = WORDS) -> None:
     assert vecs.words == words
     np.testing.assert_allclose(vecs.matrix, table, rtol=1e-5, atol=1e-6)
 
@@ -72,7 +71,7 @@ def test_run_directory_prefers_the_binary_file(tmp_path, table):
 
 
 def test_parse_many_chunks_keeps_order(tmp_path, monkeypatch):
-    import w2v.evaluation.vectors as module
+    import w2v.vectors.word2vec_format as module
 
     monkeypatch.setattr(module, "_CHUNK_LINES", 7)
     words = [f"w{i}" for i in range(50)]
@@ -82,7 +81,7 @@ def test_parse_many_chunks_keeps_order(tmp_path, monkeypatch):
 
 
 def test_cache_round_trip_outside_the_repo(tmp_path, monkeypatch, table):
-    import w2v.evaluation.vectors as module
+    import w2v.vectors.text_cache as module
 
     monkeypatch.setattr(module, "CACHE_MIN_BYTES", 0)
     path = tmp_path / "glove.txt"
@@ -99,7 +98,7 @@ def test_cache_round_trip_outside_the_repo(tmp_path, monkeypatch, table):
 
 
 def test_upper_index_keeps_the_first_case_variant():
-    vecs = Vectors("t", ["the", "The", "THE", "cat"], np.eye(4, dtype=np.float32))
+    vecs = WordVectors(["the", "The", "THE", "cat"], np.eye(4, dtype=np.float32), name="t")
     assert vecs.upper_index(4) == {"THE": 0, "CAT": 3}
     assert vecs.upper_index(2) == {"THE": 0}
     assert vecs.canonical(4).tolist() == [0, 0, 0, 3]
@@ -191,7 +190,7 @@ def test_empty_file(tmp_path):
 
 def test_shapes_must_match():
     with pytest.raises(W2VError, match="2 words but a vector table of shape"):
-        Vectors("x", ["a", "b"], np.zeros((3, 2), dtype=np.float32))
+        WordVectors(["a", "b"], np.zeros((3, 2), dtype=np.float32), name="x")
 
 
 def test_relative_run_dir_name(tmp_path, monkeypatch, table):

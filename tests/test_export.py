@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from w2v.data.vocab import Vocab
-from w2v.export import save_word2vec
+from w2v.vectors import save_word2vec
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import compose_train_cfg, make_quick_overrides, write_text_file
+from helpers import compose_train_cfg, make_quick_overrides, write_text_file
 
 from w2v.config import validate
 from w2v.data.stream import StreamConfig, Word2VecStream, heldout_mask

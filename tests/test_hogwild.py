@@ -14,7 +14,7 @@ import signal
 import numpy as np
 import pytest
 import torch
-from conftest import make_synthetic_text, write_text_file
+from helpers import make_synthetic_text, write_text_file
 
 from w2v.data.batches import SpanChunk
 from w2v.data.sampler import build_alias_table
@@ -209,7 +209,7 @@ def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path,
 @pytest.mark.parametrize("engine", ["hogwild", "numba", "torch"])
 def test_word2vec_c_demo_settings_train_with_finite_loss_and_bounded_rows(engine, tmp_path, compose_cfg):
     """word2vec.c's text8 demo (CBOW, dim 200, window 8, 25 negatives, sample 1e-4, lr 0.05) on a wiki8 prefix."""
-    from conftest import requires_shared_data
+    from helpers import requires_shared_data
 
     wiki8 = requires_shared_data("wiki8/wiki8.txt.gz")
     overrides = [

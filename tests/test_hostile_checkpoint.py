@@ -15,7 +15,6 @@ and no traceback, no marker file, and nothing changed outside the test's directo
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TRAIN_PY, compose_train_cfg
+from helpers import TRAIN_PY, compose_train_cfg, free_port
 
 from w2v import plugins
 from w2v.config import hydra_subdir, resume_run_dir
@@ -373,12 +372,6 @@ def test_resume_keeps_the_run_s_hydra_record_and_takes_a_checkpoint_path(tmp_pat
 # ---------------------------------------------------------------- 5. stray launcher variables
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize(
     "env, fine",
     [
@@ -406,7 +399,7 @@ def test_launch_environments(env, fine):
 def test_train_py_with_stray_rank_variables_stops_quickly_in_one_line(tmp_path, partial):
     env = {"RANK": "0", "WORLD_SIZE": "2"}
     if not partial:
-        env.update(LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+        env.update(LOCAL_RANK="0", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     t0 = time.monotonic()
     line = one_error_line(run_train([*BASE_ARGS, "dist.join_timeout_s=3", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, env))
     assert time.monotonic() - t0 < 60  # dist.timeout_s is 300

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from conftest import REPO_ROOT, compose_train_cfg, requires_shared_data, run_train_py
+from helpers import REPO_ROOT, compose_train_cfg, requires_shared_data, run_train_py
 from omegaconf import OmegaConf
 
 from w2v import atomic

@@ -16,20 +16,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT, make_synthetic_text
+from helpers import REPO_ROOT, make_synthetic_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import w2v.models.subwords  # noqa: F401  (imported once here, so no fuzzed call pays torch's import)
-from w2v.data.corpus import iter_file_pieces
+from w2v.data.sources import iter_file_pieces
 from w2v.errors import W2VError
 from w2v.evaluation.analogy import read_questions
 from w2v.evaluation.similarity import read_pairs
-from w2v.evaluation.vectors import load_vectors, read_word2vec_binary
-from w2v.export import save_word2vec
-from w2v.fasttext_bin import load_fasttext_vectors, save_fasttext_bin
 from w2v.models.subwords import SubwordSpec
 from w2v.songs.data import MAX_SONG_ID, load_catalog, parse_playlists
+from w2v.vectors import load_vectors, read_word2vec_binary, save_word2vec
+from w2v.vectors.fasttext_bin import load_fasttext_vectors, save_fasttext_bin
 
 WORDS = [f"w{i}" for i in range(10)] + ["naïve", "日本"]  # a dozen words, two of them non-ASCII
 DIM = 4
@@ -350,7 +349,7 @@ def test_song_ids_too_large_or_odd_are_counted_not_fatal(tmp_path):
 
 
 def test_a_damaged_parsed_copy_is_parsed_again(tmp_path, monkeypatch):
-    import w2v.evaluation.vectors as vectors_module
+    import w2v.vectors.text_cache as vectors_module
 
     monkeypatch.setattr(vectors_module, "CACHE_MIN_BYTES", 0)
     path = write_word2vec(tmp_path / "v.txt", binary=False)

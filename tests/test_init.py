@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_train_cfg, write_text_file
+from helpers import compose_train_cfg, write_text_file
 
 from w2v.config import validate
 from w2v.data.corpus import iter_sentences
@@ -145,7 +145,7 @@ def test_a_conflicting_model_setting_is_a_one_line_error(sg_init, overrides, giv
 
 
 def test_init_path_does_not_name_sweep_directories():
-    from conftest import CONFIG_DIR
+    from helpers import CONFIG_DIR
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR), job_name="test"):
@@ -301,7 +301,7 @@ def test_an_interrupted_init_run_resumes_to_the_same_vectors(tmp_path, lee_run, 
     import sys
     import time
 
-    from conftest import TRAIN_PY
+    from helpers import TRAIN_PY
 
     args = [f"init={lee_run[0]}", "corpus=text", f"corpus.path={new_corpus}", "eval=none", "epochs=2", "threads=1", "seed=5"]
     args += ["block_tokens=2000", "batch_size=256", "checkpoint_every_minutes=0", "checkpoint_every_words=2000", "log_every=1"]

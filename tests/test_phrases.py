@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose_train_cfg, make_synthetic_text
 from gensim.models.phrases import Phrases, npmi_scorer, original_scorer
+from helpers import compose_train_cfg, make_synthetic_text
 from hypothesis import given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf

@@ -14,7 +14,7 @@ import termios
 import threading
 
 import pytest
-from conftest import TRAIN_PY, make_quick_overrides, make_synthetic_text, write_text_file
+from helpers import TRAIN_PY, make_quick_overrides, make_synthetic_text, write_text_file
 
 from w2v.train.progress_log import format_progress
 

@@ -4,7 +4,6 @@ real ``tensorboard --logdir outputs`` serves the embedding."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import compose_train_cfg
+from helpers import compose_train_cfg, free_port
 
 from w2v.errors import W2VError
 from w2v.projector import write_projector
@@ -74,19 +73,13 @@ def test_negative_count_is_a_config_error(tmp_path):
         train(compose_train_cfg(QUICK + ["eval.projector_words=-1"]), tmp_path)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_tensorboard_serves_the_embedding(projector_run, tmp_path):
     """``tensorboard --logdir outputs`` lists the run in its Projector with the right shape and metadata."""
     outputs = tmp_path / "outputs"
     outputs.mkdir()
     (outputs / "run").symlink_to(projector_run)
-    port = _free_port()
+    port = free_port()
     cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(outputs), "--port", str(port), "--host", "127.0.0.1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

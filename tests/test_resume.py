@@ -1,43 +1,25 @@
-"""Reliability: interrupt (SIGINT, SIGKILL after a periodic checkpoint), resume, compare; corrupt files."""
+"""Reliability: interrupt (SIGINT, SIGKILL after a periodic checkpoint), resume, compare; corrupt files.
+
+The interrupted and resumed ``train.py`` runs and their settings are tests/helpers/resume.py's.
+"""
 
 from __future__ import annotations
 
 import json
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from conftest import TRAIN_PY, compose_train_cfg, make_synthetic_text, write_text_file
+from helpers import compose_train_cfg, make_synthetic_text, write_text_file
+from helpers.resume import RUN_ARGS, checkpoint_vectors, resume_run, start_run, wait_for_checkpoint
 from omegaconf import OmegaConf
 
 from w2v.errors import W2VError
 from w2v.train.checkpoint import load_checkpoint
 from w2v.train.trainer import train
-
-# Deterministic setting: one kernel thread, no workers; small blocks and batches so a run has many
-# stop points; a periodic checkpoint every 2,000 words; 2 of the 8 blocks held out (val/loss on).
-# About 2-4 s of training per run.
-RUN_ARGS = [
-    "eval=none",
-    "corpus=text",
-    "min_count=2",
-    "dim=16",
-    "epochs=4",
-    "threads=1",
-    "workers=0",
-    "block_tokens=2000",
-    "batch_size=256",
-    "checkpoint_every_minutes=0",
-    "checkpoint_every_words=2000",
-    "log_every=1",
-    "seed=7",
-    "heldout=0.25",
-]
 
 
 @pytest.fixture(scope="module")
@@ -53,32 +35,9 @@ def reference(tmp_path_factory, corpus) -> tuple[Path, dict]:
     return run_dir, metrics
 
 
-def _vectors(run_dir: Path) -> np.ndarray:
-    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
-    return state["model"]["in_embed.weight"].numpy()
-
-
-def _start(run_dir: Path, corpus: Path, extra: list[str] = ()) -> subprocess.Popen:
-    args = [sys.executable, str(TRAIN_PY), *RUN_ARGS, f"corpus.path={corpus}", f"hydra.run.dir={run_dir}", *extra]
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_checkpoint(proc: subprocess.Popen, run_dir: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not (run_dir / "checkpoint.pt").exists():
-        assert proc.poll() is None, f"run ended before its first checkpoint: {proc.communicate()[1][-2000:]}"
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.02)
-
-
-def _resume(run_dir: Path, extra: list[str] = ()) -> subprocess.CompletedProcess:
-    args = [sys.executable, str(TRAIN_PY), f"resume={run_dir}", *extra]
-    return subprocess.run(args, capture_output=True, text=True, timeout=120)
-
-
 def _interrupt(run_dir: Path, corpus: Path, sig: int = signal.SIGINT) -> subprocess.Popen:
-    proc = _start(run_dir, corpus)
-    _wait_for_checkpoint(proc, run_dir)
+    proc = start_run(run_dir, corpus)
+    wait_for_checkpoint(proc, run_dir)
     proc.send_signal(sig)
     proc.communicate(timeout=60)
     assert not load_checkpoint(run_dir)["progress"]["done"], "the run finished before it was interrupted: the test proved nothing"
@@ -90,8 +49,8 @@ def _interrupt(run_dir: Path, corpus: Path, sig: int = signal.SIGINT) -> subproc
 )  # SIGKILL (slow): resume from the periodic checkpoint
 def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, reference, sig):
     run_dir = tmp_path / "run"
-    proc = _start(run_dir, corpus)
-    _wait_for_checkpoint(proc, run_dir)
+    proc = start_run(run_dir, corpus)
+    wait_for_checkpoint(proc, run_dir)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     state = load_checkpoint(run_dir)
@@ -102,7 +61,7 @@ def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, refer
         assert "Traceback" not in err
     assert not (run_dir / "vectors.txt").exists(), "an interrupted run must not leave outputs that look complete"
 
-    done = _resume(run_dir)  # no other flag: the run continues as it was configured
+    done = resume_run(run_dir)  # no other flag: the run continues as it was configured
     assert done.returncode == 0, done.stderr[-3000:]
     assert "keeping the checkpoint's" not in done.stderr  # nothing was given, so nothing is ignored
     config = load_checkpoint(run_dir)["config"]
@@ -110,7 +69,7 @@ def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, refer
     assert not (run_dir / "eval.json").exists(), "eval=none was set when the run started"
     ref_dir, ref_metrics = reference
     # Exact: same words in the same order with the same draws, so the tables are bitwise equal.
-    assert np.array_equal(_vectors(run_dir), _vectors(ref_dir))
+    assert np.array_equal(checkpoint_vectors(run_dir), checkpoint_vectors(ref_dir))
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["words_done"] == ref_metrics["words_done"] == 4 * ref_metrics["train_words"]
     assert metrics["epoch_loss"] == pytest.approx(ref_metrics["epoch_loss"], rel=1e-9)
@@ -124,7 +83,7 @@ def test_interrupt_and_resume_gives_bitwise_same_vectors(tmp_path, corpus, refer
 def test_keys_given_on_resume_change_and_others_are_kept_with_a_warning(tmp_path, corpus):
     run_dir = tmp_path / "run"
     _interrupt(run_dir, corpus)
-    done = _resume(run_dir, ["threads=2", "log_every=3", "epochs=9", "window=2"])
+    done = resume_run(run_dir, ["threads=2", "log_every=3", "epochs=9", "window=2"])
     assert done.returncode == 0, done.stderr[-3000:]
     config = load_checkpoint(run_dir)["config"]
     assert config["threads"] == 2 and config["log_every"] == 3  # machine settings a resume may change
@@ -171,7 +130,7 @@ def test_hydra_override_keys():
 def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_continue(tmp_path, reference):
     ref_dir, _ = reference
     (tmp_path / "checkpoint.pt").write_bytes((ref_dir / "checkpoint.pt").read_bytes())
-    proc = _resume(tmp_path)
+    proc = resume_run(tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if "ERROR" in line]
     assert len(lines) == 1, proc.stderr
@@ -183,13 +142,13 @@ def test_resume_of_a_finished_run_says_it_is_complete_and_how_to_continue(tmp_pa
 @pytest.mark.slow  # 15 s; test_heldout covers every block once for 1-3 workers
 def test_workers_train_every_word_exactly_once_across_resume(tmp_path, corpus):
     run_dir = tmp_path / "run"
-    proc = _start(run_dir, corpus, ["workers=2"])
-    _wait_for_checkpoint(proc, run_dir)
+    proc = start_run(run_dir, corpus, ["workers=2"])
+    wait_for_checkpoint(proc, run_dir)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     state = load_checkpoint(run_dir)
     assert not state["progress"]["done"]
-    assert _resume(run_dir).returncode == 0
+    assert resume_run(run_dir).returncode == 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["words_done"] == 4 * metrics["train_words"]
 
@@ -207,7 +166,7 @@ def test_truncated_checkpoint_is_a_clear_error(tmp_path, reference):
     (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(W2VError, match="corrupt or not a w2v checkpoint"):
         load_checkpoint(tmp_path)
-    proc = _resume(tmp_path)
+    proc = resume_run(tmp_path)
     assert proc.returncode == 2 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -9,12 +9,12 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
 from gensim.models import KeyedVectors
+from helpers import REPO_ROOT
 
+from w2v.cli import similar_main as main
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import Vectors
-from w2v.similar import main, most_similar
+from w2v.vectors import WordVectors
 
 SIMILAR_PY = REPO_ROOT / "similar.py"
 
@@ -25,12 +25,12 @@ def _run(args: list[str], cwd) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def random_vectors() -> tuple[Vectors, KeyedVectors]:
+def random_vectors() -> tuple[WordVectors, KeyedVectors]:
     words = [f"w{i}" for i in range(60)]
     table = np.random.default_rng(4).standard_normal((60, 8)).astype(np.float32)
     kv = KeyedVectors(8)
     kv.add_vectors(words, table)
-    return Vectors("random", words, table), kv
+    return WordVectors(words, table, name="random"), kv
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def random_vectors() -> tuple[Vectors, KeyedVectors]:
 )
 def test_equals_gensim_most_similar(random_vectors, positive, negative, topn):
     vecs, kv = random_vectors
-    ours = most_similar(vecs, positive, negative, topn)
+    ours = vecs.most_similar(positive, negative, topn)
     theirs = kv.most_similar(positive=positive, negative=negative, topn=topn)
     assert [w for w, _ in ours] == [w for w, _ in theirs]
     np.testing.assert_allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
@@ -48,9 +48,9 @@ def test_equals_gensim_most_similar(random_vectors, positive, negative, topn):
 def test_unknown_word_names_the_word_and_a_case_variant(random_vectors):
     vecs, _ = random_vectors
     with pytest.raises(W2VError, match=r"unknown word 'nope': it is not among the 60 words of random$"):
-        most_similar(vecs, ["w1", "nope"])
+        vecs.most_similar(["w1", "nope"])
     with pytest.raises(W2VError, match=r"unknown word 'W1'.*did you mean 'w1'"):
-        most_similar(vecs, ["W1"])
+        vecs.most_similar(["W1"])
 
 
 def test_lee_run_end_to_end_equals_gensim(lee_run, tmp_path):

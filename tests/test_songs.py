@@ -15,9 +15,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from w2v.cli import recommend_main
 from w2v.config import register_configs
 from w2v.errors import W2VError
 from w2v.songs import data, evaluate, recommend, sweep
+from w2v.vectors import WordVectors
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "playlists"
@@ -181,7 +183,7 @@ def test_nearest_matches_gensim_most_similar():
     words, vectors = [str(i) for i in range(30)], rng.normal(size=(30, 8)).astype(np.float32)
     kv = KeyedVectors(8)
     kv.add_vectors(words, vectors)
-    ours = recommend.nearest(words, vectors, ["3", "5"], ["7"], 5)
+    ours = WordVectors(words, vectors).most_similar(["3", "5"], ["7"], 5)  # what recommend() asks
     theirs = kv.most_similar(positive=["3", "5"], negative=["7"], topn=5)
     assert [w for w, _ in ours] == [w for w, _ in theirs]
     assert np.allclose([s for _, s in ours], [s for _, s in theirs], atol=1e-5)
@@ -223,6 +225,57 @@ def test_corpus_playlists_brings_the_tutorial_defaults():
     assert compose_cfg(["corpus=playlists", "dim=8"]).dim == 8
 
 
+# --- the kind's own config ----------------------------------------------------------------------
+
+PLAYLISTS_KEYS = {"holdout", "holdout_seed", "metadata", "checksums", "compare_gensim", "gensim_sg"}
+
+
+def test_the_playlists_keys_are_the_kinds_own_schema_not_the_cores():
+    from dataclasses import fields
+
+    from w2v import plugins
+    from w2v.config import CorpusConfig
+    from w2v.songs.config import PlaylistsCorpusConfig
+
+    assert not PLAYLISTS_KEYS & {f.name for f in fields(CorpusConfig)}
+    assert PLAYLISTS_KEYS <= {f.name for f in fields(PlaylistsCorpusConfig)}
+    assert OmegaConf.get_type(compose_cfg(["corpus=playlists"]).corpus) is PlaylistsCorpusConfig
+    assert not PLAYLISTS_KEYS & set(compose_cfg(["corpus=lee"]).corpus)
+    # A saved config picks the schema by its reader (the older dotted spellings too), else its evaluator.
+    for ccfg in ({"reader": "playlists"}, {"reader": "w2v.songs.data.iter_playlists"}, {"evaluator": "w2v.songs.evaluate.evaluate_songs"}):
+        assert plugins.corpus_schema(ccfg) is PlaylistsCorpusConfig
+    for ccfg in ({}, {"reader": None}, {"reader": "os.system"}, {"reader": ["not", "a", "name"]}):
+        assert plugins.corpus_schema(ccfg) is None
+
+
+def test_playlists_keys_keep_their_command_line_paths_and_are_checked_at_start():
+    from hydra.errors import ConfigCompositionException
+
+    cfg = compose_cfg(["corpus=playlists", "corpus.holdout=0.5", "corpus.compare_gensim=true", "corpus.gensim_sg=0", "corpus.metadata=x"])
+    assert (cfg.corpus.holdout, cfg.corpus.compare_gensim, cfg.corpus.gensim_sg, cfg.corpus.metadata) == (0.5, True, 0, "x")
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_cfg(["corpus=playlists", "corpus.holdout=most"])
+    assert "Value 'most' of type 'str' could not be converted to Float" in str(err.value.__cause__)
+    with pytest.raises(ConfigCompositionException) as err:
+        compose_cfg(["corpus=playlists", "corpus.holdot=0.5"])
+    assert "Key 'holdot' not in 'PlaylistsCorpusConfig'" in str(err.value.__cause__)
+    with pytest.raises(ConfigCompositionException):
+        compose_cfg(["corpus=lee", "corpus.holdout=0.5"])  # another kind has no such key
+
+
+def test_a_config_without_the_playlists_schema_fails_validation_in_one_line():
+    from w2v.config import validate
+
+    cfg = compose_cfg(["corpus=text", "corpus.kind=playlists", "corpus.reader=playlists", "corpus.path=x"])
+    with pytest.raises(W2VError, match=r"^corpus.reader=playlists reads corpus.holdout, .*which this config lacks: .*corpus=<kind>"):
+        validate(cfg, files=False)
+    untyped = OmegaConf.create(OmegaConf.to_container(compose_cfg(["corpus=playlists"])))  # as a file holds it
+    validate(untyped, files=False)
+    untyped.corpus.holdout = "most"
+    with pytest.raises(W2VError, match=r"^invalid value corpus.holdout: Value 'most' of type 'str' could not be converted to Float$"):
+        validate(untyped, files=False)
+
+
 @pytest.fixture(scope="module")
 def song_run(tmp_path_factory):
     """One small playlists run (with the gensim comparison and a negative ns_exponent)."""
@@ -254,6 +307,56 @@ def test_training_reports_next_song_metrics(song_run):
     assert json.loads((run_dir / "metrics.json").read_text())["hr@10"] == metrics["hr@10"]
 
 
+def test_a_playlists_checkpoint_loads_typed_by_the_kind_and_a_damaged_key_is_one_line(song_run, tmp_path):
+    import torch
+
+    from w2v.config import train_schema, validate
+    from w2v.songs.config import PlaylistsCorpusConfig
+    from w2v.train.checkpoint import load_checkpoint
+
+    state = load_checkpoint(song_run[0])
+    saved = state["config"]
+    assert PLAYLISTS_KEYS <= set(saved["corpus"]) and saved["corpus"]["compare_gensim"] is True  # the paths checkpoints always had
+    typed = OmegaConf.merge(train_schema(saved), saved)  # as a resume types it
+    assert OmegaConf.get_type(typed.corpus) is PlaylistsCorpusConfig and typed.corpus.holdout == 0.1
+    validate(typed, files=False)
+    for key, value in (("holdout", "most"), ("holdot", 0.5)):  # a wrong type, an unknown key
+        damaged = {**state, "config": {**saved, "corpus": {**saved["corpus"], key: value}}}
+        torch.save(damaged, tmp_path / "checkpoint.pt")
+        with pytest.raises(W2VError) as err:
+            load_checkpoint(tmp_path)
+        assert f"config.corpus.{key} does not fit" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_interrupted_playlists_run_resumes_to_the_same_vectors(tmp_path, monkeypatch):
+    """Ctrl-C during the first epoch's evaluation, then resume=: the tables equal an uninterrupted run's."""
+    import os
+    import signal
+
+    import torch
+
+    from w2v.train.trainer import train
+
+    folder = write_fixture(tmp_path / "data", _playlists())
+    args = ["corpus=playlists", f"corpus.path={folder}", "corpus.holdout=0.2", "corpus.holdout_seed=3", "dim=8", "window=3"]
+    args += ["negatives=3", "epochs=3", "threads=1", "eval.every_epoch=true", "checkpoint_every_minutes=0"]
+    straight = train(compose_cfg(args), tmp_path / "ref")
+    original = evaluate.evaluate_songs
+
+    def interrupt_after_the_first_epoch(*a, **k):
+        os.kill(os.getpid(), signal.SIGINT)  # as a user's Ctrl-C: the trainer saves a checkpoint and stops
+        return original(*a, **k)
+
+    with monkeypatch.context() as m:
+        m.setattr(evaluate, "evaluate_songs", interrupt_after_the_first_epoch)  # the registry looks it up on each call
+        with pytest.raises(KeyboardInterrupt):
+            train(compose_cfg(args), tmp_path / "run")
+    resumed = train(compose_cfg([f"resume={tmp_path / 'run'}"]), explicit=["resume"])
+    tables = [torch.load(d / "checkpoint.pt", weights_only=True)["model"]["in_embed.weight"] for d in (tmp_path / "run", tmp_path / "ref")]
+    assert torch.equal(*tables)
+    assert resumed["hr@10"] == straight["hr@10"] and resumed["songs_heldout"] == straight["songs_heldout"] == 40
+
+
 def run_recommend(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "recommend.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
@@ -271,7 +374,7 @@ def test_recommend_py_as_a_user(song_run):
 
 
 def test_recommend_unknown_song_is_one_line_and_exit_2(song_run, capsys):
-    assert recommend.main([f"run={song_run[0]}", "song=99999"]) == 2
+    assert recommend_main([f"run={song_run[0]}", "song=99999"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: unknown song id 99999")
 
@@ -284,7 +387,7 @@ def test_recommend_queries_and_errors(song_run, capsys):
     with pytest.raises(recommend.AmbiguousSong) as err:
         recommend.resolve_song(run, "billie jean")
     assert sorted(err.value.candidates) == ["13", "3"]
-    assert recommend.main([f"run={run_dir}", "song=billie"]) == 2
+    assert recommend_main([f"run={run_dir}", "song=billie"]) == 2
     out = capsys.readouterr()
     assert "matches 2 songs" in out.err and "Michael Jackson" in out.out and "Joey DeFrancesco" in out.out
     with pytest.raises(W2VError, match="no song in this run matches"):
@@ -294,9 +397,9 @@ def test_recommend_queries_and_errors(song_run, capsys):
     mixed = recommend.recommend(run, ["3", "14"], ["13"], topn=4)
     assert len(mixed) == 4 and not {"3", "14", "13"} & {s for s, _ in mixed}
     # Song 7 has no metadata: shown as "?" and counted.
-    assert recommend.main([f"run={run_dir}", "song=7", "topn=3"]) == 0
+    assert recommend_main([f"run={run_dir}", "song=7", "topn=3"]) == 0
     assert "?" in capsys.readouterr().out
-    assert recommend.main([f"run={run_dir}", "song=6", "topn=20"]) == 0
+    assert recommend_main([f"run={run_dir}", "song=6", "topn=20"]) == 0
     assert "have no metadata" in capsys.readouterr().out
 
 
@@ -308,17 +411,21 @@ def test_run_config_falls_back_to_the_checkpoint(song_run, tmp_path):
 def test_recommend_rejects_runs_that_are_not_playlists(tmp_path, capsys):
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     OmegaConf.save(OmegaConf.create({"corpus": {"kind": "lee"}}), tmp_path / "run" / ".hydra" / "config.yaml")
-    assert recommend.main([f"run={tmp_path / 'run'}", "song=3"]) == 2
+    assert recommend_main([f"run={tmp_path / 'run'}", "song=3"]) == 2
     assert "not a playlists run: for its words use python similar.py" in capsys.readouterr().err
-    assert recommend.main([f"run={tmp_path}", "song=3"]) == 2
+    assert recommend_main([f"run={tmp_path}", "song=3"]) == 2
     assert "not a w2v run directory" in capsys.readouterr().err
-    assert recommend.main(["song=3"]) == 2 and "run is not set" in capsys.readouterr().err
-    assert recommend.main([f"run={tmp_path}", "colour=3"]) == 2 and "unknown argument" in capsys.readouterr().err
+    assert recommend_main(["song=3"]) == 2 and "run is not set" in capsys.readouterr().err
+    assert recommend_main([f"run={tmp_path}", "colour=3"]) == 2 and "unknown argument" in capsys.readouterr().err
 
 
-def test_parse_args_lists():
-    args = recommend.parse_args(["run=r", "song=[1,2]", "song=Hello, Goodbye", "neg=4,5", "topn=3"])
-    assert args["song"] == ["1", "2", "Hello, Goodbye"] and args["negative"] == ["4", "5"] and args["topn"] == 3
+def test_arguments_repeat_split_and_quote_into_the_config():
+    recommend.register_recommend_config()
+    argv = ["run=r", "song=[1,2]", "song=Hello, Goodbye", "neg=4,5", "topn=3", "song=Don't (Stop) ${x}"]
+    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
+        cfg = compose("recommend", overrides=recommend.ARGS.overrides(argv))
+    assert list(cfg.song) == ["1", "2", "Hello, Goodbye", "Don't (Stop) ${x}"] and list(cfg.negative) == ["4", "5"]
+    assert cfg.topn == 3 and cfg.run == "r" and cfg.tags is False
 
 
 def test_sweep_summary_shows_the_effect_of_each_key(tmp_path):

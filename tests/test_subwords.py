@@ -11,20 +11,20 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, compose_train_cfg, make_synthetic_text
 from gensim.models.fasttext import ft_ngram_hashes, load_facebook_model
 from gensim.models.fasttext_inner import compute_ngrams_bytes, ft_hash_bytes
-from test_model import assert_torch_step_equals_autograd, clone_tables
+from helpers import REPO_ROOT, compose_train_cfg, make_synthetic_text
+from helpers.model import assert_torch_step_equals_autograd, clone_tables
 
 from w2v.config import validate
 from w2v.engines import numba_engine
 from w2v.engines.torch_engine import sgd_step
 from w2v.errors import W2VError
 from w2v.evaluation.similarity import WordPairs, evaluate_pairs, evaluate_pairs_composed
-from w2v.evaluation.vectors import Vectors, load_vectors
-from w2v.fasttext_bin import save_fasttext_bin
 from w2v.models.subwords import NgramComposer, SubwordSpec, expand_bags, ft_hash, ngram_buckets, ngrams, word_bags
 from w2v.models.word2vec import ModelSpec, Word2VecModel
+from w2v.vectors import WordVectors, load_vectors
+from w2v.vectors.fasttext_bin import save_fasttext_bin
 
 # ASCII, accents, CJK, an emoji (4 UTF-8 bytes), a one-letter word, an apostrophe, the empty string.
 WORDS = ["apologetic", "café", "naïve", "日本語", "🙂ok", "a", "don't", "", "<>", "x" * 40]
@@ -215,7 +215,7 @@ def test_facebook_bin_round_trip_through_gensim(tmp_path, negatives, hs):
 def test_composed_similarity_scores_pairs_that_skipping_drops(tmp_path):
     model = subword_model(ModelSpec(), seed=6)
     composer = NgramComposer(model.in_embed.weight.detach().numpy()[len(VOCAB) :], SPEC)
-    vecs = Vectors("ft", VOCAB, model.vectors().numpy(), oov=composer)
+    vecs = WordVectors(VOCAB, model.vectors().numpy(), oov=composer, name="ft")
     words = [("CAT", "CATS"), ("APOLOGY", "APOLOGIZE"), ("THE", "CAFÉ"), ("CAT", "THE")]
     pairs = WordPairs("toy", "toy", words, np.array([9.0, 8.0, 1.0, 2.0]))
     skipped, composed = evaluate_pairs(vecs, pairs), evaluate_pairs_composed(vecs, pairs)
@@ -318,7 +318,7 @@ def test_interrupted_subwords_run_resumes_to_the_same_tables(tmp_path):
     """The bags are rebuilt from the checkpoint's vocabulary, so a resumed run equals an uninterrupted one."""
     import signal
 
-    from test_resume import RUN_ARGS, _resume, _start, _vectors, _wait_for_checkpoint
+    from helpers.resume import RUN_ARGS, checkpoint_vectors, resume_run, start_run, wait_for_checkpoint
 
     from w2v.train.checkpoint import load_checkpoint
     from w2v.train.trainer import train
@@ -329,13 +329,13 @@ def test_interrupted_subwords_run_resumes_to_the_same_tables(tmp_path):
     ref = tmp_path / "ref"
     train(compose_train_cfg([*RUN_ARGS, f"corpus.path={corpus}", *extra]), ref)
     run = tmp_path / "run"
-    proc = _start(run, corpus, extra)
-    _wait_for_checkpoint(proc, run)
+    proc = start_run(run, corpus, extra)
+    wait_for_checkpoint(proc, run)
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=60)
     assert not load_checkpoint(run)["progress"]["done"], "the run finished before it was interrupted: the test proved nothing"
-    done = _resume(run)
+    done = resume_run(run)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert _vectors(run).shape[0] == len(load_checkpoint(run)["vocab"]["words"]) + 3000
-    assert np.array_equal(_vectors(run), _vectors(ref))
+    assert checkpoint_vectors(run).shape[0] == len(load_checkpoint(run)["vocab"]["words"]) + 3000
+    assert np.array_equal(checkpoint_vectors(run), checkpoint_vectors(ref))
     assert load_facebook_model(str(run / "fasttext.bin")).wv.bucket == 3000

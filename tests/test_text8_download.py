@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import compose_train_cfg, make_synthetic_text, run_train_py
+from helpers import compose_train_cfg, make_synthetic_text, run_train_py
 
 from w2v.data.corpus import iter_sentences
 from w2v.data.download import ChecksumMismatch, parse_checksum

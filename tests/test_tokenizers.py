@@ -13,39 +13,34 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_train_cfg, run_train_py, write_text_file
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+from helpers import compose_train_cfg, run_train_py, write_text_file
+from helpers.tokenizers import (
+    TRICKY,
+    byte_level_bpe,
+    byte_level_with_prefix_space,
+    lee_lines,
+    metaspace_first_after_split,
+    metaspace_unigram,
+    rewriting_bpe,
+    trained_tokenizer,
+)
+from tokenizers import Tokenizer, models, pre_tokenizers
 
 from w2v.config import validate
-from w2v.data.corpus import Tokenizer as RegexTokenizer
 from w2v.data.corpus import iter_sentences
-from w2v.data.tokenizers import HFTokenizer, iter_training_texts, prepare_tokenizer, train_tokenizer, visible
+from w2v.data.tokenizers import HFTokenizer, RegexTokenizer, iter_training_texts, prepare_tokenizer, visible
 from w2v.errors import W2VError
 from w2v.train.callbacks import Callback
 from w2v.train.trainer import train
 
 LEE_PREFIX = ["corpus.max_tokens=8000"]  # Lee's first 8k words: trains any kind in well under a second
 QUICK = ["eval=none", "dim=16", "epochs=2", "window=3", "negatives=3", "threads=1", "checkpoint_every_minutes=0", "heldout=0", "seed=5"]
-TRICKY = [
-    "Hello,  World!\tdon't  stop-me now\n",
-    "  leading spaces and trailing   ",
-    "café naïve ÉCOLE 1,234.5 x.\ny",
-    "new\u00a0york \u3000 tabs\tand\rreturns",
-    "",
-    "   \n",
-]
-
-
-def _lee_lines(n: int = 60) -> list[str]:
-    from w2v.data.corpus import gensim_datapath
-
-    return gensim_datapath("lee_background.cor").read_text(encoding="utf-8").splitlines()[:n]
 
 
 @pytest.fixture(scope="module")
 def lee_file(tmp_path_factory) -> Path:
     """Lee's first 100 documents (~20k words), one per line."""
-    return write_text_file(tmp_path_factory.mktemp("lee") / "lee100.txt", "\n".join(_lee_lines(100)) + "\n")
+    return write_text_file(tmp_path_factory.mktemp("lee") / "lee100.txt", "\n".join(lee_lines(100)) + "\n")
 
 
 def _tokens(kind: str, corpus: Path, run_dir: Path) -> list[str]:
@@ -59,7 +54,7 @@ def test_whitespace_splits_and_lowercases_only(lee_file, tmp_path):
 
 def test_regex_is_todays_tokenizer(lee_file, tmp_path):
     rx = RegexTokenizer(True, r"\w+(?:[-']\w+)*")
-    assert _tokens("regex", lee_file, tmp_path) == [t for line in _lee_lines(100) for t in rx(line)]
+    assert _tokens("regex", lee_file, tmp_path) == [t for line in lee_lines(100) for t in rx(line)]
 
 
 def test_bpe_pieces_join_back_into_the_words(lee_file, tmp_path):
@@ -93,72 +88,26 @@ def test_training_text_stops_at_max_tokens_words():
 # ---------------------------------------------------------------- cutting text before the library sees it
 
 
-def _byte_level_bpe(lines: list[str]) -> Tokenizer:
-    """GPT-2's pipeline (byte-level pre-tokenizer, no normalizer), trained here."""
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(lines, trainer)
-    return tok
-
-
-def _byte_level_with_prefix_space(lines: list[str]) -> Tokenizer:
-    """add_prefix_space: a space before the text only, so cut texts would differ (``\\nword``)."""
-    tok = _byte_level_bpe(lines)
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
-    return tok
-
-
-def _metaspace_first_after_split(lines: list[str]) -> Tokenizer:
-    """Metaspace "first" after a whitespace split marks the text's first word only."""
-    tok = _metaspace_unigram(lines)
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Metaspace(prepend_scheme="first")])
-    return tok
-
-
-def _metaspace_unigram(lines: list[str]) -> Tokenizer:
-    tok = Tokenizer(models.Unigram())
-    tok.pre_tokenizer = pre_tokenizers.Metaspace()
-    trainer = trainers.UnigramTrainer(vocab_size=300, unk_token="<unk>", special_tokens=["<unk>"], show_progress=False)
-    tok.train_from_iterator(lines, trainer)
-    return tok
-
-
-def _rewriting(lines: list[str]) -> Tokenizer:
-    """A normalizer that rewrites text (Replace): only whole texts may go through it."""
-    tok = Tokenizer(models.BPE(unk_token="[UNK]"))
-    tok.normalizer = normalizers.Sequence([normalizers.Replace("  ", " @@ "), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(lines, trainers.BpeTrainer(vocab_size=300, special_tokens=["[UNK]"], show_progress=False))
-    return tok
-
-
-def _trained(kind: str, lines: list[str]) -> Tokenizer:
-    ccfg = compose_train_cfg([f"corpus.tokenizer={kind}", "corpus.tokenizer_vocab=300"]).corpus
-    return train_tokenizer(ccfg, lines)[0]
-
-
 @pytest.mark.parametrize(
     "make, mode",
     [
-        (lambda lines: _trained("bpe", lines), "words"),
-        (lambda lines: _trained("wordpiece", lines), "words"),
-        (lambda lines: _trained("unigram", lines), "words"),
-        (_byte_level_bpe, "segments"),
-        (_metaspace_unigram, "segments"),
-        (_rewriting, "exact"),
-        (_byte_level_with_prefix_space, "exact"),
-        (_metaspace_first_after_split, "exact"),
+        (lambda lines: trained_tokenizer("bpe", lines), "words"),
+        (lambda lines: trained_tokenizer("wordpiece", lines), "words"),
+        (lambda lines: trained_tokenizer("unigram", lines), "words"),
+        (byte_level_bpe, "segments"),
+        (metaspace_unigram, "segments"),
+        (rewriting_bpe, "exact"),
+        (byte_level_with_prefix_space, "exact"),
+        (metaspace_first_after_split, "exact"),
     ],
     ids=["bpe", "wordpiece", "unigram", "byte-level-bpe", "metaspace", "rewriting-normalizer", "prefix-space", "metaspace-first"],
 )
 def test_cached_words_give_the_librarys_own_tokens(make, mode):
-    lines = _lee_lines() + TRICKY
+    lines = lee_lines() + TRICKY
     tok = make(lines)
     hf = HFTokenizer(tok)
     assert hf.mode == mode
-    texts = TRICKY + _lee_lines(20) + [" ".join(line.split()) for line in _lee_lines(20)]  # single-spaced too
+    texts = TRICKY + lee_lines(20) + [" ".join(line.split()) for line in lee_lines(20)]  # single-spaced too
     expected = [[visible(t) for t in tok.encode(text.rstrip("\r\n"), add_special_tokens=False).tokens] for text in texts]
     assert hf.batch(texts) == expected
     assert hf.batch(texts[::-1]) == expected[::-1]  # again, from the cache
@@ -176,7 +125,7 @@ def test_whitespace_inside_a_token_is_made_visible():
 
 
 def test_a_models_truncation_and_special_tokens_are_off(tmp_path):
-    tok = _trained("wordpiece", _lee_lines())
+    tok = trained_tokenizer("wordpiece", lee_lines())
     tok.enable_truncation(max_length=5)
     from tokenizers.processors import TemplateProcessing
 
@@ -215,7 +164,7 @@ def test_a_byte_level_tokenizer_json_trains_vectors_gensim_loads(tmp_path):
 
     path = tmp_path / "gpt2-like" / "tokenizer.json"
     path.parent.mkdir()
-    _byte_level_bpe(_lee_lines(300)).save(str(path))
+    byte_level_bpe(lee_lines(300)).save(str(path))
     run_dir = tmp_path / "run"
     metrics = train(compose_train_cfg([f"corpus.tokenizer={path.parent}", *LEE_PREFIX, *QUICK, "epochs=1"]), run_dir)
     assert metrics["tokenizer"] == str(path.resolve())
@@ -251,7 +200,7 @@ def test_resume_reuses_the_saved_tokenizer_and_is_bit_equal(tmp_path, monkeypatc
 def test_init_reuses_the_earlier_runs_tokenizer(tmp_path, monkeypatch):
     earlier = tmp_path / "earlier"
     earlier.mkdir()
-    tok = _trained("bpe", _lee_lines())
+    tok = trained_tokenizer("bpe", lee_lines())
     tok.save(str(earlier / "tokenizer.json"))
     monkeypatch.setattr("w2v.data.tokenizers.train_tokenizer", lambda *a: pytest.fail("init retrained the tokenizer"))
     new = tmp_path / "new"
@@ -316,7 +265,7 @@ def test_torchrun_trains_the_tokenizer_once_and_every_rank_uses_it(tmp_path):
     import subprocess
     import sys
 
-    from conftest import TRAIN_PY
+    from helpers import TRAIN_PY
 
     from w2v.train import dist as wdist
 

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import compose_train_cfg, run_train_py, write_text_file
+from helpers import compose_train_cfg, run_train_py, write_text_file
 
 # Triton decides at definition time whether a jit function is interpreted, its own library
 # (tl.randint4x...) included, so the variable must be set before triton is first imported.

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT, run_train_py
+from helpers import REPO_ROOT, run_train_py
 
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import load_vectors
 from w2v.train.checkpoint import load_checkpoint
+from w2v.vectors import load_vectors
 
 EVALUATE_PY = REPO_ROOT / "evaluate.py"
 

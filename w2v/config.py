@@ -30,6 +30,8 @@ class CorpusConfig:
     # A corpus kind can plug in its own reader and evaluation by a name registered in w2v/plugins.py
     # (the songs application's is `playlists`; other packages add theirs as entry points), so the core
     # never imports the applications built on it, and a config or checkpoint never names code to import.
+    # A kind's own keys live in its own schema, a subclass of this one registered beside its reader
+    # (the playlists': w2v/songs/config.py), which its configs/corpus/ YAML names in its defaults list.
     # null = text reading / word benchmarks.
     reader: Optional[str] = None  # f(corpus_cfg) -> iterable of token lists
     evaluator: Optional[str] = None  # f(run_dir, words, vectors, cfg, tb, step, final=...) -> metrics
@@ -49,20 +51,11 @@ class CorpusConfig:
     tokenizer_vocab: int = 30000
     max_sentence_length: int = 10000  # gensim's MAX_WORDS_IN_BATCH: longer lines are cut
     max_tokens: Optional[int] = None  # stop after this many tokens (quick runs on a prefix)
-    # kind=playlists: the last song of a seeded `holdout` fraction of playlists is kept out of
-    # training for next-song evaluation; path=None downloads `url`/train.txt once into `cache_dir`.
-    holdout: float = 0.1
-    holdout_seed: int = 0
-    metadata: Optional[str] = None  # song_hash.txt[.gz]; None = beside the playlists
-    url: str = "https://storage.googleapis.com/maps-premium/dataset/yes_complete"
-    cache_dir: str = "~/.cache/w2v/playlists"
     # kind=text8 with path=None downloads `url` once into `cache_dir` and keeps it only if it matches
-    # this checksum ("md5:<hex>" or "sha256:<hex>"; configs/corpus/text8.yaml sets gensim-data's).
+    # this checksum ("md5:<hex>" or "sha256:<hex>"; configs/corpus/text8.yaml sets all three).
+    url: Optional[str] = None
+    cache_dir: str = "~/.cache/w2v"
     checksum: Optional[str] = None
-    # The same for corpora downloaded as several files: file name -> checksum (configs/corpus/playlists.yaml).
-    checksums: Optional[dict[str, str]] = None
-    compare_gensim: bool = False  # also train gensim with this run's model and settings on the split and report it
-    gensim_sg: Optional[int] = None  # the comparison's sg; null = the run's own (model=cbow: the tutorial's call)
 
 
 @dataclass
@@ -198,6 +191,9 @@ class TrainConfig:
     seed: int = 1
     workers: int = 0  # DataLoader worker processes making pairs
     export: str = "in"  # in | in+out (W+C, as GloVe)
+    # What the run writes its vectors as (w2v/exports): word2vec (vectors.txt/.bin) | sentence_transformers |
+    # model2vec | safetensors (the last three need the export extra: pip install -e ".[export]").
+    export_formats: list[str] = field(default_factory=lambda: ["word2vec"])
     log_every: int = 50  # batches between progress/TensorBoard updates
     # Without a progress bar (stdout/stderr not a terminal: nohup, CI, `> log`), log a progress line
     # at the first log step after this many seconds; 0 = never.
@@ -251,7 +247,10 @@ def hydra_subdir(resume: Any) -> str | None:
 def register_configs() -> None:
     """Register the schemas with Hydra's ConfigStore so YAML files are checked against them, and the
     resolvers configs/train.yaml uses: ``w2v_or`` (first value unless empty), ``w2v_run_dir`` (a resumed
-    run continues in its own directory) and ``w2v_hydra_subdir`` (where Hydra records a resume's command line)."""
+    run continues in its own directory) and ``w2v_hydra_subdir`` (where Hydra records a resume's command line).
+
+    Each registered corpus kind's own schema (w2v/plugins.py) is stored as ``corpus/<name>_schema``, which
+    that kind's YAML names in its defaults list (configs/corpus/playlists.yaml)."""
     if not OmegaConf.has_resolver("w2v_or"):
         OmegaConf.register_new_resolver("w2v_or", lambda first, second: first if first else second)
     if not OmegaConf.has_resolver("w2v_run_dir"):
@@ -261,6 +260,22 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(group="corpus", name="corpus_schema", node=CorpusConfig)
+    from w2v.plugins import schemas  # imported here to keep config import-light
+
+    for name, node in schemas().items():
+        cs.store(group="corpus", name=f"{name}_schema", node=node)
+
+
+def train_schema(config: Any = None) -> DictConfig:
+    """:class:`TrainConfig` as a structured config, its ``corpus`` typed by the schema of the plug-in kind
+    that ``config``'s ``corpus.reader`` (else ``corpus.evaluator``) names, so a config saved by a run of
+    that kind (a checkpoint's, on resume) merges into it with its own keys checked; the core schema otherwise."""
+    from w2v.plugins import corpus_schema  # imported here to keep config import-light
+
+    schema = OmegaConf.structured(TrainConfig)
+    corpus = config.get("corpus") if isinstance(config, (dict, DictConfig)) else None
+    kind = corpus_schema(corpus) if isinstance(corpus, (dict, DictConfig)) else None
+    return schema if kind is None else OmegaConf.merge(schema, {"corpus": OmegaConf.structured(kind)})
 
 
 def _check(ok: bool, message: str) -> None:
@@ -281,6 +296,7 @@ def validate(cfg: Any, files: bool = True) -> None:
     from w2v.plugins import check_corpus  # imported here to keep config import-light
 
     check_corpus(cfg.corpus)  # reader / evaluator: registered names only
+    _validate_kind_keys(cfg.corpus)
     for key in ("window", "dim", "epochs", "min_count", "block_tokens"):
         _check(cfg[key] >= 1, f"invalid value {key}={cfg[key]}: {key} must be >= 1")
     _check(cfg.negatives >= 0, f"invalid value negatives={cfg.negatives}: must be >= 0 (0 = no negative sampling, needs hs=true)")
@@ -312,6 +328,9 @@ def validate(cfg: Any, files: bool = True) -> None:
     # by select_engine when the trainer starts, before any data is read.
     _check(cfg.engine == "auto" or cfg.engine in ENGINES, f"unknown engine {cfg.engine!r}: use auto or one of {', '.join(ENGINES)}")
     _check(cfg.export in EXPORTS, f"unknown export {cfg.export!r}: use one of {', '.join(EXPORTS)}")
+    from w2v.exports import check_formats  # imported here to keep config import-light
+
+    check_formats(cfg)
     _check(cfg.corpus.max_sentence_length >= 2, "invalid value corpus.max_sentence_length: must be >= 2")
     max_tokens = cfg.corpus.max_tokens
     _check(max_tokens is None or max_tokens >= 1, f"invalid value corpus.max_tokens={max_tokens}: must be >= 1 or null (all tokens)")
@@ -330,6 +349,32 @@ def validate(cfg: Any, files: bool = True) -> None:
     dev = str(cfg.device)
     ok_dev = dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())
     _check(ok_dev, f"unknown device {dev!r}: use auto, cpu, cuda or cuda:N")
+
+
+def _validate_kind_keys(ccfg: Any) -> None:
+    """A plug-in kind's reader and evaluator read its own keys: a corpus config must have them all, typed by
+    the kind's schema (a config composed without the kind's YAML, ``corpus=text corpus.reader=playlists``, has none)."""
+    from dataclasses import fields
+
+    from omegaconf.errors import OmegaConfBaseException
+
+    from w2v.plugins import corpus_schema  # imported here to keep config import-light
+
+    schema = corpus_schema(ccfg)
+    if schema is None:
+        return
+    missing = [f.name for f in fields(schema) if f.name not in ccfg]
+    which = f"corpus.reader={ccfg.reader}" if ccfg.get("reader") else f"corpus.evaluator={ccfg.evaluator}"
+    _check(
+        not missing,
+        f"{which} reads corpus.{', corpus.'.join(missing)}, which this config lacks: choose the corpus with its config group "
+        f"(corpus=<kind>), whose YAML brings the {schema.__name__} schema",
+    )
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), ccfg)
+    except OmegaConfBaseException as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise W2VError(f"invalid value corpus.{getattr(exc, 'key', None) or '?'}: {first}") from None
 
 
 def _validate_dist(d: Any) -> None:

@@ -7,20 +7,27 @@ or a checkpoint names it.
 
 Registered:
 
-- w2v's own kinds, in :data:`BUILTIN`: ``playlists`` (:mod:`w2v.songs`: the playlists reader and the
-  next-song evaluation). The dotted paths that configs and checkpoints written before this registry
-  hold (``w2v.songs.data.iter_playlists``, ``w2v.songs.evaluate.evaluate_songs``) are aliases of it,
-  compared as strings and never imported.
+- w2v's own kinds, in :data:`BUILTIN`: ``playlists`` (:mod:`w2v.songs`: the playlists reader, the
+  next-song evaluation, and the schema of the keys only they read). The dotted paths that configs
+  and checkpoints written before this registry hold (``w2v.songs.data.iter_playlists``,
+  ``w2v.songs.evaluate.evaluate_songs``) are aliases of it, compared as strings and never imported.
 - Other packages' kinds, through entry points in their own ``pyproject.toml``::
 
       [project.entry-points."w2v.readers"]
       mykind = "mypackage.corpus:iter_mykind"        # f(corpus_cfg) -> iterable of token lists
       [project.entry-points."w2v.evaluators"]
       mykind = "mypackage.evaluate:evaluate_mykind"  # f(run_dir, words, vectors, cfg, tb, step, final=..., out_vectors=...) -> metrics
+      [project.entry-points."w2v.corpus_schemas"]
+      mykind = "mypackage.config:MyCorpusConfig"      # a dataclass subclassing w2v.config.CorpusConfig
 
-  and their corpus config sets ``reader: mykind`` (and ``evaluator: mykind``). Installing a package
-  is the user's decision to run its code; a name in a file only picks among what is installed, and
-  only the entry point picked is loaded. A package cannot take a built-in name. A plug-in's
+  and their corpus config sets ``reader: mykind`` (and ``evaluator: mykind``). A kind with keys of its
+  own registers their schema: :func:`w2v.config.register_configs` stores it in Hydra's ConfigStore as
+  ``corpus/mykind_schema``, which the kind's corpus YAML puts first in its defaults list
+  (``- /corpus/mykind_schema@corpus``), and a checkpoint's saved config is typed by the schema of the
+  reader (else the evaluator) it names (:func:`corpus_schema`). Installing a package is the user's
+  decision to run its code; a name in a file only picks among what is installed, and only the reader
+  or evaluator picked is loaded (schemas, plain dataclasses, are all loaded when w2v registers its
+  configs, since Hydra must know them before it reads a YAML that names one). A package cannot take a built-in name. A plug-in's
   ``module.function`` spelling (``mypackage.corpus.iter_mykind``) is accepted as an alias of its name.
 """
 
@@ -35,14 +42,16 @@ from w2v.errors import W2VError
 
 READERS = "w2v.readers"
 EVALUATORS = "w2v.evaluators"
+SCHEMAS = "w2v.corpus_schemas"
 
 # group -> name -> (module, function) inside w2v; constants of the code, never taken from a file.
 BUILTIN: dict[str, dict[str, tuple[str, str]]] = {
     READERS: {"playlists": ("w2v.songs.data", "iter_playlists")},
     EVALUATORS: {"playlists": ("w2v.songs.evaluate", "evaluate_songs")},
+    SCHEMAS: {"playlists": ("w2v.songs.config", "PlaylistsCorpusConfig")},
 }
-_KEY = {READERS: "corpus.reader", EVALUATORS: "corpus.evaluator"}
-_WHAT = {READERS: "reader", EVALUATORS: "evaluator"}
+_KEY = {READERS: "corpus.reader", EVALUATORS: "corpus.evaluator", SCHEMAS: "corpus schema"}
+_WHAT = {READERS: "reader", EVALUATORS: "evaluator", SCHEMAS: "corpus schema"}
 
 
 def _plugins(group: str) -> dict[str, EntryPoint]:
@@ -104,3 +113,25 @@ def check_corpus(ccfg: Any) -> None:
         value = ccfg.get(_KEY[group].split(".")[1])
         if value:
             resolve(group, str(value))
+
+
+def schemas() -> dict[str, type]:
+    """Every registered corpus kind's config schema by name (built-in first), for Hydra's ConfigStore."""
+    return {name: load(SCHEMAS, name) for name in names(SCHEMAS)}
+
+
+def corpus_schema(ccfg: Any) -> type | None:
+    """The schema of the kind whose reader (else evaluator) ``ccfg`` names; None for text corpora and
+    unregistered names (which :func:`check_corpus` reports). Never raises on a damaged value, so a
+    checkpoint's config can be typed before it is checked."""
+    for group in (READERS, EVALUATORS):
+        value = ccfg.get(_KEY[group].split(".")[1]) if hasattr(ccfg, "get") else None
+        if not value or not isinstance(value, str):
+            continue
+        try:
+            name = resolve(group, value)
+        except W2VError:
+            return None
+        if name in BUILTIN[SCHEMAS] or name in _plugins(SCHEMAS):
+            return load(SCHEMAS, name)
+    return None

@@ -1,65 +1,81 @@
 """Word queries on trained vectors, like gensim's ``KeyedVectors.most_similar``.
 
-``python similar.py run=outputs/<run> positive=king`` lists king's nearest words by cosine;
-``positive=[king,woman] negative=[man]`` answers the analogy king - man + woman. ``run`` is a run
-directory or any vectors file ``evaluate.py`` reads. Errors print one line and exit with status 2.
+``python similar.py run=outputs/<run> positive=king`` (or ``w2v-similar ...``) lists king's nearest
+words by cosine; ``positive=[king,woman] negative=[man]`` answers the analogy king - man + woman.
+``run`` is a run directory or any vectors file ``evaluate.py`` reads. The query itself is
+:meth:`w2v.vectors.WordVectors.most_similar`; this module is the command around it: its config
+schema (``configs/similar.yaml``), its arguments and its table. Errors print one line and exit 2.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
-from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
-import numpy as np
+from hydra.core.config_store import ConfigStore
 
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import Vectors, load_vectors
-
-USAGE = """usage: python similar.py run=<run dir or vectors file> positive=<word> [positive=...] [negative=<word>] [topn=10]
-                          [limit=<load only the N most frequent words>] [trust_pickle=true (gensim .kv/.model files)]
-  positive=king                                 king's nearest words by cosine
-  positive=[king,woman] negative=[man]          king - man + woman (gensim's most_similar)"""
+from w2v.query_args import QueryArgs
+from w2v.vectors import describe_query, load_vectors
 
 
-def most_similar(vecs: Vectors, positive: Sequence[str], negative: Sequence[str] = (), topn: int = 10) -> list[tuple[str, float]]:
-    """gensim's ``most_similar``: the ``topn`` words by cosine to the mean of the unit vectors of
-    ``positive`` minus those of ``negative``, the query words themselves left out.
+@dataclass
+class SimilarConfig:
+    """The keys of ``similar.py``; ``positive`` and ``negative`` may repeat (``positive=a positive=b``)."""
 
-    Words are matched exactly (gensim's keys are case-sensitive); an unknown word is a one-line error.
-    """
+    run: Optional[str] = None  # a run directory (outputs/<date>/<time>) or any vectors file evaluate.py reads
+    positive: list[str] = field(default_factory=list)  # words to add: positive=king or positive=[king,woman]
+    negative: list[str] = field(default_factory=list)  # words to subtract: negative=[man]
+    topn: int = 10  # how many words to list
+    limit: Optional[int] = None  # load only the N most frequent words
+    trust_pickle: bool = False  # gensim .kv/.model files are pickles, which run code when loaded: only files you trust
+
+
+def split_words(value: str) -> list[str]:
+    """``[a,b]`` (Hydra's list syntax) or ``a,b`` is a list; a single word is a one-item list."""
+    value = value.strip()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    return [v.strip().strip("'\"") for v in value.split(",") if v.strip()]
+
+
+ARGS = QueryArgs(
+    SimilarConfig,
+    lists={"positive": split_words, "negative": split_words},
+    aliases={"vectors": "run", "word": "positive", "words": "positive", "pos": "positive", "neg": "negative", "n": "topn"},
+)
+
+
+def register_similar_config() -> None:
+    """Register the schema with Hydra's ConfigStore as ``similar_schema`` (configs/similar.yaml)."""
+    ConfigStore.instance().store(name="similar_schema", node=SimilarConfig)
+
+
+def similar(cfg: Any) -> str:
+    """The answer to ``cfg``'s query: a title line and the table; :class:`W2VError` for what a user can fix."""
+    for key in ("topn", "limit"):
+        if cfg[key] is not None and cfg[key] < 1:
+            raise W2VError(f"invalid value {key}={str(cfg[key])!r}: must be a positive integer")
+    if not cfg.run:
+        raise W2VError("run is not set: pass run=outputs/<date>/<time> (a python train.py run) or a vectors file")
+    positive, negative = list(cfg.positive), list(cfg.negative)
     if not positive and not negative:
         raise W2VError("no words given: pass positive=<word> (and optionally negative=<word>)")
-    if topn < 1:
-        raise W2VError(f"invalid value topn={topn}: must be >= 1")
-    rows = [_row(vecs, w) for w in [*positive, *negative]]
-    weights = np.array([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
-    mean = (vecs.unit[rows] * weights[:, None]).sum(0)  # (D,); its direction is gensim's weighted mean
-    norm = float(np.linalg.norm(mean))
-    if norm == 0:
-        raise W2VError(f"the query {_describe(positive, negative)} sums to a zero vector: it has no direction to search")
-    sims = vecs.unit @ (mean / norm)  # (V,) cosines
-    sims[rows] = -np.inf  # never answer with a query word
-    k = min(topn, len(vecs) - len(set(rows)))
-    best = np.argpartition(-sims, k - 1)[:k] if k > 0 else np.zeros(0, dtype=np.int64)
-    best = best[np.argsort(-sims[best], kind="stable")]
-    return [(vecs.words[i], float(sims[i])) for i in best.tolist()]
+    vecs = load_vectors(cfg.run, limit=cfg.limit, trust_pickle=cfg.trust_pickle)
+    rows = vecs.most_similar(positive, negative, cfg.topn)
+    return f"most similar to {describe_query(positive, negative)} ({vecs.name}: {len(vecs)} words)\n{format_table(rows)}"
 
 
-def _row(vecs: Vectors, word: str) -> int:
-    row = vecs.index.get(word)
-    if row is not None:
-        return row
-    folded = word.casefold()
-    variant = next((w for w in vecs.words if w.casefold() == folded), None)  # only on an error: a linear scan is fine
-    hint = f"; did you mean {variant!r}? (words are case-sensitive)" if variant else ""
-    raise W2VError(f"unknown word {word!r}: it is not among the {len(vecs)} words of {vecs.name}{hint}")
-
-
-def _describe(positive: Sequence[str], negative: Sequence[str]) -> str:
-    text = " + ".join(positive) if positive else ""
-    return text + "".join(f" - {w}" for w in negative)
+def command(cfg: Any) -> int:
+    """The command: print the answer, or one error line; the exit status (0, or 2 for an error)."""
+    try:
+        text = similar(cfg)
+    except W2VError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
 
 
 def format_table(rows: list[tuple[str, float]]) -> str:
@@ -68,67 +84,3 @@ def format_table(rows: list[tuple[str, float]]) -> str:
     lines = [f"{'#':>3}  {'word':<{width}}  cosine"]
     lines += [f"{rank:>3}  {word:<{width}}  {sim:.4f}" for rank, (word, sim) in enumerate(rows, 1)]
     return "\n".join(lines)
-
-
-def _values(value: str) -> list[str]:
-    """``[a,b]`` (Hydra's list syntax) or ``a,b`` is a list; a single word is a one-item list."""
-    value = value.strip()
-    if value.startswith("[") and value.endswith("]"):
-        value = value[1:-1]
-    return [v.strip().strip("'\"") for v in value.split(",") if v.strip()]
-
-
-def _flag(key: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered not in ("true", "false", "1", "0", "yes", "no"):
-        raise W2VError(f"invalid value {key}={value!r}: use true or false")
-    return lowered in ("true", "1", "yes")
-
-
-def _positive_int(key: str, value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise W2VError(f"invalid value {key}={value!r}: must be a positive integer")
-    return int(value)
-
-
-def parse_args(argv: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` arguments in Hydra's style; ``positive`` and ``negative`` may repeat."""
-    args: dict[str, Any] = {"run": None, "positive": [], "negative": [], "topn": 10, "limit": None, "trust_pickle": False}
-    aliases = {"vectors": "run", "word": "positive", "words": "positive", "pos": "positive", "neg": "negative", "n": "topn"}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        key = aliases.get(key.lstrip("+-"), key.lstrip("+-"))
-        if not sep or key not in args:
-            raise W2VError(f"unknown argument {arg!r}: use run=, positive=, negative=, topn=, limit=, trust_pickle= (see --help)")
-        if key in ("positive", "negative"):
-            args[key] += _values(value)
-        elif key in ("topn", "limit"):
-            args[key] = _positive_int(key, value)
-        elif key == "trust_pickle":
-            args[key] = _flag(key, value)
-        else:
-            args[key] = value
-    if not args["run"]:
-        raise W2VError("run is not set: pass run=outputs/<date>/<time> (a python train.py run) or a vectors file")
-    return args
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry: print the neighbours, or one error line and exit status 2."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
-    try:
-        args = parse_args(argv)
-        if not args["positive"] and not args["negative"]:
-            raise W2VError("no words given: pass positive=<word> (and optionally negative=<word>)")
-        vecs = load_vectors(args["run"], limit=args["limit"], trust_pickle=args["trust_pickle"])
-        rows = most_similar(vecs, args["positive"], args["negative"], args["topn"])
-    except W2VError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"most similar to {_describe(args['positive'], args['negative'])} ({vecs.name}: {len(vecs)} words)")
-    print(format_table(rows))
-    return 0

@@ -9,6 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from w2v.kernel_cache import drop_stale_kernels
+
+drop_stale_kernels()  # before any kernel loads from numba's cache: see w2v.kernel_cache
+
 try:
     from numba import njit
 

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from w2v.atomic import atomic_open
-from w2v.data.corpus import _batches, _is_wikitext_heading, iter_pieces, iter_sentences
+from w2v.data.corpus import is_wikitext_heading, iter_sentences, piece_batches
+from w2v.data.sources import iter_pieces
 from w2v.data.vocab import SENTENCE_END, EncodedCorpus, encode_corpus
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ def encode_text(ccfg: Any, tokenize: Any, path: Path, shard: tuple[int, int] | N
     A Hugging Face tokenizer whose ids each stand for one token string takes :func:`encode_token_ids`;
     every other tokenizer, and a corpus kind that reads its own tokens, the string path.
     """
-    max_tokens = ccfg.max_tokens if shard is None else None  # a rank's share of a prefix is cut by dist.prepare_data
+    max_tokens = ccfg.max_tokens if shard is None else None  # a rank's share of a prefix is cut by w2v.data.prepare
     if hasattr(tokenize, "batch_ids") and not ccfg.get("reader") and tokenize.distinct_strings:
         pieces = iter_pieces(ccfg, shard)
         return encode_token_ids(pieces, tokenize, path, max_tokens, ccfg.max_sentence_length, ccfg.wikitext_markup)
@@ -48,7 +49,7 @@ def _sentences_of(batch: list[tuple[str, bool]], tokens: np.ndarray, ends: list[
     start = 0
     for (text, ends_line), end in zip(batch, ends):
         seg, start = tokens[start:end], end
-        if skip_headings and ends_line and not state["open"] and _is_wikitext_heading(text):
+        if skip_headings and ends_line and not state["open"] and is_wikitext_heading(text):
             continue
         pos = 0
         while state["open"] + len(seg) - pos >= max_len:  # full sentences
@@ -77,7 +78,7 @@ def encode_token_ids(
     n_tokens = n_sentences = n_words = 0
     state = {"open": 0}
     with atomic_open(path, "wb") as f:
-        for batch in _batches(pieces):
+        for batch in piece_batches(pieces):
             tokens, ends = tokenize.batch_ids([text for text, _ in batch])
             arr = _sentences_of(batch, tokens, ends, state, max_len, skip_headings)
             words = arr >= 0

@@ -17,7 +17,7 @@ in chunks of whole sentences, so no Python code runs per token and memory holds 
 table of distinct pairs (16 bytes each), never the corpus.
 
 Under torchrun every rank runs the same passes over its own share, with the counts of all ranks: a
-:class:`CountMerger` (``w2v.train.dist_phrases``) merges the word and pair counts by word before
+:class:`CountMerger` (:class:`w2v.data.rank_counts.RankCounts`) merges the word and pair counts by word before
 scoring, so every rank finds the same phrases and rewrites its own sentences. One process uses
 :data:`LOCAL`, where every merge is the identity.
 
@@ -42,6 +42,9 @@ from numba import njit
 
 from w2v.atomic import atomic_open
 from w2v.data.vocab import SENTENCE_END, EncodedCorpus
+from w2v.kernel_cache import drop_stale_kernels
+
+drop_stale_kernels()  # before any kernel loads from numba's cache: see w2v.kernel_cache
 
 log = logging.getLogger(__name__)
 

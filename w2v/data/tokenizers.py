@@ -1,6 +1,6 @@
 """Which tokenizer turns corpus text into word2vec's words: ``corpus.tokenizer``.
 
-- ``regex`` (the default): :class:`w2v.data.corpus.Tokenizer`, ``corpus.token_pattern`` matches after
+- ``regex`` (the default): :class:`RegexTokenizer`, ``corpus.token_pattern`` matches after
   ``corpus.lowercase`` (a null pattern splits on whitespace);
 - ``whitespace``: whitespace split after ``corpus.lowercase``;
 - the path of a Hugging Face ``tokenizer.json`` (or a directory holding one): its tokens, by the
@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from w2v.atomic import atomic_open, atomic_write_text
+from w2v.data.sources import iter_pieces
 from w2v.errors import W2VError
 from w2v.paths import stays_inside
 
@@ -56,6 +57,27 @@ class TextTokenizer(Protocol):
     """What the corpus readers call: one token list per text."""
 
     def batch(self, texts: list[str]) -> list[list[str]]: ...
+
+
+class RegexTokenizer:
+    """Text -> tokens: optional lowercasing, then regex matches (or whitespace split if no pattern)."""
+
+    def __init__(self, lowercase: bool = True, token_pattern: str | None = r"\w+", wikitext_markup: bool = False):
+        self.lowercase = lowercase
+        self.regex = re.compile(token_pattern) if token_pattern else None
+        self.wikitext_markup = wikitext_markup
+
+    def __call__(self, text: str) -> list[str]:
+        if self.wikitext_markup:
+            # WikiText spaces out joiners ("well @-@ known", "1 @,@ 000"); glue them back.
+            text = _WIKITEXT_JOINERS.sub(r"\1", text)
+        if self.lowercase:
+            text = text.lower()
+        return self.regex.findall(text) if self.regex else text.split()
+
+    def batch(self, texts: list[str]) -> list[list[str]]:
+        """One token list per text (the interface every tokenizer here shares)."""
+        return [self(text) for text in texts]
 
 
 def kind_of(spec: str) -> str:
@@ -232,15 +254,13 @@ def prepare_tokenizer(ccfg: Any, run_dir: Path | None = None, init_dir: str | No
     ``run_dir``), so the new text is split into the same tokens as the vocabulary it extends.
     ``train=False`` loads ``run_dir/tokenizer.json`` instead of training (torchrun ranks other than 0).
     """
-    from w2v.data.corpus import Tokenizer
-
     spec = ccfg.get("tokenizer", "regex")
     kind = kind_of(spec)
     markup = bool(ccfg.get("wikitext_markup", False))
     if kind in BUILTIN:
         pattern = ccfg.token_pattern if kind == "regex" else None
         log.info("tokenizer: %s%s, lowercase=%s", kind, f" {pattern!r}" if pattern else " (whitespace split)", ccfg.lowercase)
-        return Tokenizer(ccfg.lowercase, pattern, markup)
+        return RegexTokenizer(ccfg.lowercase, pattern, markup)
     if kind == "file":
         path = tokenizer_file(spec)
         hf = HFTokenizer(load_tokenizer_file(spec), markup)
@@ -522,8 +542,6 @@ def iter_training_texts(ccfg: Any) -> Iterator[str]:
     """The corpus text a tokenizer trains on: the reader's pieces, up to ``corpus.max_tokens``
     whitespace-separated words when set (a tokenizer's tokens are at least as many as the words, so
     the run's token prefix lies inside this text)."""
-    from w2v.data.corpus import iter_pieces
-
     budget = ccfg.max_tokens
     for text, _ in iter_pieces(ccfg):
         if ccfg.wikitext_markup:

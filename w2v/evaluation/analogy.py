@@ -23,7 +23,7 @@ import numpy as np
 
 from w2v.data.corpus import open_text
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import Vectors
+from w2v.vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class AnalogyResult:
 
 
 def evaluate_analogies(
-    vecs: Vectors, questions: Questions, restrict_vocab: int = 300000, methods: tuple[str, ...] | list[str] = METHODS
+    vecs: WordVectors, questions: Questions, restrict_vocab: int = 300000, methods: tuple[str, ...] | list[str] = METHODS
 ) -> AnalogyResult:
     """Score every question whose words are all among the first ``restrict_vocab`` words."""
     t0 = time.perf_counter()
@@ -157,7 +157,7 @@ def evaluate_analogies(
     return AnalogyResult(questions.path, restrict, list(methods), sections, questions.malformed, time.perf_counter() - t0)
 
 
-def predict(vecs: Vectors, abc: np.ndarray, restrict: int, method: str = "3cosadd") -> np.ndarray:
+def predict(vecs: WordVectors, abc: np.ndarray, restrict: int, method: str = "3cosadd") -> np.ndarray:
     """Answer rows for questions given as (n, 3) rows ``a, b, c`` (a : b :: c : ?), in batches whose
     (questions x candidates) score table is one reused buffer of BATCH_ELEMENTS floats."""
     restrict = min(restrict, len(vecs))
@@ -221,7 +221,7 @@ def _gensim_walk(scores: np.ndarray, abc: np.ndarray, canon: np.ndarray) -> int:
     return int(top[-1])
 
 
-def answer(vecs: Vectors, a: str, b: str, c: str, method: str = "3cosadd", restrict_vocab: int | None = None) -> str:
+def answer(vecs: WordVectors, a: str, b: str, c: str, method: str = "3cosadd", restrict_vocab: int | None = None) -> str:
     """The word that completes ``a : b :: c : ?`` (one question; for exploring and tests)."""
     restrict = min(restrict_vocab or len(vecs), len(vecs))
     ok = vecs.upper_index(restrict)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from w2v.evaluation.vectors import Vectors
+from w2v.vectors import WordVectors, nearest
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +46,9 @@ DEFAULT_QUERIES = (
     "jazz",
     "water",
 )
-BATCH_ELEMENTS = 1 << 24
 
 
-def nearest(unit: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` rows of ``unit`` (N, D) by cosine to each of ``rows`` (n,), the row itself excluded.
-
-    Returns ``(indices, cosines)``, both (n, k') with ``k' = min(k, N - 1)``, best first.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    k = min(k, unit.shape[0] - 1)
-    if k < 1 or len(rows) == 0:
-        return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0), dtype=np.float32)
-    idx_out = np.empty((len(rows), k), dtype=np.int64)
-    sim_out = np.empty((len(rows), k), dtype=np.float32)
-    batch = max(1, BATCH_ELEMENTS // unit.shape[0])
-    for start in range(0, len(rows), batch):
-        part = rows[start : start + batch]
-        sims = unit[part] @ unit.T  # (n, N)
-        sims[np.arange(len(part)), part] = -np.inf
-        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        top_sims = np.take_along_axis(sims, top, axis=1)
-        order = np.argsort(-top_sims, axis=1, kind="stable")
-        idx_out[start : start + len(part)] = np.take_along_axis(top, order, axis=1)
-        sim_out[start : start + len(part)] = np.take_along_axis(top_sims, order, axis=1)
-    return idx_out, sim_out
-
-
-def neighbours_of(vecs: Vectors, words: list[str], k: int) -> dict[str, list[tuple[str, float]]]:
+def neighbours_of(vecs: WordVectors, words: list[str], k: int) -> dict[str, list[tuple[str, float]]]:
     """``word -> [(neighbour, cosine), ...]`` for each of ``words`` in ``vecs`` (case-insensitive)."""
     ok = vecs.upper_index(len(vecs))
     found = [w for w in words if w.upper() in ok]
@@ -95,7 +70,7 @@ class GloveComparison:
     glove: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
 
 
-def _shared_rows(ours: Vectors, glove: Vectors, restrict: int) -> tuple[np.ndarray, np.ndarray]:
+def _shared_rows(ours: WordVectors, glove: WordVectors, restrict: int) -> tuple[np.ndarray, np.ndarray]:
     """Rows in ``ours`` and in ``glove`` of the words both know, in our (frequency) order."""
     g = glove.upper_index(len(glove))
     mine = ours.upper_index(min(restrict, len(ours)))
@@ -113,8 +88,8 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float | None:
 
 
 def compare_with_glove(
-    ours: Vectors,
-    glove: Vectors,
+    ours: WordVectors,
+    glove: WordVectors,
     queries: list[str] | tuple[str, ...] = DEFAULT_QUERIES,
     k: int = 10,
     sample: int = 1000,

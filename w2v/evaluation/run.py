@@ -31,7 +31,7 @@ from w2v.evaluation.report import (
     write_reports,
 )
 from w2v.evaluation.similarity import WordPairs, evaluate_pairs, evaluate_pairs_composed, read_pairs
-from w2v.evaluation.vectors import Vectors, default_name, load_vectors, refuse_untrusted_pickle, resolve_vectors_path
+from w2v.vectors import WordVectors, default_name, load_vectors, refuse_untrusted_pickle, resolve_vectors_path
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,12 @@ def _pairs(path: str, name: str, mtime: int) -> WordPairs:
 
 
 @functools.lru_cache(maxsize=1)
-def _reference(path: str, limit: int | None, cache_dir: str | None, mtime: int) -> Vectors:
+def _reference(path: str, limit: int | None, cache_dir: str | None, mtime: int) -> WordVectors:
     # Kept for the process: per-epoch evaluations and several vector sets load GloVe once.
     return load_vectors(path, name="glove", limit=limit, cache_dir=cache_dir)
 
 
-def load_glove(ec: Any) -> Vectors | None:
+def load_glove(ec: Any) -> WordVectors | None:
     """GloVe for the neighbour comparison, or None (with a log line) when it is off or absent."""
     if not ec.glove_path:
         return None
@@ -81,7 +81,7 @@ def load_glove(ec: Any) -> Vectors | None:
     return _reference(str(path), ec.glove_limit, ec.cache_dir, _mtime(path))
 
 
-def _similarity(vecs: Vectors, ec: Any) -> tuple[dict[str, Any], dict[str, str]]:
+def _similarity(vecs: WordVectors, ec: Any) -> tuple[dict[str, Any], dict[str, str]]:
     results, skipped = {}, {}
     for entry in ec.similarity:
         name, path, builtin = similarity_source(str(entry))
@@ -95,7 +95,7 @@ def _similarity(vecs: Vectors, ec: Any) -> tuple[dict[str, Any], dict[str, str]]
     return results, skipped
 
 
-def _plot_words(vecs: Vectors, ec: Any) -> list[str]:
+def _plot_words(vecs: WordVectors, ec: Any) -> list[str]:
     if ec.plot_words:
         ok = vecs.upper_index(len(vecs))
         return [w for w in dict.fromkeys(ec.plot_words) if w.upper() in ok]
@@ -108,7 +108,7 @@ def _plot_words(vecs: Vectors, ec: Any) -> list[str]:
     return list(dict.fromkeys(words))[:MAX_PLOT_WORDS]
 
 
-def evaluate_vectors(vecs: Vectors, ec: Any, glove: Vectors | None = None, plot_path: Path | None = None) -> dict[str, Any]:
+def evaluate_vectors(vecs: WordVectors, ec: Any, glove: WordVectors | None = None, plot_path: Path | None = None) -> dict[str, Any]:
     """Analogies, similarity benchmarks, the GloVe comparison and the projection of one vector set."""
     analogies = resolve_path(ec.analogies) if ec.analogies else default_analogies()
     questions = _questions(str(analogies), _mtime(analogies))
@@ -163,7 +163,7 @@ def evaluate_run(
     with them composed, as ``<name>_oov_composed`` beside the OOV-skipped ``<name>``."""
     check_eval_config(eval_cfg)
     run_dir = Path(run_dir)
-    vecs = Vectors("w2v", list(words), vectors, str(run_dir), oov=oov)
+    vecs = WordVectors(list(words), vectors, name="w2v", source=str(run_dir), oov=oov)
     report = evaluate_vectors(vecs, eval_cfg, load_glove(eval_cfg), run_dir / "projection.png" if final else None)
     _log_report(report, "" if final else f"epoch {step}: ", neighbours=final)
     tb.scalars({f"eval/{k}": v for k, v in report["metrics"].items() if not k.endswith("_oov_pct")}, step)
@@ -215,7 +215,7 @@ def evaluate(cfg: Any, out_dir: str | os.PathLike) -> str:
     reports = []
     for path, file, name in zip(paths, files, names):
         if glove is not None and file.resolve() == Path(glove.source).resolve() and cfg.limit == ec.glove_limit:
-            vecs = Vectors(name, glove.words, glove.matrix, glove.source)  # already loaded
+            vecs = WordVectors(glove.words, glove.matrix, name=name, source=glove.source)  # already loaded
         else:
             vecs = load_vectors(path, name=name, limit=cfg.limit, cache_dir=ec.cache_dir, trust_pickle=cfg.trust_pickle)
         plot = out / ("projection.png" if len(paths) == 1 else f"projection-{name}.png")

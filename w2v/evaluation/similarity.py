@@ -17,7 +17,7 @@ import numpy as np
 
 from w2v.data.corpus import open_text
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import Vectors
+from w2v.vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class SimilarityResult:
         return 100.0 * self.oov / total if total else 0.0
 
 
-def pair_cosines(vecs: Vectors, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+def pair_cosines(vecs: WordVectors, left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """(n,) float32 cosine similarity of rows ``left[i]`` and ``right[i]``.
 
     Computed with gensim's own arithmetic (``matutils.unitvec``, then a BLAS dot per pair), so the
@@ -115,7 +115,7 @@ def _correlation(fn, x: np.ndarray, y: np.ndarray) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def evaluate_pairs(vecs: Vectors, data: WordPairs, restrict_vocab: int = 300000) -> SimilarityResult:
+def evaluate_pairs(vecs: WordVectors, data: WordPairs, restrict_vocab: int = 300000) -> SimilarityResult:
     """Correlate human scores with cosines over the pairs whose words are both known."""
     from scipy import stats  # imported here: it takes a second, and error paths need none of it
 
@@ -136,7 +136,7 @@ def evaluate_pairs(vecs: Vectors, data: WordPairs, restrict_vocab: int = 300000)
     )
 
 
-def evaluate_pairs_composed(vecs: Vectors, data: WordPairs, restrict_vocab: int = 300000) -> SimilarityResult:
+def evaluate_pairs_composed(vecs: WordVectors, data: WordPairs, restrict_vocab: int = 300000) -> SimilarityResult:
     """As :func:`evaluate_pairs`, with a word outside the first ``restrict_vocab`` words composed by
     ``vecs.oov`` (fastText's n-gram vectors, from the lowercased word) instead of skipping its pair.
 

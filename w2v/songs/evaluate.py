@@ -272,13 +272,13 @@ def _report_md(words: list[str], vectors: np.ndarray, ccfg: Any, split: Split, m
 
 def _example_md(words: list[str], vectors: np.ndarray, ccfg: Any, topn: int = 10) -> list[str]:
     """Nearest songs to the tutorial's example (or the most played song) with titles, for a quick look."""
-    from w2v.songs.recommend import nearest
+    from w2v.vectors import WordVectors
 
     song = str(EXAMPLE_SONG) if str(EXAMPLE_SONG) in words else words[0]
     catalog = load_catalog(metadata_file(ccfg))
     title, artist = catalog.describe(int(song))
     lines = [f"## Nearest songs to {song} {_md(title)} - {_md(artist)}", "", "| id | similarity | title | artist |", "|---|---|---|---|"]
-    for other, sim in nearest(words, vectors, [song], [], topn):
+    for other, sim in WordVectors(words, vectors).most_similar([song], topn=topn):
         title, artist = catalog.describe(int(other))
         lines.append(f"| {other} | {sim:.3f} | {_md(title)} | {_md(artist)} |")
     return lines

@@ -1,9 +1,10 @@
 """Recommend songs from a trained playlists run: nearest neighbours with titles, artists and tags.
 
 ``python recommend.py run=outputs/<run> song=3822 [song=...] [negative=...] [topn=10] [tags=true]``
-Songs are ids or title/artist searches; several songs and negatives combine as in gensim's
-``most_similar(positive, negative)``: the mean of the unit vectors (negatives subtracted), then
-cosine similarity to every other song.
+(or ``w2v-recommend ...``). Songs are ids or title/artist searches; several songs and negatives
+combine as in gensim's ``most_similar(positive, negative)``, which
+:meth:`w2v.vectors.WordVectors.most_similar` computes. This module is the command around it: the
+run's vectors and catalog, the song search, its config schema (``configs/recommend.yaml``) and table.
 """
 
 from __future__ import annotations
@@ -11,23 +12,51 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-import numpy as np
+from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from w2v.errors import W2VError
-from w2v.evaluation.vectors import read_word2vec_binary
+from w2v.query_args import QueryArgs
 from w2v.songs.data import Catalog, load_catalog, metadata_file
+from w2v.vectors import WordVectors, read_word2vec_binary
 
 log = logging.getLogger(__name__)
 
-USAGE = """usage: python recommend.py run=<run dir> song=<id or search> [song=...] [negative=<id or search>] [topn=10] [tags=true]
-                           [metadata=<song_hash.txt>]
-  song=3822                 by id          song="billie jean michael jackson"   by title/artist words
-  song=3822 song=1012 negative=4245       several songs, minus others (gensim's most_similar)"""
+
+@dataclass
+class RecommendConfig:
+    """The keys of ``recommend.py``; ``song`` and ``negative`` may repeat (``song=3822 song=1012``)."""
+
+    run: Optional[str] = None  # the run directory of python train.py corpus=playlists
+    song: list[str] = field(default_factory=list)  # song ids or title/artist searches: song=3822, song="billie jean michael jackson"
+    negative: list[str] = field(default_factory=list)  # songs to subtract, as song=
+    topn: int = 10  # how many songs to list
+    tags: bool = False  # show each song's first tags
+    metadata: Optional[str] = None  # song_hash.txt; None = beside the run's playlists
+
+
+def split_songs(value: str) -> list[str]:
+    """``[a,b]`` or ``1,2`` is a list; anything else (a title with commas too) is one value."""
+    if value.startswith("[") and value.endswith("]"):
+        return [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+    parts = value.split(",")
+    return [p.strip() for p in parts] if all(p.strip().isdigit() for p in parts) else [value]
+
+
+ARGS = QueryArgs(
+    RecommendConfig,
+    lists={"song": split_songs, "negative": split_songs},
+    aliases={"songs": "song", "neg": "negative", "negatives": "negative", "n": "topn"},
+)
+
+
+def register_recommend_config() -> None:
+    """Register the schema with Hydra's ConfigStore as ``recommend_schema`` (configs/recommend.yaml)."""
+    ConfigStore.instance().store(name="recommend_schema", node=RecommendConfig)
 
 
 class AmbiguousSong(W2VError):
@@ -38,28 +67,18 @@ class AmbiguousSong(W2VError):
         self.candidates = candidates
 
 
-def nearest(words: list[str], vectors: np.ndarray, positive: list[str], negative: list[str], topn: int) -> list[tuple[str, float]]:
-    """gensim's ``most_similar``: the ``topn`` words closest to mean(unit positives) - mean(unit negatives)."""
-    unit = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)  # (V, D)
-    index = {w: i for i, w in enumerate(words)}
-    rows = [index[w] for w in positive + negative]
-    weights = np.asarray([1.0] * len(positive) + [-1.0] * len(negative), dtype=np.float32)
-    mean = (unit[rows] * weights[:, None]).mean(0)  # (D,)
-    sims = unit @ (mean / max(float(np.linalg.norm(mean)), 1e-12))  # (V,)
-    sims[rows] = -np.inf  # never recommend an input
-    best = np.argsort(-sims, kind="stable")[: min(topn, len(words) - len(set(rows)))]
-    return [(words[i], float(sims[i])) for i in best.tolist()]
-
-
 @dataclass
 class SongRun:
     """A trained playlists run: vectors in vocab order (most played first) and the song catalog."""
 
     run_dir: Path
-    words: list[str]
-    vectors: np.ndarray  # (V, D) float32
+    vectors: WordVectors  # the songs are its words, their ids as strings
     catalog: Catalog
     metadata: Path | None
+
+    @property
+    def words(self) -> list[str]:
+        return self.vectors.words
 
     def describe(self, song: str) -> str:
         title, artist = self.catalog.describe(int(song))
@@ -99,13 +118,14 @@ def load_run(run_dir: str | os.PathLike, metadata: str | None = None, with_tags:
     vectors_path = run_dir / "vectors.bin"
     if not vectors_path.is_file():
         raise W2VError(f"{run_dir} has no vectors.bin (training did not finish?); resume it with python train.py resume={run_dir}")
-    words, vectors = read_word2vec_binary(vectors_path)  # sizes checked against the file: damage is one line
+    words, matrix = read_word2vec_binary(vectors_path)  # sizes checked against the file: damage is one line
+    vectors = WordVectors(words, matrix, name=run_dir.name, source=str(vectors_path))
     if metadata:
         cfg.corpus.metadata = metadata
     meta = metadata_file(cfg.corpus)
     if meta is None:
         log.warning("no song_hash.txt beside corpus.path=%s: titles and artists unknown; pass metadata=<song_hash.txt>", cfg.corpus.path)
-    return SongRun(run_dir, words, vectors, load_catalog(meta, with_tags), meta)
+    return SongRun(run_dir, vectors, load_catalog(meta, with_tags), meta)
 
 
 def _norm(text: str) -> str:
@@ -115,15 +135,14 @@ def _norm(text: str) -> str:
 def resolve_song(run: SongRun, query: str) -> str:
     """A song id (as in the vocabulary) for an id or a title/artist search; one-line errors otherwise."""
     query = query.strip()
-    known = set(run.words)
     if query.isdigit():
         song = str(int(query))
-        if song in known:
+        if song in run.vectors:
             return song
         if int(song) in run.catalog.titles:
             raise W2VError(f"song {run.describe(song)} has no vector: it never occurs in this run's training playlists")
         raise W2VError(
-            f'unknown song id {song}: this run has vectors for {len(known)} songs; search by title instead (song="title artist")'
+            f'unknown song id {song}: this run has vectors for {len(run.vectors)} songs; search by title instead (song="title artist")'
         )
     needle = _norm(query)
     if not needle:
@@ -154,7 +173,7 @@ def recommend(run: SongRun, positive: list[str], negative: list[str] = (), topn:
         raise W2VError(f"invalid value topn={topn}: must be >= 1")
     pos = [resolve_song(run, q) for q in positive]
     neg = [resolve_song(run, q) for q in negative]
-    return nearest(run.words, run.vectors, pos, neg, topn)
+    return run.vectors.most_similar(pos, neg, topn)
 
 
 def _cut(text: str, width: int) -> str:
@@ -177,66 +196,30 @@ def format_table(run: SongRun, rows: list[tuple[str, float | None]], with_tags: 
     return "\n".join("  ".join(fmt[i](r[i], widths[i]) for i in range(len(r))).rstrip() for r in [header, *body])
 
 
-def _values(value: str) -> list[str]:
-    """``[a,b]`` or ``1,2`` is a list; anything else (a title with commas too) is one value."""
-    if value.startswith("[") and value.endswith("]"):
-        return [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
-    parts = value.split(",")
-    return [p.strip() for p in parts] if all(p.strip().isdigit() for p in parts) else [value]
-
-
-def parse_args(argv: list[str]) -> dict[str, Any]:
-    """``key=value`` arguments (Hydra style); ``song`` and ``negative`` may repeat."""
-    args: dict[str, Any] = {"run": None, "song": [], "negative": [], "topn": 10, "tags": False, "metadata": None}
-    aliases = {"songs": "song", "neg": "negative", "negatives": "negative", "n": "topn"}
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        key = aliases.get(key.lstrip("+-"), key.lstrip("+-"))
-        if not sep or key not in args:
-            raise W2VError(f"unknown argument {arg!r}: use run=, song=, negative=, topn=, tags=, metadata= (see --help)")
-        if key in ("song", "negative"):
-            args[key] += _values(value)
-        elif key == "topn":
-            if not value.isdigit():
-                raise W2VError(f"invalid value topn={value!r}: must be a positive integer")
-            args[key] = int(value)
-        elif key == "tags":
-            args[key] = value.lower() in ("1", "true", "yes", "on")
-        else:
-            args[key] = value
-    if not args["run"]:
-        raise W2VError("run is not set: pass run=outputs/<date>/<time> (a python train.py corpus=playlists run)")
-    return args
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Command line entry: print the table, or one error line and exit status 2."""
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        return 0
-    logging.basicConfig(level=logging.WARNING, format="[%(name)s][%(levelname)s] - %(message)s")
-    run = None
+def command(cfg: Any) -> int:
+    """The command: print the table, or one error line (and an ambiguous search's candidates); the exit status."""
+    songs = None
     try:
-        args = parse_args(argv)
-        run = load_run(args["run"], args["metadata"], args["tags"])
-        rows = recommend(run, args["song"], args["negative"], args["topn"])
+        if not cfg.run:
+            raise W2VError("run is not set: pass run=outputs/<date>/<time> (a python train.py corpus=playlists run)")
+        songs = load_run(cfg.run, cfg.metadata, cfg.tags)
+        rows = recommend(songs, list(cfg.song), list(cfg.negative), cfg.topn)
     except AmbiguousSong as exc:
         print(f"error: {exc}", file=sys.stderr)
         shown = exc.candidates[:20]
-        print(format_table(run, [(song, None) for song in shown], args["tags"]))
+        print(format_table(songs, [(song, None) for song in shown], cfg.tags))
         if len(exc.candidates) > len(shown):
             print(f"... and {len(exc.candidates) - len(shown)} more")
         return 2
     except W2VError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    title = " + ".join(run.describe(resolve_song(run, q)) for q in args["song"])
-    if args["negative"]:
-        title += " - " + " - ".join(run.describe(resolve_song(run, q)) for q in args["negative"])
+    title = " + ".join(songs.describe(resolve_song(songs, q)) for q in cfg.song)
+    if cfg.negative:
+        title += " - " + " - ".join(songs.describe(resolve_song(songs, q)) for q in cfg.negative)
     print(f"Songs most similar to {title}")
-    print(format_table(run, rows, args["tags"]))
-    missing = sum(int(song) not in run.catalog.titles for song, _ in rows)
+    print(format_table(songs, rows, cfg.tags))
+    missing = sum(int(song) not in songs.catalog.titles for song, _ in rows)
     if missing:
-        print(f"({missing} of {len(rows)} songs have no metadata in {run.metadata})")
+        print(f"({missing} of {len(rows)} songs have no metadata in {songs.metadata})")
     return 0

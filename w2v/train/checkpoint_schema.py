@@ -17,7 +17,7 @@ import torch
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from w2v.config import TrainConfig
+from w2v.config import train_schema
 from w2v.errors import W2VError
 from w2v.models.word2vec import ModelSpec
 
@@ -203,7 +203,7 @@ def _config_problems(config: dict[str, Any]) -> Iterator[str]:
             yield f"config.{key} holds an interpolation ({value[:60]!r}) where a checkpoint stores plain values"
             return
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(TrainConfig), config)
+        merged = OmegaConf.merge(train_schema(config), config)  # corpus typed by its kind's own schema (playlists)
         OmegaConf.to_container(merged, throw_on_missing=True)
     except OmegaConfBaseException as exc:
         key = getattr(exc, "full_key", None) or "?"

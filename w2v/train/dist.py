@@ -6,16 +6,11 @@ both tables in place. Everything every rank must agree on is decided from counts
 (blocks per rank, words per round), never from a wall clock, so every rank issues the same
 collectives in the same order, even when the shards are uneven.
 
-- **Vocabulary.** Each rank reads, tokenises, counts and encodes only its share of the text
-  (:func:`w2v.data.corpus.iter_sentences` with ``shard``: every W-th line or piece of the files,
-  every W-th shard or row of a ``corpus=hf`` dataset; with ``corpus.max_tokens`` every rank reads the
-  prefix and keeps sentence ``i mod W``). The counts are merged *by word* with ``all_gather_object``
-  and the vocabulary is built from the merged counts the same way on every rank (first-occurrence
-  order over rank 0's words, then rank 1's new words, ...), so the words and their ids are identical
-  everywhere. Each rank then rewrites its shard as vocabulary ids into ``corpus.shard<r>.ids``.
-  Phrases (``phrases.enabled``) are found on the merged word and pair counts before that
-  (:mod:`w2v.train.dist_phrases`), and ``init=`` merges the earlier run's vocabulary into the merged
-  counts, so both give every rank what one process gives.
+- **Vocabulary.** Each rank reads, tokenises, counts and encodes only its share of the text, and
+  the counts are merged *by word*, so the words and their ids are identical everywhere; each rank
+  then rewrites its shard as vocabulary ids into ``corpus.shard<r>.ids``. Phrases and ``init=`` give
+  every rank what one process gives. All of it is :func:`w2v.data.prepare.prepare_corpus`, which
+  reaches the other ranks through :class:`w2v.train.collectives.TorchCollectives`.
 - **Stream.** The corpus is the concatenation of the shard files in rank order (fixed when the run
   starts, recorded in the checkpoint), cut into global blocks seeded by ``(seed, epoch, block)``
   exactly as in one process; block ``b`` goes to rank ``b mod W`` (:mod:`w2v.train.rounds`). So the
@@ -45,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import itertools
 import logging
 import os
 import shutil
@@ -54,11 +48,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, encode_corpus, merge_vocab, take_tokens
 from w2v.errors import W2VError
 from w2v.train.sync_schedule import merge_for
 
@@ -253,124 +245,6 @@ def shared_run_dir(ctx: DistContext, run_dir: Path) -> Path:
             shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
             run_dir.rmdir()
     return shared
-
-
-def shard_sentences(sentences: Iterable[list[str]], ctx: DistContext, max_tokens: int | None) -> Iterable[list[str]]:
-    """This rank's sentences: ``i mod W == rank`` of the (``max_tokens``-cut) corpus."""
-    return itertools.islice(take_tokens(sentences, max_tokens), ctx.rank, None, ctx.world)
-
-
-def shard_path(run_dir: Path, rank: int) -> Path:
-    """Rank ``rank``'s shard of the encoded corpus (vocabulary ids)."""
-    return run_dir / f"corpus.shard{rank}.ids"
-
-
-def merge_by_word(shares: Iterable[tuple[list[str], np.ndarray]]) -> tuple[dict[str, int], np.ndarray]:
-    """Every rank's (words, counts) merged by word: word -> merged id (rank 0's words in their order, then
-    each next rank's new words), and the summed counts by merged id."""
-    shares = list(shares)
-    index: dict[str, int] = {}
-    for words, _ in shares:
-        for w in words:
-            index.setdefault(w, len(index))
-    counts = np.zeros(len(index), dtype=np.int64)
-    for words, share_counts in shares:
-        np.add.at(counts, np.fromiter((index[w] for w in words), dtype=np.int64, count=len(words)), share_counts)
-    return index, counts
-
-
-def merge_vocab_counts(ctx: DistContext, encoded: EncodedCorpus, min_count: int, max_vocab: int | None, base: Vocab | None = None) -> Vocab:
-    """The vocabulary of all ranks' counts, identical on every rank; ``remap`` maps this rank's ids.
-
-    Counts are merged by word (provisional ids are local to a rank). The merged provisional order is
-    rank 0's words in first-occurrence order, then each next rank's new words, so with W = 1 the
-    vocabulary is exactly :func:`build_vocab`'s. With ``base`` (an ``init=`` run's vocabulary) it is
-    :func:`merge_vocab` of ``base`` and the merged counts, as one process builds it.
-    """
-    shares: list[Any] = [None] * ctx.world
-    with collective(ctx, "merging the vocabulary counts"):
-        dist.all_gather_object(shares, (encoded.words, encoded.counts, encoded.n_tokens, encoded.n_sentences))
-    index, counts = merge_by_word((s[0], s[1]) for s in shares)
-    merged = EncodedCorpus(
-        encoded.path, list(index), counts, sum(s[2] for s in shares), sum(s[3] for s in shares), encoded.seconds
-    )  # fmt: skip
-    vocab = build_vocab(merged, min_count, max_vocab) if base is None else merge_vocab(base, merged, min_count)
-    assert vocab.remap is not None
-    mine = np.fromiter((index[w] for w in encoded.words), dtype=np.int64, count=len(encoded.words))
-    vocab.remap = vocab.remap[mine] if len(mine) else np.zeros(0, dtype=np.int32)
-    return vocab
-
-
-@dataclass
-class SharedData:
-    """What :func:`prepare_data` leaves every rank: the shard files (all ranks'), the vocabulary, the corpus size."""
-
-    files: list[Path]  # the corpus: their concatenation in rank order
-    vocab: Vocab  # remap: vocabulary id -> itself (the shards hold vocabulary ids), len(vocab) -> -1
-    n_tokens: int  # corpus tokens, all ranks
-    seconds: float  # this rank's counting pass
-
-
-def prepare_data(cfg: Any, run_dir: Path, ctx: DistContext, base: Vocab | None = None) -> SharedData:
-    """Count and encode this rank's share; the vocabulary of all ranks' counts; this rank's shard file.
-
-    As in one process, phrases (``phrases.enabled``) join words before the vocabulary is built, found
-    on all ranks' counts (:mod:`w2v.train.dist_phrases`), and ``base`` (``init=``) is merged in.
-
-    Rank 0 writes ``vocab.tsv``. Errors (an empty corpus, no word above min_count) are raised on
-    every rank alike, since every rank sees the same merged counts. Ends with a collective, so every
-    shard is complete before any rank reads one; a shard this rank cannot see (a run directory that is
-    not on a filesystem all ranks share) is a one-line error.
-    """
-    from w2v.data.corpus import iter_sentences, undecodable_bytes
-    from w2v.data.encode_ids import encode_text
-    from w2v.data.idshards import rewrite_as_vocab_ids, vocab_identity
-    from w2v.data.tokenizers import prepare_tokenizer
-
-    # A trained tokenizer (corpus.tokenizer=bpe...) is trained once, by rank 0; the other ranks load its file.
-    tokenize = prepare_tokenizer(cfg.corpus, run_dir, cfg.init) if ctx.is_main else None
-    with collective(ctx, "waiting for rank 0's tokenizer"):
-        dist.barrier()
-    if tokenize is None:
-        tokenize = prepare_tokenizer(cfg.corpus, run_dir, train=False)
-    raw, shard = run_dir / f"corpus.shard{ctx.rank}.raw.ids", shard_path(run_dir, ctx.rank)
-    before = undecodable_bytes()
-    if cfg.corpus.max_tokens is None:  # this rank reads (and tokenises) only its share
-        encoded = encode_text(cfg.corpus, tokenize, raw, (ctx.rank, ctx.world))
-    else:
-        # The prefix is the whole corpus's first tokens, which no rank can find without counting the
-        # sentences before its own: every rank reads the prefix and keeps sentence i mod W.
-        encoded = encode_corpus(shard_sentences(iter_sentences(cfg.corpus, tokenize), ctx, cfg.corpus.max_tokens), raw)
-    bad = undecodable_bytes() - before
-    if bad:
-        log.warning("rank %d: replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", ctx.rank, bad)
-    try:
-        if cfg.phrases.enabled:
-            from w2v.data.phrases import detect_phrases
-            from w2v.train.dist_phrases import RankCounts
-
-            encoded = detect_phrases(encoded, cfg.phrases, RankCounts(ctx))
-        vocab = merge_vocab_counts(ctx, encoded, cfg.min_count, cfg.max_vocab, base)
-        if len(vocab) < 2:
-            raise W2VError(f"the vocabulary has only {len(vocab)} word: word2vec needs at least 2; lower min_count or raise max_vocab")
-        assert vocab.remap is not None
-        rewrite_as_vocab_ids(raw, shard, vocab.remap, len(vocab))
-    finally:
-        raw.unlink(missing_ok=True)
-    vocab.remap = vocab_identity(len(vocab))
-    mine = [0.0] * (1 + ctx.world)
-    mine[0], mine[1 + ctx.rank] = encoded.n_tokens, shard.stat().st_size // 4
-    totals = all_reduce_sum(ctx, mine, "the shard sizes")
-    files = [shard_path(run_dir, r) for r in range(ctx.world)]
-    for path, n_ids in zip(files, totals[1:]):
-        if not path.is_file() or path.stat().st_size // 4 != int(n_ids):
-            raise W2VError(
-                f"rank {ctx.rank} cannot read {path} as rank {files.index(path)} wrote it: every rank reads every shard, "
-                f"so the run directory must be on a filesystem all ranks share (set hydra.run.dir to one)"
-            )
-    if ctx.is_main:
-        vocab.save_tsv(run_dir / "vocab.tsv")
-    return SharedData(files, vocab, int(totals[0]), encoded.seconds)
 
 
 def quiet_console(ctx: DistContext) -> None:

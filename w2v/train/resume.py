@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from w2v.config import TrainConfig, validate
+from w2v.config import train_schema, validate
 from w2v.data.vocab import SENTENCE_END
 from w2v.errors import W2VError
 from w2v.paths import file_in
@@ -38,6 +38,7 @@ RESUME_MAY_CHANGE = (
     "checkpoint_every_words",
     "keep_ids_cache",
     "dist",
+    "export_formats",
 )
 
 
@@ -88,7 +89,7 @@ def resume_config(cfg: DictConfig, state: dict[str, Any], explicit: Iterable[str
             OmegaConf.update(saved, key, cfg[key], merge=False)
     # Typed like a command line's config (load_checkpoint checked that it fits); other keys newer than the
     # checkpoint take this version's defaults.
-    saved = OmegaConf.merge(OmegaConf.structured(TrainConfig), saved)
+    saved = OmegaConf.merge(train_schema(saved), saved)  # corpus typed by its kind's own schema (playlists)
     for key in sorted(explicit):  # a group (eval=none) replaces its subtree, eval.x=... one value
         new = OmegaConf.select(cfg, key, default=_ABSENT)
         if new is _ABSENT:  # hydra.* and other keys outside the run config

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from w2v.data.vocab import Vocab
-from w2v.fasttext_bin import save_fasttext_bin
 from w2v.models.subwords import NgramComposer, SubwordSpec, WordBags, word_bags
 from w2v.models.word2vec import Word2VecModel
+from w2v.vectors.fasttext_bin import save_fasttext_bin
 
 log = logging.getLogger(__name__)
 

@@ -26,22 +26,19 @@ from tqdm import tqdm
 from w2v.atomic import atomic_write_text
 from w2v.config import EvalConfig, validate
 from w2v.data.batches import StreamItem
-from w2v.data.corpus import undecodable_bytes
-from w2v.data.encode_ids import encode_text
+from w2v.data.prepare import prepare_corpus
 from w2v.data.stream import StreamConfig, Word2VecStream
 from w2v.data.tokenizers import describe as describe_tokenizer
-from w2v.data.tokenizers import prepare_tokenizer
-from w2v.data.vocab import EncodedCorpus, Vocab, build_vocab, merge_vocab
 from w2v.engines import Engine, select_engine
-from w2v.errors import W2VError
 from w2v.evaluation.run import check_eval_config
-from w2v.export import save_word2vec
+from w2v.exports import write_exports
 from w2v.metrics import MetricLogger, NullMetricLogger, flat_config
 from w2v.models.word2vec import ModelSpec, Word2VecModel
 from w2v.projector import write_projector
 from w2v.train import dist
 from w2v.train.callbacks import Callback
 from w2v.train.checkpoint import save_checkpoint
+from w2v.train.collectives import collectives_for
 from w2v.train.eval_hook import evaluate_vectors
 from w2v.train.heldout import HeldOutLoss
 from w2v.train.progress import CheckpointClock, Progress, Tally, check_finite, lr_at
@@ -55,32 +52,6 @@ from w2v.train.subwords import composer, make_bags, save_full_model
 from w2v.train.warm_start import InitRun, init_config, init_model, load_init_run
 
 log = logging.getLogger(__name__)
-
-
-def _prepare_data(cfg: Any, run_dir: Path, base: Vocab | None = None) -> tuple[EncodedCorpus, Vocab]:
-    """Encode the corpus (and its phrases) into run_dir/corpus.ids and build the vocabulary, merged
-    into ``base`` (an earlier run's vocabulary, ``init=``) when given."""
-    ids_path = run_dir / "corpus.ids"
-    before = undecodable_bytes()
-    tokenize = prepare_tokenizer(cfg.corpus, run_dir, init_dir=cfg.init)  # bpe/wordpiece/unigram: trained here
-    encoded = encode_text(cfg.corpus, tokenize, ids_path)
-    bad = undecodable_bytes() - before
-    if bad:
-        log.warning("replaced %d undecodable bytes (invalid UTF-8) with U+FFFD", bad)
-    if cfg.phrases.enabled:
-        from w2v.data.phrases import detect_phrases
-
-        encoded = detect_phrases(encoded, cfg.phrases)
-    try:
-        vocab = build_vocab(encoded, cfg.min_count, cfg.max_vocab) if base is None else merge_vocab(base, encoded, cfg.min_count)
-    except W2VError:
-        ids_path.unlink(missing_ok=True)
-        raise
-    if len(vocab) < 2:
-        ids_path.unlink(missing_ok=True)
-        raise W2VError(f"the vocabulary has only {len(vocab)} word: word2vec needs at least 2; lower min_count or raise max_vocab")
-    vocab.save_tsv(run_dir / "vocab.tsv")
-    return encoded, vocab
 
 
 def train(
@@ -184,17 +155,11 @@ class Trainer:
 
     def _load_data(self, resume_state: dict[str, Any] | None, init: InitRun | None = None) -> None:
         """Count and encode the corpus, or take vocab, id mapping and position from a checkpoint."""
-        if resume_state is None and self.dist.enabled:  # each rank its shard; the corpus is all shards (dist.py)
-            shared = dist.prepare_data(self.cfg, self.run_dir, self.dist, init.vocab if init else None)
-            self.id_files, self.vocab = shared.files, shared.vocab
+        if resume_state is None:  # under torchrun each rank encodes its shard; the corpus is all shards
+            data = prepare_corpus(self.cfg, self.run_dir, init.vocab if init else None, collectives_for(self.dist))
+            self.id_files, self.vocab = data.id_files, data.vocab
             self.remap, self.progress = self.vocab.remap, Progress()
-            self.data_metrics = {"vocab_seconds": shared.seconds, "corpus_tokens": shared.n_tokens}
-            return
-        if resume_state is None:
-            self.id_files = [self.run_dir / "corpus.ids"]
-            encoded, self.vocab = _prepare_data(self.cfg, self.run_dir, init.vocab if init else None)
-            self.remap, self.progress = self.vocab.remap, Progress()
-            self.data_metrics = {"vocab_seconds": encoded.seconds, "corpus_tokens": encoded.n_tokens}
+            self.data_metrics = {"vocab_seconds": data.seconds, "corpus_tokens": data.n_tokens}
             return
         restored = restore_data(resume_state, self.run_dir)
         self.vocab, self.remap, self.progress = restored.vocab, restored.remap, restored.progress
@@ -324,8 +289,7 @@ class Trainer:
         if not self.strategy.is_main:  # rank 0 writes the run directory
             return self._finish_other_rank(elapsed)
         vectors = self.vectors()
-        save_word2vec(run_dir / "vectors.txt", self.vocab.words, vectors, binary=False)
-        save_word2vec(run_dir / "vectors.bin", self.vocab.words, vectors, binary=True)
+        write_exports(run_dir, cfg, self.vocab, vectors, self.model)  # export_formats: word2vec files and the others
         if self.bags is not None:
             log.info("full fastText model (gensim's load_facebook_model) in %s", save_full_model(run_dir, cfg, self.vocab, self.model))
         n_projector = cfg.eval.get("projector_words", EvalConfig.projector_words)  # configs saved before the key lack it

@@ -1,0 +1,109 @@
+"""What the bench scripts share: the repository's paths, one training run with the real config tree,
+the one evaluator every table is scored with, and the results file each script writes.
+
+The scripts import it as ``from common import ...``: ``python bench/x.py`` puts ``bench/`` first on
+``sys.path``, and tests load a script the same way (``tests/conftest.py:load_script``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+# The scripts measure this checkout's w2v, whichever copy pip installed: the repository goes first.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+WIKI8 = SHARED_DATA / "wiki8" / "wiki8.txt.gz"  # text8-style Wikipedia, 17M tokens: the default corpus
+RESULTS = ROOT / "bench" / "results"  # where every script writes its machine-readable results by default
+# Launcher variables a child process must not inherit: a bench started under torchrun would hand them on.
+LAUNCHER_ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "HYDRA_FULL_ERROR")
+
+
+def compose_train(overrides: Sequence[str]):
+    """configs/train.yaml composed with command-line style ``overrides``, as ``python train.py`` composes it."""
+    from hydra import compose, initialize_config_dir
+
+    from w2v.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3", job_name="bench"):
+        return compose("train", overrides=list(overrides))
+
+
+def train_run(overrides: Sequence[str], out: Path) -> dict:
+    """Train once in this process with ``overrides`` into run directory ``out``; returns metrics.json's content."""
+    from w2v.train.trainer import train
+
+    return train(compose_train(overrides), out)
+
+
+def evaluate(path: str | Path) -> dict:
+    """Score one vector file with w2v's evaluator: the same code for every system, whose counts and
+    correlations equal gensim's ``evaluate_word_analogies`` / ``evaluate_word_pairs`` (see tests).
+
+    Keys: ``analogy@30k``, ``analogy@300k`` (3CosAdd), and Spearman ``ws353``, ``simlex``, ``men``
+    (nan when the file is absent: MEN lives in ../shared). A fastText ``.bin`` adds, per similarity set,
+    ``<key>_oov_pct``, ``<key>+oov`` (unseen words composed from n-grams) and ``<key>_cov_pct``.
+    """
+    from w2v.evaluation.analogy import evaluate_analogies, read_questions
+    from w2v.evaluation.data import default_analogies, similarity_source
+    from w2v.evaluation.similarity import evaluate_pairs, evaluate_pairs_composed, read_pairs
+    from w2v.vectors import load_vectors
+
+    vecs = load_vectors(str(path))
+    questions = read_questions(default_analogies())
+    res = {}
+    for cut in (30000, 300000):
+        res[f"analogy@{cut // 1000}k"] = evaluate_analogies(vecs, questions, cut, methods=("3cosadd",)).accuracy("3cosadd")
+    for key, name in (("ws353", "wordsim353"), ("simlex", "simlex999"), ("men", "men")):
+        try:
+            _, file, _ = similarity_source(name)
+            pairs = read_pairs(file, name)
+            res[key] = evaluate_pairs(vecs, pairs).spearman
+            if vecs.oov is not None:  # a fastText model: also with unseen words composed, and the OOV rate
+                composed = evaluate_pairs_composed(vecs, pairs)
+                res[f"{key}_oov_pct"] = evaluate_pairs(vecs, pairs).oov_pct
+                res[f"{key}+oov"] = composed.spearman
+                # Rare Words-style coverage: the share of pairs scored once unseen words are composed.
+                res[f"{key}_cov_pct"] = 100.0 - composed.oov_pct
+        except Exception:  # MEN lives in ../shared and may be absent
+            res[key] = float("nan")
+    return res
+
+
+def clean_env(extra: Sequence[str] = ()) -> dict[str, str]:
+    """This environment without torchrun's variables (and ``extra`` names), for a child process."""
+    drop = set(LAUNCHER_ENV) | set(extra)
+    return {k: v for k, v in os.environ.items() if k not in drop}
+
+
+def add_json_argument(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--json PATH``: where the script writes its results, ``bench/results/<name>.json`` by default."""
+    default = RESULTS / f"{name}.json"
+    parser.add_argument("--json", type=Path, default=default, help=f"write the settings and results here (default: {default})")
+
+
+def settings_of(args: argparse.Namespace, skip: Sequence[str] = ("json",)) -> dict:
+    """The command-line settings of a run, for its results file."""
+    return {k: v for k, v in vars(args).items() if k not in skip}
+
+
+def write_results(path: Path, settings: dict, rows, **extra) -> Path:
+    """Write ``{"script", "command", "settings", "rows", **extra}`` to ``path`` (parents created).
+
+    ``rows`` is the script's table (a dict keyed by row name, or a list of row dicts). Paths become
+    strings; a missing score stays ``NaN``, as Python's ``json`` writes and reads it.
+    """
+    payload = {"script": Path(sys.argv[0]).name, "command": " ".join(sys.argv), "settings": settings, "rows": rows, **extra}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    print(f"results: {path}", flush=True)
+    return path

@@ -1,0 +1,74 @@
+"""bench/: every script writes machine-readable results, imports its helpers from bench/common.py (no
+sys.path edits of its own), and runs as ``python bench/x.py``."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import load_script
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.name != "common.py")
+
+
+def _common():
+    return load_script(BENCH / "common.py", "bench_common")
+
+
+def _names(tree: ast.AST) -> set[str]:
+    """Every string constant, called function name and attribute chain ``a.b`` in a module."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            out.add(node.value)
+        elif isinstance(node, ast.Name):
+            out.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            out.add(f"{node.value.id}.{node.attr}")
+    return out
+
+
+def test_there_are_bench_scripts():
+    assert len(SCRIPTS) >= 10
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_every_script_takes_json_and_imports_no_sibling_but_common(script):
+    tree = ast.parse(script.read_text())
+    names = _names(tree)
+    assert "add_json_argument" in names or "--json" in names, f"{script.name} writes no machine-readable results"
+    assert "sys.path" not in names, f"{script.name} edits sys.path: import what it shares from bench/common.py"
+    siblings = {p.stem for p in SCRIPTS}
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    assert not imported & siblings, f"{script.name} imports another script: move the helper to bench/common.py"
+
+
+def test_results_are_json_with_the_command_and_settings(tmp_path):
+    common = _common()
+    settings = {"corpus": Path("/x.txt"), "epochs": 1}
+    path = common.write_results(tmp_path / "sub" / "r.json", settings, [{"a": 1.5, "b": float("nan")}], extra=3)
+    saved = json.loads(path.read_text())
+    assert saved["settings"] == {"corpus": "/x.txt", "epochs": 1} and saved["extra"] == 3
+    assert saved["rows"][0]["a"] == 1.5 and saved["rows"][0]["b"] != saved["rows"][0]["b"]  # nan stays nan
+    assert {"script", "command"} <= set(saved)
+
+
+def test_the_default_results_file_is_under_bench_results():
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    _common().add_json_argument(parser, "x")
+    assert parser.parse_args([]).json == BENCH / "results" / "x.json"
+
+
+def test_a_script_runs_from_any_directory(tmp_path):
+    cmd = [sys.executable, str(BENCH / "heldout_plot.py"), "--help"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0 and "--json" in out.stdout, out.stderr[-2000:]
