@@ -5,8 +5,12 @@ when it is not installed (pip install -e ".[ann]")."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,16 +19,19 @@ from w2v import ann
 from w2v.ann import build_index, cached_index, index_file, load_index, query, save_index
 from w2v.errors import W2VError
 
-KINDS = [
-    pytest.param(
-        kind,
-        marks=pytest.mark.skipif(
-            importlib.util.find_spec(module.split(".")[0]) is None, reason=f"needs {package}: pip install -e '.[ann]'"
-        ),
-    )
-    for kind, (module, package, _) in ann.KINDS.items()
-]
-needs_default = pytest.mark.skipif(importlib.util.find_spec("usearch") is None, reason="needs usearch: pip install -e '.[ann]'")
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "ann.py"
+
+
+def _installed(kind: str) -> bool:
+    return importlib.util.find_spec(ann.KINDS[kind][0].split(".")[0]) is not None
+
+
+def _how(kind: str) -> str:
+    return "pip install -e '.[ann]'" if kind == ann.DEFAULT_KIND else f"pip install {ann.KINDS[kind][1]}"
+
+
+KINDS = [pytest.param(kind, marks=pytest.mark.skipif(not _installed(kind), reason=f"needs {kind}: {_how(kind)}")) for kind in ann.KINDS]
+needs_default = pytest.mark.skipif(not _installed(ann.DEFAULT_KIND), reason=f"needs {ann.DEFAULT_KIND}: {_how(ann.DEFAULT_KIND)}")
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +89,7 @@ def test_cached_index_is_kept_beside_the_vectors_and_reused(unit, tmp_path, monk
     vectors.write_bytes(b"stand-in")
     cached_index(unit, vectors, threads=1)
     path = index_file(vectors)
-    assert path.name == "vectors.bin.usearch" and path.is_file()
+    assert path.name == "vectors.bin.hnswlib" and path.is_file()
 
     def no_build(*args, **kwargs):
         raise AssertionError("rebuilt a fresh index")
@@ -107,16 +114,15 @@ def test_cached_index_is_kept_beside_the_vectors_and_reused(unit, tmp_path, monk
 def test_errors_are_one_line(monkeypatch):
     with pytest.raises(W2VError, match="unknown index kind 'annoy': use one of usearch, hnswlib, faiss"):
         build_index(np.eye(3, dtype=np.float32), "annoy")
-    real_import = ann.importlib.import_module
 
     def missing(name):
-        if name == "usearch.index":
-            raise ImportError(name)
-        return real_import(name)
+        raise ImportError(name)
 
     monkeypatch.setattr(ann.importlib, "import_module", missing)
-    with pytest.raises(W2VError, match=r'the usearch index needs the usearch package: pip install -e "\.\[ann\]"'):
+    with pytest.raises(W2VError, match=r'the hnswlib index needs the hnswlib package: pip install -e "\.\[ann\]"'):
         build_index(np.eye(3, dtype=np.float32))
+    with pytest.raises(W2VError, match="the faiss index needs the faiss-cpu package: pip install faiss-cpu"):
+        build_index(np.eye(3, dtype=np.float32), "faiss")
     with pytest.raises(W2VError, match="non-empty"):
         build_index(np.zeros((0, 3), dtype=np.float32), "hnswlib")
 
@@ -128,3 +134,18 @@ def test_query_checks_its_input():
         query(index, np.ones(4, dtype=np.float32), 2)
     with pytest.raises(W2VError, match="topn=0"):
         query(index, np.ones(3, dtype=np.float32), 0)
+
+
+@needs_default
+def test_bench_script_writes_its_table_and_json(tmp_path, unit):
+    words = [f"w{i}" for i in range(500)]
+    lines = [f"{len(words)} {unit.shape[1]}"] + [f"{w} " + " ".join(f"{v:.5f}" for v in row) for w, row in zip(words, unit[:500])]
+    (tmp_path / "v.txt").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "ann.json"
+    args = ["--vectors", str(tmp_path / "v.txt"), "--kinds", "hnswlib", "--queries", "30", "--ef-search", "16,64", "--json", str(out)]
+    proc = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert [r["ef_search"] for r in result["rows"]] == [16, 64] and result["rows"][1]["recall@10"] >= 0.9
+    assert result["vectors"]["words"] == 500 and result["exact"]["us_per_query"] > 0 and "hnswlib" in result["versions"]
+    assert "| exact (numpy) | - | 1.0000 |" in proc.stdout and "| hnswlib | 64 |" in proc.stdout

@@ -4,7 +4,8 @@ Exact search (``similar.py``, :func:`w2v.similar.most_similar`) multiplies the q
 (V, D) table: 400k GloVe words take a few ms a query, millions of words tens of ms. An HNSW graph
 (Malkov & Yashunin, 2016) answers in well under a millisecond at a recall@10 close to 1
 (docs/neighbours.md has the measurements). Three libraries are supported behind one interface;
-``usearch`` is the default, chosen by those measurements.
+``hnswlib``, the default and the ``ann`` extra, was the fastest in those measurements (queries, and
+builds); ``faiss`` (faiss-cpu, which ships binary wheels where hnswlib compiles from source) came close.
 
 The index holds unit-length rows and ranks by inner product, so its scores are cosines, as exact
 search's. Each library is imported only when asked for; a missing one is a one-line error naming
@@ -30,7 +31,7 @@ from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_KIND = "usearch"
+DEFAULT_KIND = "hnswlib"
 # kind -> (module to import, pip package, file suffix next to the vectors)
 KINDS = {
     "usearch": ("usearch.index", "usearch", ".usearch"),
@@ -63,7 +64,8 @@ def _library(kind: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise W2VError(f"the {kind} index needs the {package} package: {EXTRA}") from None
+        how = EXTRA if kind == DEFAULT_KIND else f"pip install {package}"
+        raise W2VError(f"the {kind} index needs the {package} package: {how}") from None
 
 
 def _unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -88,7 +90,8 @@ def build_index(
 
     Row ``i`` is key ``i``. ``connectivity`` is HNSW's M (links per node), ``ef_construction`` and
     ``ef_search`` the candidate lists while building and searching (the three libraries' defaults
-    differ; these are usearch's, used for all so they compare). ``threads`` builds in parallel (0 = all cores).
+    differ; these are usearch's, used for all so they compare; docs/neighbours.md has recall and
+    query time against ``ef_search``). ``threads`` builds in parallel (0 = all cores).
     """
     rows = _unit_rows(normalised_matrix)
     lib = _library(kind)
@@ -175,7 +178,7 @@ def query(index: AnnIndex, vectors: np.ndarray, topn: int, threads: int = 1) -> 
 
 
 def index_file(vectors_file: str | os.PathLike, kind: str = DEFAULT_KIND) -> Path:
-    """Where the index of ``vectors_file`` is kept: beside it, ``vectors.bin`` -> ``vectors.bin.usearch``."""
+    """Where the index of ``vectors_file`` is kept: beside it, ``vectors.bin`` -> ``vectors.bin.hnswlib``."""
     _check_kind(kind)
     path = Path(vectors_file)
     return path.with_name(path.name + KINDS[kind][2])
