@@ -15,9 +15,9 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from w2v.ann import cached_index
 from w2v.errors import W2VError
 from w2v.query_args import QueryArgs
-from w2v.ann import cached_index
 from w2v.vectors import describe_query, load_vectors, resolve_vectors_path
 
 
