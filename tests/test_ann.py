@@ -143,10 +143,23 @@ def test_bench_script_writes_its_table_and_json(tmp_path, unit):
     lines = [f"{len(words)} {unit.shape[1]}"] + [f"{w} " + " ".join(f"{v:.5f}" for v in row) for w, row in zip(words, unit[:500])]
     (tmp_path / "v.txt").write_text("\n".join(lines) + "\n")
     out = tmp_path / "ann.json"
-    args = ["--vectors", str(tmp_path / "v.txt"), "--kinds", ann.DEFAULT_KIND, "--queries", "30", "--ef-search", "16,64", "--json", str(out)]
+    args = [
+        "--vectors",
+        str(tmp_path / "v.txt"),
+        "--kinds",
+        ann.DEFAULT_KIND,
+        "--queries",
+        "30",
+        "--ef-search",
+        "16,64",
+        "--json",
+        str(out),
+    ]
     proc = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert [r["ef_search"] for r in result["rows"]] == [16, 64] and result["rows"][1]["recall@10"] >= 0.9
-    assert result["vectors"]["words"] == 500 and result["exact"]["us_per_query"] > 0 and ann.KINDS[ann.DEFAULT_KIND][1] in result["versions"]
+    assert (
+        result["vectors"]["words"] == 500 and result["exact"]["us_per_query"] > 0 and ann.KINDS[ann.DEFAULT_KIND][1] in result["versions"]
+    )
     assert "| exact (numpy) | - | 1.0000 |" in proc.stdout and f"| {ann.DEFAULT_KIND} | 64 |" in proc.stdout

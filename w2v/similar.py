@@ -31,7 +31,7 @@ class SimilarConfig:
     topn: int = 10  # how many words to list
     limit: Optional[int] = None  # load only the N most frequent words
     trust_pickle: bool = False  # gensim .kv/.model files are pickles, which run code when loaded: only files you trust
-    index: Optional[str] = None  # approximate search for millions of words: faiss, hnswlib or usearch (pip install -e ".[ann]"), kept beside the vectors
+    index: Optional[str] = None  # approximate search (millions of words): faiss, hnswlib or usearch; pip install -e ".[ann]"
 
 
 def split_words(value: str) -> list[str]:
