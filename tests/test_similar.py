@@ -3,6 +3,7 @@ one-line errors for unknown words and bad arguments."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -100,3 +101,16 @@ def test_trusted_kv_answers_like_the_run(lee_run, tmp_path, capsys):
     from_kv = capsys.readouterr().out.splitlines()[1:]
     assert main([f"run={lee_run[0]}", "positive=said"]) == 0
     assert capsys.readouterr().out.splitlines()[1:] == from_kv
+
+
+@pytest.mark.skipif(importlib.util.find_spec("faiss") is None, reason='needs faiss-cpu: pip install -e ".[ann]"')
+def test_an_approximate_index_answers_like_the_exact_search(lee_run, tmp_path):
+    run_dir, _ = lee_run
+    query = ["positive=[government,police]", "negative=[man]", "topn=5"]
+    exact = _run([f"run={run_dir}", *query], tmp_path)
+    approx = _run([f"run={run_dir}", *query, "index=faiss"], tmp_path)
+    assert exact.returncode == approx.returncode == 0, approx.stderr[-2000:]
+    assert approx.stdout == exact.stdout  # a few thousand words: HNSW finds the exact top 5, with the same cosines
+    assert (run_dir / "vectors.bin.faiss").is_file()  # kept for the next query
+    again = _run([f"run={run_dir}", *query, "index=faiss"], tmp_path)
+    assert again.stdout == exact.stdout

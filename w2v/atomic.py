@@ -21,6 +21,7 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
+FILE_MODE = 0o666 & ~_UMASK  # the mode open() gives a new file; tempfile and safetensors make 0600 ones
 
 
 @contextlib.contextmanager
@@ -31,7 +32,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with contextlib.suppress(OSError):  # mkstemp makes 0600; give the mode open() would (some filesystems refuse)
-            os.fchmod(fd, 0o666 & ~_UMASK)
+            os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as f:
             yield f
             f.flush()

@@ -28,6 +28,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from w2v import similar
@@ -51,6 +52,10 @@ def _train(cfg: DictConfig) -> float | None:
         metrics = train(cfg, HydraConfig.get().runtime.output_dir)
     except W2VError as exc:
         log.error("%s", exc)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            # One job of a sweep (a diverging lr): an exception is a failed job to Hydra, so the other
+            # jobs run and Optuna records a failed trial; sys.exit would end the sweep there and then.
+            raise W2VError(str(exc)) from None
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)

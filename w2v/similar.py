@@ -15,9 +15,10 @@ from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from w2v.ann import cached_index
 from w2v.errors import W2VError
 from w2v.query_args import QueryArgs
-from w2v.vectors import describe_query, load_vectors
+from w2v.vectors import describe_query, load_vectors, resolve_vectors_path
 
 
 @dataclass
@@ -30,6 +31,7 @@ class SimilarConfig:
     topn: int = 10  # how many words to list
     limit: Optional[int] = None  # load only the N most frequent words
     trust_pickle: bool = False  # gensim .kv/.model files are pickles, which run code when loaded: only files you trust
+    index: Optional[str] = None  # approximate search (millions of words): faiss, hnswlib or usearch; pip install -e ".[ann]"
 
 
 def split_words(value: str) -> list[str]:
@@ -63,7 +65,11 @@ def similar(cfg: Any) -> str:
     if not positive and not negative:
         raise W2VError("no words given: pass positive=<word> (and optionally negative=<word>)")
     vecs = load_vectors(cfg.run, limit=cfg.limit, trust_pickle=cfg.trust_pickle)
-    rows = vecs.most_similar(positive, negative, cfg.topn)
+    index = None
+    if cfg.index:
+        # Built once and saved beside the vectors file (a new or a different-sized one is rebuilt).
+        index = cached_index(vecs.unit, resolve_vectors_path(cfg.run), kind=cfg.index)
+    rows = vecs.most_similar(positive, negative, cfg.topn, index=index)
     return f"most similar to {describe_query(positive, negative)} ({vecs.name}: {len(vecs)} words)\n{format_table(rows)}"
 
 

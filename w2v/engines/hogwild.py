@@ -15,7 +15,7 @@ trains it: a resume is bit-exact with one thread, and the result depends on the 
 through Hogwild's interleaving. The learning rate decays linearly inside the chunk, block by block
 and sentence by sentence, from the chunk's first word to its last.
 
-The update is :func:`w2v.engines.numba_engine.logistic_update` for every model, as in the example kernel: skip-gram (the
+The update is the example kernel's (:func:`w2v.engines.numba_engine.train_examples`) for every model: skip-gram (the
 context row predicts the center), CBOW (mean or sum of the context rows), negative sampling and/or
 hierarchical softmax, and character n-gram bags (fastText's roles: the center's bag predicts the
 context word). ``shared_negatives`` draws one set of K negatives per center for its whole window

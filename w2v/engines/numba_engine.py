@@ -204,8 +204,8 @@ if HAVE_NUMBA:
     ):  # pragma: no cover - compiled
         """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
 
-        engine=hogwild's kernels compile this in too, and numba's on-disk cache keys on each caller's own
-        file: after editing it, touch ``hogwild.py`` (or delete ``__pycache__``) so they recompile.
+        engine=hogwild's kernels compile this in too; numba's on-disk cache would keep their old copy after
+        an edit here, so :mod:`w2v.kernel_cache` drops every cached kernel when any kernel source changes.
 
         offsets: (B+1,) CSR bags, or empty for one input per example (skip-gram). bag_mean: average a
         bag (CBOW with cbow_mean, any skip-gram bag of a word and its n-grams), else sum it. out_w empty: no

@@ -1,7 +1,9 @@
 """Summaries of a Hydra sweep: one row per job, the swept overrides as columns, metrics beside them.
 
-A multirun of ``train.py`` leaves ``<sweep>/<override_dirname>/`` per job, holding
-``.hydra/overrides.yaml`` (the job's command-line overrides) and ``metrics.json``. Overrides that
+A multirun of ``train.py`` leaves ``<sweep>/<override_dirname>/`` per job (``<sweep>/<n>/`` per trial
+for an Optuna search, configs/hparams_search/), holding ``.hydra/overrides.yaml`` (the job's
+command-line overrides) and ``metrics.json``; an Optuna search also leaves
+``optimization_results.yaml`` (the best trial), which the summary quotes. Overrides that
 differ between jobs are the swept hyperparameters; those shared by all are reported once. Jobs that
 failed or are still running (no ``metrics.json``) are listed with a note, never fatal. A job whose
 files are damaged (bad JSON or YAML, the wrong shapes or types) is skipped with a warning naming it,
@@ -45,6 +47,7 @@ LOWER_IS_BETTER = ("loss", "seconds", "oov")
 # Bounds on the files a summary reads: a train.py job writes a few KB of each.
 MAX_METRICS_BYTES = 16 << 20
 MAX_OVERRIDES_BYTES = 1 << 20
+OPTUNA_RESULTS = "optimization_results.yaml"  # the Optuna sweeper's record of the best trial
 
 
 class DamagedJob(ValueError):
@@ -182,6 +185,33 @@ def swept_and_fixed(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
     return swept, fixed
 
 
+def optuna_best(sweep_dir: str | os.PathLike) -> str | None:
+    """One line on the best trial of an Optuna search's ``optimization_results.yaml``; None if there is none.
+
+    The file is the sweeper's (``best_value`` and ``best_params`` for one objective, ``solutions`` for
+    several); one that cannot be read is reported with a warning and left out of the summary.
+    """
+    path = Path(os.path.expanduser(str(sweep_dir))) / OPTUNA_RESULTS
+    if not path.is_file():
+        return None
+    try:
+        data = yaml.safe_load(_read_capped(path, MAX_OVERRIDES_BYTES))
+    except (DamagedJob, OSError, yaml.YAMLError) as exc:
+        log.warning("%s left out of the summary: %s", OPTUNA_RESULTS, str(exc).splitlines()[0])
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s left out of the summary: not a mapping", OPTUNA_RESULTS)
+        return None
+    if isinstance(data.get("solutions"), list):
+        return f"Optuna's Pareto front ({OPTUNA_RESULTS}): {len(data['solutions'])} trials."
+    value, params = _number(data.get("best_value")), data.get("best_params")
+    if value is None or not isinstance(params, dict):
+        log.warning("%s left out of the summary: no best_value and best_params", OPTUNA_RESULTS)
+        return None
+    settings = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"Optuna's best trial ({OPTUNA_RESULTS}): objective {value:.6g} with {settings or 'no searched parameter'}."
+
+
 def _pick_sort(jobs: list[Job], sort_by: str | None) -> str | None:
     available = sorted({k for job in jobs if job.metrics for k in job.metrics})
     if sort_by:
@@ -246,6 +276,9 @@ def summarize_sweep(
         table,
         "",
     ]
+    best = optuna_best(root)
+    if best:
+        lines += [best, ""]
     if chart:
         lines += [f"![{metric}]({chart.name})", ""]
     if damaged:

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v.atomic import fsync_dir, fsync_tree
+from w2v.atomic import FILE_MODE, fsync_dir, fsync_tree
 from w2v.errors import W2VError
 
 log = logging.getLogger(__name__)
@@ -32,9 +32,6 @@ DEFAULT_FORMATS = ["word2vec"]
 PACKAGES = {"sentence_transformers": "sentence_transformers", "model2vec": "model2vec", "safetensors": "safetensors"}  # format -> module
 DIRS = {"sentence_transformers": "sentence-transformers", "model2vec": "model2vec"}  # format -> directory in the run
 TABLES_FILE = "tables.safetensors"
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
-FILE_MODE = 0o666 & ~_UMASK  # what open() gives; safetensors and tempfile make 0600 files
 
 
 def export_formats(cfg: Any) -> list[str]:

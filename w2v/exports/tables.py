@@ -31,9 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from w2v.atomic import fsync_dir
+from w2v.atomic import FILE_MODE, fsync_dir
 from w2v.errors import W2VError
-from w2v.exports import FILE_MODE
 
 FORMAT = "w2v.tables"
 VERSION = 1
