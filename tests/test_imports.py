@@ -19,8 +19,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 PACKAGE = "w2v"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
@@ -181,7 +179,6 @@ def test_the_graph_sees_module_and_function_level_and_relative_imports(tmp_path)
     assert describe_cycles({"x": {"y"}, "y": set()}) == []
 
 
-@pytest.mark.xfail(strict=True, reason="cycles removed by the redesign")
 def test_w2v_imports_no_cycles():
     cycles = describe_cycles(import_graph())
     assert not cycles, "import cycles in w2v/ (python -m tests.test_imports):\n" + "\n".join(cycles)
