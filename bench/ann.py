@@ -30,15 +30,13 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from common import ROOT, SHARED_DATA  # noqa: E402  (puts the repository on sys.path)
 
 from w2v import ann  # noqa: E402
 from w2v.errors import W2VError  # noqa: E402
 from w2v.vectors import load_vectors  # noqa: E402
 
-GLOVE = ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.txt.gz"
+GLOVE = SHARED_DATA / "glove" / "glove.6B.50d.txt.gz"
 PACKAGES = ("numpy", "usearch", "hnswlib", "faiss-cpu")
 
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from w2v.atomic import FILE_MODE, fsync_dir, fsync_tree
 from w2v.errors import W2VError
+from w2v.vectors import save_word2vec
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,6 @@ def write_exports(run_dir: Path, cfg: Any, vocab: Any, vectors: np.ndarray, mode
     """
     formats = export_formats(cfg)
     if "word2vec" in formats:
-        from w2v.vectors import save_word2vec
-
         save_word2vec(run_dir / "vectors.txt", vocab.words, vectors, binary=False)
         save_word2vec(run_dir / "vectors.bin", vocab.words, vectors, binary=True)
     if "safetensors" in formats:

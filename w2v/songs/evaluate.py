@@ -33,6 +33,7 @@ from omegaconf import OmegaConf
 from w2v.atomic import atomic_write_text
 from w2v.metrics import MetricLogger
 from w2v.songs.data import Split, corpus_split, load_catalog, metadata_file, playlists_file
+from w2v.vectors import WordVectors
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +273,6 @@ def _report_md(words: list[str], vectors: np.ndarray, ccfg: Any, split: Split, m
 
 def _example_md(words: list[str], vectors: np.ndarray, ccfg: Any, topn: int = 10) -> list[str]:
     """Nearest songs to the tutorial's example (or the most played song) with titles, for a quick look."""
-    from w2v.vectors import WordVectors
-
     song = str(EXAMPLE_SONG) if str(EXAMPLE_SONG) in words else words[0]
     catalog = load_catalog(metadata_file(ccfg))
     title, artist = catalog.describe(int(song))
