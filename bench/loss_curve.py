@@ -57,7 +57,11 @@ def run(overrides: list[str], shuffle: bool, out: Path) -> list[tuple[float, flo
 
     register_configs()
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("train", overrides=[*overrides, f"shuffle_pairs={str(shuffle).lower()}", "eval=none", "checkpoint_every_minutes=0"])
+        # engine=numba (unless given): the order of examples is a property of the example stream, which
+        # engine=auto's CPU choice (hogwild) does not use; it draws its examples inside the kernel.
+        engine = [] if any(o.startswith("engine=") for o in overrides) else ["engine=numba"]
+        extra = [f"shuffle_pairs={str(shuffle).lower()}", "eval=none", "checkpoint_every_minutes=0"]
+        cfg = compose("train", overrides=[*engine, *overrides, *extra])
     frozen = FrozenLoss()
     train(cfg, out, explicit=[], callbacks=[frozen])
     return frozen.rows
