@@ -65,7 +65,7 @@ def test_read_sentence_maps_drops_and_subsamples():
     assert abs(n / 20000 - 0.3) < 0.02
 
 
-def _piece(sen, radius, cbow, share=False, negatives=2, window=3):
+def _piece(sen, radius, cbow, share=0, negatives=2, window=3):
     n = len(sen)
     prob, alias = build_alias_table(np.ones(10))
     size = n * 2 * window
@@ -96,12 +96,24 @@ def test_piece_examples_make_one_cbow_window_per_center():
 
 def test_shared_negatives_are_drawn_once_per_center():
     sen, radius = [5, 1, 7, 2, 9], [2, 2, 2, 2, 2]
-    e, _, _, targets, negs = _piece(sen, radius, cbow=False, share=True, negatives=4)
+    e, _, _, targets, negs = _piece(sen, radius, cbow=False, share=2, negatives=4)
     for center in set(targets[:e].tolist()):
         rows = negs[:e][targets[:e] == center]
         assert (rows == rows[0]).all()
-    e, _, _, targets, negs = _piece(sen, radius, cbow=False, share=False, negatives=4)
+    e, _, _, targets, negs = _piece(sen, radius, cbow=False, share=0, negatives=4)
     assert len({tuple(r) for r in negs[:e].tolist()}) > len(set(targets[:e].tolist()))
+
+
+def test_cbow_shares_one_draw_per_group_of_windows():
+    sen, radius = list(range(1, 9)), [2] * 8  # 8 windows, groups of 3: windows 0-2, 3-5, 6-7
+    e, _, _, targets, negs = _piece(sen, radius, cbow=True, share=3, negatives=4)
+    assert e == 8 and targets[:8].tolist() == sen
+    groups = [negs[0:3], negs[3:6], negs[6:8]]
+    for rows in groups:
+        assert (rows == rows[0]).all()
+    assert len({tuple(g[0]) for g in groups}) == 3  # each group drew its own
+    e, _, _, _, negs = _piece(sen, radius, cbow=True, share=0, negatives=4)
+    assert len({tuple(r) for r in negs[:8].tolist()}) > 3  # off: every window draws
 
 
 def test_negatives_follow_the_noise_distribution():
@@ -154,6 +166,7 @@ MODELS = {
     "cbow-hs": ["model=cbow", "hs=true", "negatives=0"],
     "cbow-sum": ["model=cbow", "cbow_mean=false"],
     "sg-shared": ["model=sg", "shared_negatives=true"],
+    "cbow-shared": ["model=cbow", "shared_negatives=true"],
     "fasttext": ["model=fasttext", "subwords.bucket=1000"],
 }
 

@@ -159,8 +159,9 @@ class TrainConfig:
     max_vocab: Optional[int] = None  # keep only the most frequent N words (gensim's max_final_vocab)
     sample: float = 1e-3
     ns_exponent: float = 0.75
-    # engine=hogwild, skip-gram: one draw of K negatives per center, shared by its whole window
-    # (pWord2Vec, Ji et al. 2016), so the window's output rows are read once; off = word2vec.c's draw per pair.
+    # engine=hogwild: one draw of K negatives per skip-gram center, shared by its whole window (pWord2Vec,
+    # Ji et al. 2016), or per `window` consecutive CBOW windows, so those output rows are read once;
+    # off = word2vec.c's draw per pair.
     shared_negatives: bool = False
     lr: float = 0.025
     min_lr: float = 1e-4

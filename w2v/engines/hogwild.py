@@ -19,7 +19,8 @@ The update is the example kernel's (:func:`w2v.engines.numba_engine.train_exampl
 context row predicts the center), CBOW (mean or sum of the context rows), negative sampling and/or
 hierarchical softmax, and character n-gram bags (fastText's roles: the center's bag predicts the
 context word). ``shared_negatives`` draws one set of K negatives per center for its whole window
-(Ji et al. 2016, pWord2Vec), so a window's output rows are read from memory once.
+(Ji et al. 2016, pWord2Vec), so a window's output rows are read from memory once; for CBOW, whose window is
+one example, ``window`` consecutive windows share one set.
 """
 
 from __future__ import annotations
@@ -88,9 +89,13 @@ if HAVE_NUMBA:
     ):  # pragma: no cover - compiled
         """The examples of centers ``c0:c1`` of ``sen[:n]`` into the thread's scratch buffers, in word2vec.c's
         order, with their negatives: skip-gram pairs (the context predicts the center; with n-gram bags the
-        center's bag predicts the context, fastText's roles) or CBOW windows. Returns (examples, state)."""
+        center's bag predicts the context, fastText's roles) or CBOW windows. Returns (examples, state).
+
+        ``share`` (0: off): skip-gram draws one set of negatives per center for its whole window; CBOW draws
+        one set per ``share`` consecutive windows, so their output rows are read from memory once."""
         bags = bag_offsets.shape[0] > 0
         e, n_in = 0, 0
+        group_src, group_left = 0, 0  # CBOW sharing: the window that drew the group's negatives, windows left
         offsets[0] = 0
         for i in range(c0, c1):
             lo, hi = max(0, i - radius[i - c0]), min(n, i + radius[i - c0] + 1)
@@ -113,9 +118,20 @@ if HAVE_NUMBA:
                 targets[e] = sen[i]
                 e += 1
                 offsets[e] = n_in
+            if cbow and share > 1:
+                if e > first:  # this center made a window: it draws for its group, or takes the group's
+                    if group_left == 0:
+                        for k in range(negatives):
+                            negs[first, k], state = draw_negative(state, prob, alias)
+                        group_src, group_left = first, share
+                    else:
+                        for k in range(negatives):
+                            negs[first, k] = negs[group_src, k]
+                    group_left -= 1
+                continue
             for k in range(negatives):  # each example draws its own, or (share) the center's first is copied
                 for x in range(first, e):
-                    if share and x > first:
+                    if share > 0 and x > first:
                         negs[x, k] = negs[first, k]
                     else:
                         negs[x, k], state = draw_negative(state, prob, alias)
@@ -318,7 +334,7 @@ class HogwildEngine(Engine):
             span.ids, span.lo, span.hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
-            cfg.negatives, not self.spec.sg, self.spec.bag_mean, bool(cfg.shared_negatives) and self.spec.sg, losses, examples,
+            cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0, losses, examples,
         )  # fmt: skip
         return torch.tensor([losses.sum(), float(examples.sum())], dtype=torch.float64)
 
