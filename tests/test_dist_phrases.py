@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import TRAIN_PY, compose_train_cfg, free_port, make_quick_overrides, make_synthetic_text
+from helpers import TRAIN_PY, compose_train_cfg, free_port, id_sentences, make_quick_overrides, make_synthetic_text
 from helpers.dist import all_ok, setup_gloo, spawn
 
 from w2v.data.prepare import prepare_corpus, shard_path
@@ -163,17 +163,6 @@ def two_ranks(data) -> list[dict]:
     return all_ok(spawn(_prepare_worker, 2, *args, deadline=120), 2)
 
 
-def _sentences(ids: np.ndarray, words: list[str]) -> list[list[str | None]]:
-    """An id file of vocabulary ids as sentences of words (None: a word below min_count)."""
-    out: list[list[str | None]] = [[]]
-    for i in ids.tolist():
-        if i == SENTENCE_END:
-            out.append([])
-        else:
-            out[-1].append(words[i] if i < len(words) else None)
-    return out[:-1]
-
-
 @pytest.mark.parametrize("name", list(CASES))
 def test_two_ranks_build_the_single_process_vocabulary_and_rewrite_every_sentence_alike(data, two_ranks, name):
     want = data["single"][name]
@@ -186,8 +175,8 @@ def test_two_ranks_build_the_single_process_vocabulary_and_rewrite_every_sentenc
     if want["corpus_counts"] is not None:  # init=: the new text's counts (subsampling, schedule), by word
         assert dict(zip(got[0]["words"], got[0]["corpus_counts"])) == dict(zip(want["words"], want["corpus_counts"]))
     # Every sentence, as words: sentence i of the corpus is sentence i // 2 of rank i mod 2's shard.
-    single = _sentences(want["ids"], want["words"])
-    shards = [_sentences(r["ids"], got[0]["words"]) for r in got]
+    single = id_sentences(want["ids"], want["words"])
+    shards = [id_sentences(r["ids"], got[0]["words"]) for r in got]
     assert len(single) == len(shards[0]) + len(shards[1])
     assert all(s == shards[i % 2][i // 2] for i, s in enumerate(single))
     assert got[0]["n_tokens"] == sum(len(s) for s in single)
@@ -265,4 +254,4 @@ def test_torchrun_train_py_with_phrases_and_init(data, tmp_path):
     log0 = (run / "train.log").read_text()
     assert all(line in log0 for line in want["log"]) and "phrases pass 1/2" in (run / "train.rank1.log").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["world_size"] == 2 and metrics["corpus_tokens"] == sum(len(s) for s in _sentences(want["ids"], want["words"]))
+    assert metrics["world_size"] == 2 and metrics["corpus_tokens"] == sum(len(s) for s in id_sentences(want["ids"], want["words"]))

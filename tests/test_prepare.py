@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import compose_train_cfg, make_quick_overrides, make_synthetic_text
+from helpers import compose_train_cfg, id_sentences, make_quick_overrides, make_synthetic_text
 
 from w2v.data.collectives import LOCAL
 from w2v.data.idshards import vocab_identity
@@ -102,17 +102,6 @@ def _cfg(corpus: Path, *overrides: str, **keys: Any) -> Any:
     return compose_train_cfg([*make_quick_overrides(corpus, **keys), *overrides])
 
 
-def _sentences(ids: np.ndarray, words: list[str]) -> list[list[str | None]]:
-    """An id file of vocabulary ids as sentences of words (None: a word below min_count)."""
-    out: list[list[str | None]] = [[]]
-    for i in ids.tolist():
-        if i == SENTENCE_END:
-            out.append([])
-        else:
-            out[-1].append(words[i] if 0 <= i < len(words) else None)
-    return out[:-1]
-
-
 def _vocab_ids(data: PreparedData) -> np.ndarray:
     """The concatenated id files as vocabulary ids (``len(vocab)`` for a dropped word), as a shard holds them."""
     ids = np.concatenate([np.fromfile(p, dtype=np.int32) for p in data.id_files])
@@ -146,7 +135,7 @@ def test_an_earlier_vocabulary_is_merged_by_word(tmp_path):
     # Every base word stays; new words join at min_count; counts add up (dog 5+1); the new text's counts apart.
     assert data.vocab.words == ["dog", "the", "zebra", "cat", "sat"]
     assert data.vocab.counts.tolist() == [6, 4, 3, 2, 2] and data.vocab.corpus_counts.tolist() == [1, 4, 0, 2, 2]
-    assert _sentences(_vocab_ids(data), data.vocab.words) == [
+    assert id_sentences(_vocab_ids(data), data.vocab.words) == [
         ["the", "cat", "sat", None, "the", None], ["the", "dog", "sat"], ["the", "cat", None]
     ]  # fmt: skip
 
@@ -253,8 +242,8 @@ def test_ranks_give_the_one_process_words_counts_sentences_and_phrase_log(tmp_pa
         by_word = dict(zip(one.vocab.words, one.vocab.corpus_counts.tolist()))
         assert dict(zip(got.vocab.words, got.vocab.corpus_counts.tolist())) == by_word
     # Sentence i of the corpus is sentence i // W of rank i mod W's shard, rewritten alike.
-    single = _sentences(_vocab_ids(one), one.vocab.words)
-    shards = [_sentences(np.fromfile(p, dtype=np.int32), got.vocab.words) for p in got.id_files]
+    single = id_sentences(_vocab_ids(one), one.vocab.words)
+    shards = [id_sentences(np.fromfile(p, dtype=np.int32), got.vocab.words) for p in got.id_files]
     assert sum(map(len, shards)) == len(single) and all(s == shards[i % world][i // world] for i, s in enumerate(single))
     # The phrase log counts the whole corpus, on every rank (each rank's thread logs its own lines).
     for rank in range(world):

@@ -32,6 +32,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from w2v.config import register_configs
+from w2v.data.vocab import SENTENCE_END
 
 # The schemas and resolvers train.py registers: in a spawned rank too, which imports this module but no conftest.
 register_configs()
@@ -130,3 +131,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def id_sentences(ids, words: list[str]) -> list[list[str | None]]:
+    """An id file of vocabulary ids as sentences of words (None: a word below min_count)."""
+    out: list[list[str | None]] = [[]]
+    for i in ids.tolist():
+        if i == SENTENCE_END:
+            out.append([])
+        else:
+            out[-1].append(words[i] if 0 <= i < len(words) else None)
+    return out[:-1]
