@@ -45,6 +45,27 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     fsync_dir(path.parent)
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary path beside ``path``, for a library that writes by file name (safetensors'
+    ``save_file``): it replaces ``path``, fsynced and with the mode open() gives, only if the block
+    finishes cleanly."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+
+
 def _fsync_path(path: str | os.PathLike) -> None:
     """fsync a file or directory by path; a no-op where the platform refuses to open or fsync it."""
     try:

@@ -21,17 +21,15 @@ row order), ``model`` (``sg``, ``cbow_mean``, ``hs``, ``negatives``), ``dim``, `
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from w2v.atomic import FILE_MODE, fsync_dir
+from w2v.atomic import atomic_path
 from w2v.errors import W2VError
 
 FORMAT = "w2v.tables"
@@ -94,19 +92,8 @@ def save_tables(
             f"the vocabulary of {n} words takes {size >> 20} MB in safetensors metadata, over the format's 100 MB header: "
             "lower max_vocab (or raise min_count), or leave safetensors out of export_formats"
         )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, FILE_MODE)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def _bad(path: Path, why: str) -> W2VError:
