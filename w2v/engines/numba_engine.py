@@ -115,6 +115,31 @@ if HAVE_NUMBA:
         return linear, 1.0 + a
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _scores(h, w, rows, n, g):  # pragma: no cover - compiled
+        """Pass 1 of the three-pass update: g[j] = u_j·h for the rows ``rows[:n]``."""
+        dim = h.shape[0]
+        for j in range(n):
+            row = w[rows[j]]
+            f = np.float32(0.0)
+            for d in range(dim):
+                f += h[d] * row[d]
+            g[j] = f
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _apply(h, neu1e, w, rows, n, g, skip_zero):  # pragma: no cover - compiled
+        """Pass 3: with each row's gradient g[j], neu1e += g·u and u += g·h, one pass over the row (the
+        error takes the row's value before its update). ``skip_zero``: rows with g == 0 get nothing."""
+        dim = h.shape[0]
+        for j in range(n):
+            gj = g[j]
+            if skip_zero and gj == 0.0:
+                continue
+            row = w[rows[j]]
+            for d in range(dim):
+                neu1e[d] += gj * row[d]
+                row[d] += gj * h[d]
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
     def negatives_update(h, neu1e, w, target, negatives, lr, g, rows):  # pragma: no cover - compiled
         """Negative sampling for one example in :func:`path_update`'s three passes, or None to go row by row.
 
@@ -133,13 +158,7 @@ if HAVE_NUMBA:
                     return False, np.float32(0.0), np.float32(1.0)
             rows[n] = r
             n += 1
-        dim = h.shape[0]
-        for j in range(n):
-            row = w[rows[j]]
-            f = np.float32(0.0)
-            for d in range(dim):
-                f += h[d] * row[d]
-            g[j] = f
+        _scores(h, w, rows, n, g)
         linear, product = np.float32(0.0), np.float32(1.0)
         for j in range(n):
             f = g[j]
@@ -149,11 +168,7 @@ if HAVE_NUMBA:
             product *= np.float32(1.0) + a
             inv = np.float32(1.0) / (np.float32(1.0) + a)
             g[j] = (label - (inv if f >= 0 else a * inv)) * lr
-        for j in range(n):
-            gj, row = g[j], w[rows[j]]
-            for d in range(dim):
-                neu1e[d] += gj * row[d]
-                row[d] += gj * h[d]
+        _apply(h, neu1e, w, rows, n, g, False)
         return True, linear, product
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
@@ -167,13 +182,7 @@ if HAVE_NUMBA:
         ns per node on one core). All float32, like the rows: float64 intermediates cost another 15%.
         ``g``: (>= length,) scratch, the scores and then the gradients. Returns the loss as ``logistic_update``.
         """
-        dim = h.shape[0]
-        for j in range(length):
-            row = w[nodes[j]]
-            f = np.float32(0.0)
-            for d in range(dim):
-                f += h[d] * row[d]
-            g[j] = f
+        _scores(h, w, nodes, length, g)
         linear, product, folded = np.float32(0.0), np.float32(1.0), 0.0
         for j in range(length):
             f = g[j]
@@ -189,13 +198,7 @@ if HAVE_NUMBA:
                 continue
             inv = np.float32(1.0) / (np.float32(1.0) + a)
             g[j] = (label - (inv if f >= 0 else a * inv)) * lr
-        for j in range(length):
-            if g[j] == 0.0:  # saturated (or lr 0): nothing to add
-                continue
-            gj, row = g[j], w[nodes[j]]
-            for d in range(dim):  # one pass over the row: the error takes its value before the update
-                neu1e[d] += gj * row[d]
-                row[d] += gj * h[d]
+        _apply(h, neu1e, w, nodes, length, g, True)  # g == 0: a saturated node (or lr 0), no update
         return linear + folded, product
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
