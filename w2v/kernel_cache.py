@@ -37,9 +37,10 @@ def drop_stale_kernels(root: Path = _ROOT) -> bool:
     race with another process doing the same is not an error.
     """
     global _checked
-    if _checked and root == _ROOT:
-        return False
-    _checked = root == _ROOT or _checked
+    if root == _ROOT:
+        if _checked:
+            return False
+        _checked = True
     caches = sorted({(root / name).parent / "__pycache__" for name in KERNEL_SOURCES})
     stamp = root / "engines" / "__pycache__" / _STAMP
     want = sources_digest(root)
