@@ -178,8 +178,8 @@ if HAVE_NUMBA:
         The same arithmetic as calling it node by node, in three passes: every node's score u·h first,
         then every σ, then the updates. A path visits each node once and h stays fixed, so no score
         depends on an earlier node's update; taken apart, the dot products no longer wait in one chain
-        behind the previous node's exp, division and row update, and the CPU overlaps them (1.8x fewer
-        ns per node on one core). All float32, like the rows: float64 intermediates cost another 15%.
+        behind the previous node's exp, division and row update, and the CPU overlaps them (1.75x fewer
+        ns per node on one core: bench/kernel_passes.py). All float32, like the rows.
         ``g``: (>= length,) scratch, the scores and then the gradients. Returns the loss as ``logistic_update``.
         """
         _scores(h, w, nodes, length, g)
