@@ -167,6 +167,19 @@ def test_optuna_search_on_lee_survives_a_diverging_trial_continues_and_summarise
     assert not (tmp_path / "outputs").exists()  # everything went where the command said
 
 
+def test_objective_is_the_mean_of_the_named_metrics_or_the_runs_headline():
+    from w2v.cli import objective_value
+    from w2v.errors import W2VError
+
+    metrics = {"analogy": 0.5, "wordsim353": 0.7, "final_loss": 2.0, "songs_oov": None}
+    assert objective_value(metrics, ["analogy", "wordsim353"]) == pytest.approx(0.6)
+    assert objective_value(metrics, []) == 0.5
+    assert objective_value({"final_loss": 2.0}, []) == -2.0
+    assert objective_value({"hr@10": 0.2, "analogy": 0.5}, []) == 0.2
+    with pytest.raises(W2VError, match="eval.objective names simlex999, which this run did not measure"):
+        objective_value(metrics, ["analogy", "simlex999"])
+
+
 # submitit.
 
 

@@ -59,6 +59,24 @@ def _train(cfg: DictConfig) -> float | None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
+    try:
+        return objective_value(metrics, list(cfg.eval.objective or []))
+    except W2VError as exc:
+        log.error("%s", exc)
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            raise W2VError(str(exc)) from None
+        sys.exit(2)
+
+
+def objective_value(metrics: dict, names: list[str]) -> float | None:
+    """What a sweeper maximises: the mean of the metrics ``names`` (``eval.objective``), or by default the
+    next-song hit rate of a song run, a word run's analogy accuracy, or minus the final loss (eval=none)."""
+    if names:
+        missing = [n for n in names if not isinstance(metrics.get(n), (int, float))]
+        if missing:
+            have = ", ".join(sorted(k for k, v in metrics.items() if isinstance(v, float)))
+            raise W2VError(f"eval.objective names {', '.join(missing)}, which this run did not measure; measured: {have}")
+        return sum(float(metrics[n]) for n in names) / len(names)
     for objective in ("hr@10", "analogy"):  # song runs: next-song hit rate; word runs: analogies
         if objective in metrics:
             return float(metrics[objective])

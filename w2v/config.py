@@ -68,6 +68,9 @@ class EvalConfig:
     restrict_vocab: int = 300000  # only the first N (most frequent) words count, as gensim
     cosmul: bool = True  # score 3CosMul beside 3CosAdd (3CosAdd is the headline `analogy` metric)
     similarity: list[str] = field(default_factory=lambda: ["wordsim353", "simlex999", "men"])  # names or file paths
+    # What train.py returns to a sweeper (Optuna maximises it): the mean of these metrics.json keys, e.g.
+    # [analogy,wordsim353]; empty = hr@10 for song runs, analogy for word runs.
+    objective: list[str] = field(default_factory=list)
     glove_path: Optional[str] = "${oc.env:W2V_GLOVE,../shared/data/glove/glove.6B.50d.txt.gz}"  # null: no GloVe comparison
     glove_limit: Optional[int] = None  # load only GloVe's first N words (None = all)
     queries: Optional[list[str]] = None  # neighbour query words; None = a built-in list
