@@ -275,6 +275,9 @@ def test_export_vectors_in_or_in_plus_out():
     model = tiny_model()
     assert torch.equal(model.vectors("in"), model.in_embed.weight.detach())
     assert torch.equal(model.vectors("in+out"), model.in_embed.weight.detach() + model.out_embed.weight.detach())
+    w, c = model.in_embed.weight.detach().numpy(), model.out_embed.weight.detach().numpy()
+    unit = w / np.linalg.norm(w, axis=1, keepdims=True) + c / np.linalg.norm(c, axis=1, keepdims=True)
+    np.testing.assert_allclose(model.vectors("in+out_norm").numpy(), unit, rtol=1e-5, atol=1e-6)
 
 
 # ---------------------------------------------------------------- the numba kernel against the torch engine

@@ -4,6 +4,7 @@ them, gensim loading the vectors, and what the checkpoint and metrics.json recor
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -46,9 +47,10 @@ def test_every_combination_validates_or_fails_in_one_line(compose_cfg, model, hs
         validate(cfg)
 
 
-def test_in_plus_out_export_needs_negative_sampling(compose_cfg):
-    with pytest.raises(W2VError, match="export=in\\+out"):
-        validate(compose_cfg(["hs=true", "negatives=0", "export=in+out"]))
+@pytest.mark.parametrize("export", ["in+out", "in+out_norm"])
+def test_in_plus_out_export_needs_negative_sampling(compose_cfg, export):
+    with pytest.raises(W2VError, match=re.escape(f"export={export} adds the negative-sampling output vectors")):
+        validate(compose_cfg(["hs=true", "negatives=0", f"export={export}"]))
 
 
 @pytest.mark.parametrize(("args", "name"), MODELS, ids=lambda v: v if isinstance(v, str) else None)

@@ -180,6 +180,16 @@ def test_objective_is_the_mean_of_the_named_metrics_or_the_runs_headline():
         objective_value(metrics, ["analogy", "simlex999"])
 
 
+def test_quality_preset_is_cbow_with_normalised_in_plus_out_vectors_and_validates():
+    from w2v.config import validate
+
+    cfg = compose_with_hydra(["+experiment=quality"])
+    assert (cfg.sg, cfg.cbow_mean, cfg.hs, cfg.export) == (False, True, False, "in+out_norm")
+    assert (cfg.dim, cfg.window, cfg.negatives, cfg.sample, cfg.lr, cfg.epochs) == (200, 11, 25, 1e-4, 0.05, 15)
+    del cfg.hydra
+    validate(cfg, files=False)
+
+
 # submitit.
 
 

@@ -194,7 +194,7 @@ class TrainConfig:
     threads: int = 0  # torch intra-op threads; 0 = all cores
     seed: int = 1
     workers: int = 0  # DataLoader worker processes making pairs
-    export: str = "in"  # in | in+out (W+C, as GloVe)
+    export: str = "in"  # in | in+out (W+C, as GloVe) | in+out_norm (each row at unit length, then added)
     # What the run writes its vectors as (w2v/exports): word2vec (vectors.txt/.bin) | sentence_transformers |
     # model2vec | safetensors (the last three need the export extra: pip install -e ".[export]").
     export_formats: list[str] = field(default_factory=lambda: ["word2vec"])
@@ -217,7 +217,7 @@ class TrainConfig:
 
 CORPUS_KINDS = ("lee", "text", "text8", "hf")  # built in; other kinds name a registered corpus.reader (w2v/plugins.py)
 OPTIMIZERS = ("sgd", "sparse_adam", "adagrad")
-EXPORTS = ("in", "in+out")
+EXPORTS = ("in", "in+out", "in+out_norm")
 PHRASE_SCORINGS = ("default", "npmi")
 LR_SCALES = ("auto", "linear", "sqrt", "none")  # dist.lr_scale (w2v/train/sync_schedule.py)
 MERGES = ("auto", "average", "deltas")  # dist.merge (w2v/train/dist.py TableAverager)
@@ -309,8 +309,8 @@ def validate(cfg: Any, files: bool = True) -> None:
         "hs=false with negatives=0 leaves nothing to train: set negatives>=1 (negative sampling) or hs=true (hierarchical softmax)",
     )
     _check(
-        cfg.export != "in+out" or cfg.negatives > 0,
-        "export=in+out adds the negative-sampling output vectors, which negatives=0 does not train: use export=in",
+        not cfg.export.startswith("in+out") or cfg.negatives > 0,
+        f"export={cfg.export} adds the negative-sampling output vectors, which negatives=0 does not train: use export=in",
     )
     _check(cfg.batch_size is None or cfg.batch_size >= 1, f"invalid value batch_size={cfg.batch_size}: must be >= 1 or null (auto)")
     _check(cfg.sample >= 0, f"invalid value sample={cfg.sample}: sample must be >= 0 (0 disables subsampling)")

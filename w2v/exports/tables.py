@@ -11,7 +11,7 @@ Tensors (float32 unless noted):
 - ``hs``: (V - 1, D) hierarchical softmax's inner-node vectors (absent without ``hs``); the Huffman
   tree comes back from the counts (:func:`w2v.models.huffman.build_huffman`);
 - ``vectors``: (V, D) the word vectors the run exported, when they are not ``in``'s first V rows
-  (``export=in+out``; n-gram runs, whose word vector is the mean of its word and n-gram rows);
+  (``export=in+out`` or ``in+out_norm``; n-gram runs, whose word vector is the mean of its word and n-gram rows);
 - ``counts``: (V,) int64 corpus counts, descending, row for row with ``words``.
 
 Metadata (JSON strings): ``format`` (``w2v.tables``), ``format_version``, ``words`` (the vocabulary,
@@ -51,7 +51,7 @@ class SavedTables:
     vectors: np.ndarray  # (V, D): the word vectors the run exported
     model: dict[str, Any]  # sg, cbow_mean, hs, negatives
     subwords: dict[str, int] | None  # min_n, max_n, bucket
-    export: str  # in | in+out
+    export: str  # in | in+out | in+out_norm
 
 
 def save_tables(

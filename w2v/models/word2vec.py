@@ -139,7 +139,9 @@ class Word2VecModel(nn.Module):
         return loss
 
     def vectors(self, export: str = "in") -> torch.Tensor:
-        """Vectors to export: input vectors, or input + output (W + C, negative sampling only).
+        """Vectors to export: input vectors, input + output (``in+out``: W + C, negative sampling only), or
+        the two with each row scaled to unit length first (``in+out_norm``: Levy, Goldberg and Dagan 2015's
+        w + c, which keeps a frequent word's long output row from outweighing its input row).
 
         With character n-grams a word's input vector is the mean of its own row and its n-gram rows
         (gensim's ``FastTextKeyedVectors.adjust_vectors``), one row per vocabulary word.
@@ -148,6 +150,8 @@ class Word2VecModel(nn.Module):
         if self.bags is not None:
             bags = self.bags.to(w.device)
             w = F.embedding_bag(bags.inputs, w, bags.offsets, mode="mean", include_last_offset=True)  # (V, D)
+        if export == "in+out_norm":
+            return F.normalize(w, dim=1) + F.normalize(self.out_embed.weight.detach(), dim=1)
         return w + self.out_embed.weight.detach() if export == "in+out" else w
 
 
