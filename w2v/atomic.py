@@ -27,22 +27,8 @@ FILE_MODE = 0o666 & ~_UMASK  # the mode open() gives a new file; tempfile and sa
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file for writing that replaces ``path`` only if the block finishes cleanly."""
-    path = Path(path)
-    binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with contextlib.suppress(OSError):  # mkstemp makes 0600; give the mode open() would (some filesystems refuse)
-            os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, mode, encoding=None if binary else encoding) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    with atomic_path(path) as tmp, open(tmp, mode, encoding=None if "b" in mode else encoding) as f:
+        yield f
 
 
 @contextlib.contextmanager
@@ -55,7 +41,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
-        os.chmod(tmp, FILE_MODE)
+        with contextlib.suppress(OSError):  # mkstemp makes 0600; give the mode open() would (some filesystems refuse)
+            os.chmod(tmp, FILE_MODE)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
