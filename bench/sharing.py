@@ -34,8 +34,6 @@ TABLES = (8, 9, 10)  # positions of in_w, out_w, hs_w among _train_blocks' argum
 
 def capture_chunks(args: argparse.Namespace) -> list[list]:
     """Train one epoch of the prefix and return copies of the first ``args.chunks`` kernel calls' arguments."""
-    import numba
-
     from w2v.engines import hogwild
 
     captured: list[list] = []
@@ -58,7 +56,6 @@ def capture_chunks(args: argparse.Namespace) -> list[list]:
             train_run(overrides, Path(tmp) / "run")
     finally:
         hogwild._train_blocks = real
-    numba.set_num_threads(2)
     return captured
 
 

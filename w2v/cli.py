@@ -50,6 +50,7 @@ def _train(cfg: DictConfig) -> float | None:
 
     try:
         metrics = train(cfg, HydraConfig.get().runtime.output_dir)
+        return objective_value(metrics, list(cfg.eval.objective or []))
     except W2VError as exc:
         log.error("%s", exc)
         if HydraConfig.get().mode == RunMode.MULTIRUN:
@@ -59,13 +60,6 @@ def _train(cfg: DictConfig) -> float | None:
         sys.exit(2)
     except KeyboardInterrupt:
         sys.exit(130)
-    try:
-        return objective_value(metrics, list(cfg.eval.objective or []))
-    except W2VError as exc:
-        log.error("%s", exc)
-        if HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise W2VError(str(exc)) from None
-        sys.exit(2)
 
 
 def objective_value(metrics: dict, names: list[str]) -> float | None:
