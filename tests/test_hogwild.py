@@ -191,6 +191,30 @@ def test_every_model_trains_and_lowers_its_loss(name, corpus, tmp_path, compose_
     assert metrics["words_done"] == 3 * metrics["train_words"]
 
 
+def test_the_kernel_and_block_counts_are_ready_before_training(corpus, tmp_path, compose_cfg, monkeypatch):
+    # The first chunk must not load the kernel (a new signature) nor count the id file's words: that is
+    # setup, done in attach() before fit() starts the training clock.
+    seen = []
+    real_step = hogwild.HogwildEngine.step
+
+    def step(self, span, lr, lr_end):
+        seen.append((len(hogwild._train_blocks.signatures), counted["stream"]._block_words is not None))
+        return real_step(self, span, lr, lr_end)
+
+    counted = {}
+    real_attach = hogwild.HogwildEngine.attach
+
+    def attach(self, stream):
+        real_attach(self, stream)
+        counted["stream"] = stream
+        counted["signatures"] = len(hogwild._train_blocks.signatures)
+
+    monkeypatch.setattr(hogwild.HogwildEngine, "attach", attach)
+    monkeypatch.setattr(hogwild.HogwildEngine, "step", step)
+    train(compose_cfg(_overrides(corpus, tmp_path, "threads=1", "epochs=1")), tmp_path / "run")
+    assert seen and all(n == counted["signatures"] and ready for n, ready in seen)
+
+
 def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path, compose_cfg, monkeypatch):
     cfg = compose_cfg(_overrides(corpus, tmp_path, "threads=1", "seed=3"))
     train(cfg, tmp_path / "a")

@@ -319,6 +319,15 @@ class HogwildEngine(Engine):
         self.keep_prob = stream.keep_prob.numpy().astype(np.float32)
         self.prob = stream.sampler.prob.numpy().astype(np.float32)
         self.alias = stream.sampler.alias.numpy().astype(np.int64)
+        # Setup, not training: the per-block word counts are one pass over the id file, and the compiled
+        # kernel's first call loads it from numba's cache and starts the thread pool (about 0.5 s each on
+        # wiki8). Done here, neither stalls the first chunk nor counts in the training time, as gensim's
+        # corpus count and compiled module come before its train() too.
+        stream.words_per_block()
+        none, ids = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
+        ids.flags.writeable = False  # typed like the id file's read-only view, so the first chunk finds this compile
+        self._train(ids, none, none, none.astype(np.uint64), none.astype(np.float64),
+                    none.astype(np.float64), none.astype(np.float64), none)  # fmt: skip
 
     def step(self, span: SpanChunk, lr: float, lr_end: float) -> torch.Tensor:
         """Train one span chunk, the rate decaying from ``lr`` to ``lr_end``; returns (summed loss, examples) as a float64 (2,) tensor."""
@@ -329,14 +338,18 @@ class HogwildEngine(Engine):
         lr_lo, lr_hi = block_lrs(span.block_words, lr, lr_end)
         losses = np.zeros(len(blocks), dtype=np.float64)
         examples = np.zeros(len(blocks), dtype=np.int64)
-        t = self.tables
+        self._train(span.ids, span.lo, span.hi, seeds, lr_lo, lr_hi, losses, examples)
+        return torch.tensor([losses.sum(), float(examples.sum())], dtype=torch.float64)
+
+    def _train(self, ids, lo, hi, seeds, lr_lo, lr_hi, losses, examples) -> None:  # noqa: ANN001 - the kernel's arrays
+        """The compiled call over blocks ``ids[lo[b]:hi[b]]``: each block's loss and examples into ``losses``/``examples``."""
+        cfg, t = self.cfg, self.tables
         _train_blocks(
-            span.ids, span.lo, span.hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
+            ids, lo, hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0, losses, examples,
         )  # fmt: skip
-        return torch.tensor([losses.sum(), float(examples.sum())], dtype=torch.float64)
 
 
 register(HogwildEngine, auto_rank=0)  # engine=auto's first choice on CPU: docs/benchmarks.md
