@@ -78,7 +78,7 @@ def main() -> None:
     noise = counts**0.75 / (counts**0.75).sum()
     in_w = ((rng.random((args.vocab, args.dim), dtype=np.float32) - 0.5) / args.dim).astype(np.float32)
     h, neu1e = np.empty(args.dim, np.float32), np.empty(args.dim, np.float32)
-    no_offsets = np.zeros(0, np.int64)
+    no_offsets, no_top = np.zeros(0, np.int64), np.zeros((0, args.dim), np.float32)
     out_init = ((rng.random((args.vocab, args.dim), dtype=np.float32) - 0.5) / args.dim).astype(np.float32)
     tables_in = {  # (out_w, hs_w, negatives per example)
         "hierarchical softmax": (np.zeros((0, args.dim), np.float32), np.zeros((args.vocab - 1, args.dim), np.float32), 0),
@@ -94,7 +94,7 @@ def main() -> None:
 
         def three_passes_run(a, o, s, ex=examples):
             i, t, n, pts, cds, lens = ex
-            return train_examples(a, o, s, i, no_offsets, t, n, pts, cds, lens, False, 0.025, 0, len(t), h, neu1e)
+            return train_examples(a, o, s, i, no_offsets, t, n, pts, cds, lens, False, 0.025, 0, len(t), h, neu1e, no_top)
 
         runs = {"node by node": node_by_node_run, "three passes": three_passes_run}
         best, tables = {}, {}

@@ -2,6 +2,7 @@
 
     taskset -c 0,1 python bench/sharing.py                   # skip-gram NS, a 6M-token wiki8 prefix, about 2 minutes
     taskset -c 0,1 python bench/sharing.py --model cbow --repeats 6
+    taskset -c 0,1 python bench/sharing.py --hs --private-nodes 63,255,1023   # hierarchical softmax
 
 It trains one epoch of a wiki8 prefix with ``engine=hogwild`` and keeps the arguments of its first
 ``--chunks`` kernel calls (each a span chunk: blocks of the id file, seeds, learning rates, tables).
@@ -13,6 +14,10 @@ Then it times ``hogwild._train_blocks`` on those chunks, from the same starting 
 - **2 halves, private**: the same halves, each thread on its own copy of the input and output tables.
   Nothing is merged: this is not a way to train, it is the rate two threads reach when no row moves
   between their caches (the upper bound on what keeping rows private, as pWord2Vec does, can win).
+
+With ``--hs`` (hierarchical softmax, no negatives) the halves give way to ``2 threads, top N private``:
+the engine with ``hs_private_nodes=N``, each thread training the Huffman tree's top N rows in its own
+copy and merging its change after every 256 centers, for each N of ``--private-nodes``.
 
 It prints examples/s per way, each the median of ``--repeats`` rounds taken in turn (the machine's
 drift hits every way alike), and the two-thread efficiency ``rate / (2 x one thread)``. Results go to
@@ -30,6 +35,7 @@ import numpy as np
 from common import WIKI8, add_json_argument, settings_of, train_run, write_results
 
 TABLES = (8, 9, 10)  # positions of in_w, out_w, hs_w among _train_blocks' arguments
+TOP_N = 25  # position of top_n (hs_private_nodes) among them
 
 
 def capture_chunks(args: argparse.Namespace) -> list[list]:
@@ -40,7 +46,7 @@ def capture_chunks(args: argparse.Namespace) -> list[list]:
     real = hogwild._train_blocks
 
     def keep(*call):
-        if len(captured) < args.chunks:
+        if len(captured) < args.chunks and len(call[1]):  # not the engine's empty warm-up call
             captured.append([np.array(a) if isinstance(a, np.ndarray) else a for a in call])
         return real(*call)
 
@@ -52,6 +58,8 @@ def capture_chunks(args: argparse.Namespace) -> list[list]:
         ]  # fmt: skip
         if args.model == "cbow":
             overrides.append("lr=0.05")
+        if args.hs:
+            overrides += ["hs=true", "negatives=0"]
         with tempfile.TemporaryDirectory() as tmp:
             train_run(overrides, Path(tmp) / "run")
     finally:
@@ -69,8 +77,8 @@ def make_halves():
 
     @njit(parallel=True, fastmath=_FASTMATH, nogil=True)
     def halves(ids, block_lo, block_hi, seeds, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, in_2, out_2, points, codes,
-               lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, losses,
-               examples):  # fmt: skip  # pragma: no cover - compiled
+               lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, top_n,
+               losses, examples):  # fmt: skip  # pragma: no cover - compiled
         n = block_lo.shape[0]
         for half in prange(2):
             iw = in_w if half == 0 else in_2
@@ -78,7 +86,7 @@ def make_halves():
             for b in range(half * n // 2, (half + 1) * n // 2):
                 losses[b], examples[b] = _train_block(
                     ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, iw, ow, hs_w, points, codes,
-                    lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share,
+                    lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, top_n,
                 )  # fmt: skip
 
     return halves
@@ -97,8 +105,10 @@ def time_way(way: str, chunks: list[list], halves) -> float:
             call[i] = call[i].copy()
         in_w, out_w = call[8], call[9]
         numba.set_num_threads(1 if way == "1 thread" else 2)
+        if way.startswith("2 threads, top"):
+            call[TOP_N] = int(way.split()[3])
         t0 = time.perf_counter()
-        if way in ("1 thread", "2 threads"):
+        if way.startswith(("1 thread", "2 threads")):
             hogwild._train_blocks(*call)
         else:
             second = (in_w, out_w) if way == "2 halves, shared" else (in_w.copy(), out_w.copy())
@@ -115,12 +125,17 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=6_000_000)
     parser.add_argument("--chunks", type=int, default=2, help="kernel calls to time (each about 40 blocks of 65k tokens)")
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--hs", action="store_true", help="hierarchical softmax (negatives=0) instead of negative sampling")
+    parser.add_argument("--private-nodes", default="63,255,1023", help="--hs: the hs_private_nodes values to time")
     add_json_argument(parser, "sharing")
     args = parser.parse_args()
 
     chunks = capture_chunks(args)
     halves = make_halves()
-    ways = ("1 thread", "2 threads", "2 halves, shared", "2 halves, private")
+    if args.hs:
+        ways = ("1 thread", "2 threads", *(f"2 threads, top {n} private" for n in args.private_nodes.split(",")))
+    else:
+        ways = ("1 thread", "2 threads", "2 halves, shared", "2 halves, private")
     for way in ways:  # compile everything before timing
         time_way(way, chunks[:1], halves)
     rates: dict[str, list[float]] = {way: [] for way in ways}

@@ -67,6 +67,8 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
+    if args.hs_private_nodes is not None:
+        overrides.append(f"hs_private_nodes={args.hs_private_nodes}")
     if args.model == "fasttext":  # configs/model/fasttext.yaml: skip-gram with character n-grams
         overrides += [f"subwords.min_n={args.min_n}", f"subwords.max_n={args.max_n}", f"subwords.bucket={args.bucket}"]
     cfg = compose_train(overrides)
@@ -184,6 +186,7 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", help="w2v engine: auto, hogwild, numba or torch")
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
+    parser.add_argument("--hs-private-nodes", type=int, default=None, help="w2v with --hs: hs_private_nodes (default: the config's)")
     parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="w2v, gensim (iterator mode), gensim_file (corpus_file mode)")
     add_json_argument(parser, "vs_gensim")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -164,6 +164,8 @@ MODELS = {
     "sg-hs": ["model=sg", "hs=true", "negatives=0"],
     "cbow-ns": ["model=cbow"],
     "cbow-hs": ["model=cbow", "hs=true", "negatives=0"],
+    "sg-hs-shared-tree": ["model=sg", "hs=true", "negatives=0", "hs_private_nodes=0"],
+    "cbow-hs-private-4": ["model=cbow", "hs=true", "hs_private_nodes=4"],
     "cbow-sum": ["model=cbow", "cbow_mean=false"],
     "sg-shared": ["model=sg", "shared_negatives=true"],
     "cbow-shared": ["model=cbow", "shared_negatives=true"],
@@ -213,6 +215,25 @@ def test_the_kernel_and_block_counts_are_ready_before_training(corpus, tmp_path,
     monkeypatch.setattr(hogwild.HogwildEngine, "step", step)
     train(compose_cfg(_overrides(corpus, tmp_path, "threads=1", "epochs=1")), tmp_path / "run")
     assert seen and all(n == counted["signatures"] and ready for n, ready in seen)
+
+
+@pytest.mark.parametrize("model", ["sg", "cbow"])
+def test_private_top_nodes_train_what_shared_ones_do(model, corpus, tmp_path, compose_cfg):
+    # With the whole corpus in one block, one of the two threads trains it all: the private copy of the tree's
+    # top rows, merged every 4 walks per row and at the block's end, then gives the shared rows' result up to
+    # float32 rounding (shared + (mine - last) with shared == last).
+    vectors = {}
+    for top in (0, 3, 1000):  # none, the top 3 rows, every row (more than the tree has)
+        run = tmp_path / f"top{top}"
+        cfg = _overrides(corpus, tmp_path, "threads=2", f"model={model}", "hs=true", "negatives=0", f"hs_private_nodes={top}",
+                         "block_tokens=65536", "chunk_tokens=65536", "epochs=1")  # fmt: skip
+        train(compose_cfg(cfg), run)
+        state = load_checkpoint(run)["model"]
+        vectors[top] = [state[k].numpy() for k in ("in_embed.weight", "hs_embed.weight")]
+    for top in (3, 1000):
+        for got, want in zip(vectors[top], vectors[0]):
+            assert np.abs(want).max() > 0.01
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
 def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path, compose_cfg, monkeypatch):

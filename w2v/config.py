@@ -166,6 +166,10 @@ class TrainConfig:
     # Ji et al. 2016), or per `window` consecutive CBOW windows, so those output rows are read once;
     # off = word2vec.c's draw per pair.
     shared_negatives: bool = False
+    # engine=hogwild with hs=true and threads > 1: each thread trains the Huffman tree's top N rows (the nodes
+    # every path starts with) in its own copy and adds its change to the shared rows after every 4N path walks,
+    # so those rows stop moving between the cores' caches; 0 = every node shared (word2vec.c).
+    hs_private_nodes: int = 255
     lr: float = 0.025
     min_lr: float = 1e-4
     optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad
@@ -319,6 +323,7 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
     _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
+    _check(cfg.hs_private_nodes >= 0, f"invalid value hs_private_nodes={cfg.hs_private_nodes}: must be >= 0 (0 = off)")
     _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")
     _check(cfg.eval.projector_words >= 0, f"invalid value eval.projector_words={cfg.eval.projector_words}: must be >= 0 (0 = off)")
     _check(0 <= cfg.heldout < 1, f"invalid value heldout={cfg.heldout}: need 0 <= heldout < 1 (a fraction of blocks; 0 = off)")

@@ -160,6 +160,22 @@ if HAVE_NUMBA:
         return n, pos, state
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def merge_top_nodes(hs_w, top_w, snap):  # pragma: no cover - compiled
+        """Add the thread's change to its private top-of-tree rows (``top_w`` against ``snap``, their value at the
+        last merge) to the shared rows, the last ``len(top_w)`` of ``hs_w``, and take their new value back.
+
+        Every Huffman path starts at the root, so with two or more threads the top nodes' rows were written by
+        every thread on every example and their cache lines moved between the cores each time. A private copy
+        keeps them in the thread's own cache; the merge adds the changes without locks, as Hogwild does."""
+        base = hs_w.shape[0] - top_w.shape[0]
+        for r in range(top_w.shape[0]):
+            shared, mine, last = hs_w[base + r], top_w[r], snap[r]
+            for d in range(shared.shape[0]):
+                shared[d] += mine[d] - last[d]
+                mine[d] = shared[d]
+                last[d] = shared[d]
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def _train_block(
         ids,
         lo,
@@ -186,6 +202,7 @@ if HAVE_NUMBA:
         cbow,
         bag_mean,
         share,
+        top_n,
     ):  # pragma: no cover - compiled
         """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
 
@@ -205,8 +222,13 @@ if HAVE_NUMBA:
         csr = cbow or bag_offsets.shape[0] > 0  # plain skip-gram: one input row per example, no offsets
         h = np.empty(dim, dtype=np.float32)
         neu1e = np.empty(dim, dtype=np.float32)
+        # The tree's top rows in a private copy (merge_top_nodes), merged once the thread has walked 4 paths per
+        # private row since the last merge: a node at depth d is on about one walk in 2^d, so the top P rows are each
+        # walked several times between merges, and each merge costs about a quarter of a row per walk.
+        top_w = hs_w[hs_w.shape[0] - min(top_n, hs_w.shape[0]) :].copy()
+        snap = top_w.copy()
         state = np.uint64(seed)
-        loss, examples = 0.0, 0
+        loss, examples, unmerged = 0.0, 0, 0  # unmerged: path walks since the last merge of the private rows
         pos = lo
         while pos < hi:
             n, pos, state = read_sentence(ids, pos, hi, remap, keep_prob, state, sen)
@@ -224,9 +246,15 @@ if HAVE_NUMBA:
                 )  # fmt: skip
                 loss += train_examples(
                     in_w, out_w, hs_w, inputs, offsets[: e + 1] if csr else offsets[:0], targets, negs, points, codes, lengths,
-                    bag_mean, lr, 0, e, h, neu1e,
+                    bag_mean, lr, 0, e, h, neu1e, top_w,
                 )  # fmt: skip
                 examples += e
+                unmerged += e
+                if top_w.shape[0] and unmerged >= 4 * top_w.shape[0]:
+                    merge_top_nodes(hs_w, top_w, snap)
+                    unmerged = 0
+        if top_w.shape[0]:
+            merge_top_nodes(hs_w, top_w, snap)
         return loss, examples
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
@@ -256,6 +284,7 @@ if HAVE_NUMBA:
         cbow,
         bag_mean,
         share,
+        top_n,
         losses,
         examples,
     ):  # pragma: no cover - compiled
@@ -264,7 +293,7 @@ if HAVE_NUMBA:
             losses[b], examples[b] = _train_block(
                 ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
                 points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
-                bag_mean, share,
+                bag_mean, share, top_n,
             )  # fmt: skip
 
 
@@ -309,6 +338,8 @@ class HogwildEngine(Engine):
         self.bag_inputs = bags.inputs.numpy() if bags is not None else _EMPTY_I64
         self.bag_offsets = bags.offsets.numpy() if bags is not None else _EMPTY_I64
         self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
+        # One thread shares its rows with nobody: a private copy would only cost the merges.
+        self.top_nodes = int(cfg.hs_private_nodes) if threads > 1 else 0
 
     def chunk_blocks(self) -> int:
         """At least 16 blocks a thread, so the threads finish a chunk close together."""
@@ -348,7 +379,8 @@ class HogwildEngine(Engine):
             ids, lo, hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
-            cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0, losses, examples,
+            cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0,
+            self.top_nodes, losses, examples,
         )  # fmt: skip
 
 

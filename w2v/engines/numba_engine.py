@@ -115,26 +115,27 @@ if HAVE_NUMBA:
         return linear, 1.0 + a
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def _scores(h, w, rows, n, g):  # pragma: no cover - compiled
-        """Pass 1 of the three-pass update: g[j] = u_j·h for the rows ``rows[:n]``."""
+    def _scores(h, w, rows, lo, hi, shift, g):  # pragma: no cover - compiled
+        """Pass 1 of the three-pass update: g[j] = u_j·h for j in ``lo:hi``, u_j the row ``rows[j] - shift`` of ``w``."""
         dim = h.shape[0]
-        for j in range(n):
-            row = w[rows[j]]
+        for j in range(lo, hi):
+            row = w[rows[j] - shift]
             f = np.float32(0.0)
             for d in range(dim):
                 f += h[d] * row[d]
             g[j] = f
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def _apply(h, neu1e, w, rows, n, g, skip_zero):  # pragma: no cover - compiled
+    def _apply(h, neu1e, w, rows, lo, hi, shift, g, skip_zero):  # pragma: no cover - compiled
         """Pass 3: with each row's gradient g[j], neu1e += g·u and u += g·h, one pass over the row (the
-        error takes the row's value before its update). ``skip_zero``: rows with g == 0 get nothing."""
+        error takes the row's value before its update); rows as in :func:`_scores`. ``skip_zero``: rows
+        with g == 0 get nothing."""
         dim = h.shape[0]
-        for j in range(n):
+        for j in range(lo, hi):
             gj = g[j]
             if skip_zero and gj == 0.0:
                 continue
-            row = w[rows[j]]
+            row = w[rows[j] - shift]
             for d in range(dim):
                 neu1e[d] += gj * row[d]
                 row[d] += gj * h[d]
@@ -158,7 +159,7 @@ if HAVE_NUMBA:
                     return False, np.float32(0.0), np.float32(1.0)
             rows[n] = r
             n += 1
-        _scores(h, w, rows, n, g)
+        _scores(h, w, rows, 0, n, 0, g)
         linear, product = np.float32(0.0), np.float32(1.0)
         for j in range(n):
             f = g[j]
@@ -168,11 +169,11 @@ if HAVE_NUMBA:
             product *= np.float32(1.0) + a
             inv = np.float32(1.0) / (np.float32(1.0) + a)
             g[j] = (label - (inv if f >= 0 else a * inv)) * lr
-        _apply(h, neu1e, w, rows, n, g, False)
+        _apply(h, neu1e, w, rows, 0, n, 0, g, False)
         return True, linear, product
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def path_update(h, neu1e, w, nodes, codes, length, lr, g):  # pragma: no cover - compiled
+    def path_update(h, neu1e, w, nodes, codes, length, lr, g, top_w):  # pragma: no cover - compiled
         """Hierarchical softmax along one Huffman path: :func:`logistic_update` for each node, label 1 - code.
 
         The same arithmetic as calling it node by node, in three passes: every node's score u·h first,
@@ -181,8 +182,18 @@ if HAVE_NUMBA:
         behind the previous node's exp, division and row update, and the CPU overlaps them (1.75x fewer
         ns per node on one core: bench/kernel_passes.py). All float32, like the rows.
         ``g``: (>= length,) scratch, the scores and then the gradients. Returns the loss as ``logistic_update``.
+
+        ``top_w``: the thread's private copy of the tree's last ``P = len(top_w)`` rows (P = 0: none), the
+        nodes every path starts with (:func:`w2v.engines.hogwild.merge_top_nodes`). Inner nodes are made
+        in order of count, so the highest ids are the top of the tree and a path, root first, holds them
+        as a prefix: those nodes are read and updated in ``top_w``, the rest in ``w``.
         """
-        _scores(h, w, nodes, length, g)
+        base = w.shape[0] - top_w.shape[0]
+        top = 0
+        while top < length and nodes[top] >= base:
+            top += 1
+        _scores(h, top_w, nodes, 0, top, base, g)
+        _scores(h, w, nodes, top, length, 0, g)
         linear, product, folded = np.float32(0.0), np.float32(1.0), 0.0
         for j in range(length):
             f = g[j]
@@ -198,12 +209,13 @@ if HAVE_NUMBA:
                 continue
             inv = np.float32(1.0) / (np.float32(1.0) + a)
             g[j] = (label - (inv if f >= 0 else a * inv)) * lr
-        _apply(h, neu1e, w, nodes, length, g, True)  # g == 0: a saturated node (or lr 0), no update
+        _apply(h, neu1e, top_w, nodes, 0, top, base, g, True)  # g == 0: a saturated node (or lr 0), no update
+        _apply(h, neu1e, w, nodes, top, length, 0, g, True)
         return linear + folded, product
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def train_examples(
-        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, top_w
     ):  # pragma: no cover - compiled
         """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
 
@@ -215,6 +227,7 @@ if HAVE_NUMBA:
         negative sampling. hs_w empty: no hierarchical softmax. h, neu1e: (dim,) scratch vectors, private
         to the thread: the compiler can then vectorise the row updates (no aliasing with the tables), and
         h is exact because the input rows change only after all output rows (word2vec.c's neu1 / neu1e).
+        top_w: the thread's private copy of the Huffman tree's top rows (:func:`path_update`), (0, dim) for none.
         """
         dim = in_w.shape[1]
         n_neg = negatives.shape[1]
@@ -257,7 +270,7 @@ if HAVE_NUMBA:
                         part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
                         linear, product = linear + part, product * factor
             if use_hs:
-                part, factor = path_update(h, neu1e, hs_w, points[t], codes[t], lengths[t], lr32, scratch)
+                part, factor = path_update(h, neu1e, hs_w, points[t], codes[t], lengths[t], lr32, scratch, top_w)
                 linear, product = linear + part, product * factor
             loss += linear + math.log(product)  # each factor is in (1, 2]: no overflow below 1000 rows
             if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
@@ -281,12 +294,13 @@ if HAVE_NUMBA:
         """:func:`train_examples` over ``n_slices`` contiguous slices of the batch, one per thread (Hogwild)."""
         n_examples, dim = targets.shape[0], in_w.shape[1]
         losses = np.zeros(n_slices, dtype=np.float64)
+        no_top = np.zeros((0, dim), dtype=np.float32)
         for s in prange(n_slices):
             h = np.empty(dim, dtype=np.float32)
             neu1e = np.empty(dim, dtype=np.float32)
             lo, hi = s * n_examples // n_slices, (s + 1) * n_examples // n_slices
             losses[s] = train_examples(
-                in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e
+                in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, no_top
             )
         return losses.sum()
 
