@@ -20,7 +20,10 @@ context row predicts the center), CBOW (mean or sum of the context rows), negati
 hierarchical softmax, and character n-gram bags (fastText's roles: the center's bag predicts the
 context word). ``shared_negatives`` draws one set of K negatives per center for its whole window
 (Ji et al. 2016, pWord2Vec), so a window's output rows are read from memory once; for CBOW, whose window is
-one example, ``window`` consecutive windows share one set.
+one example, ``window`` consecutive windows share one set. With hierarchical softmax and two or more threads,
+each thread trains the Huffman tree's top ``hs_private_nodes`` rows, where every path starts, in a private copy
+merged into the shared rows every few hundred walks (:func:`merge_top_nodes`): shared, those rows moved between
+the cores on nearly every example, and two threads trained slower than one.
 """
 
 from __future__ import annotations
