@@ -105,8 +105,8 @@ def time_way(way: str, chunks: list[list], halves) -> float:
             call[i] = call[i].copy()
         in_w, out_w = call[8], call[9]
         numba.set_num_threads(1 if way == "1 thread" else 2)
-        if way.startswith("2 threads, top"):
-            call[TOP_N] = int(way.split()[3])
+        # The captured call holds the run's hs_private_nodes: each way sets its own (none for the first two).
+        call[TOP_N] = int(way.split()[3]) if way.startswith("2 threads, top") else 0
         t0 = time.perf_counter()
         if way.startswith(("1 thread", "2 threads")):
             hogwild._train_blocks(*call)
