@@ -15,7 +15,8 @@ Then it times ``hogwild._train_blocks`` on those chunks, from the same starting 
   Nothing is merged: this is not a way to train, it is the rate two threads reach when no row moves
   between their caches (the upper bound on what keeping rows private, as pWord2Vec does, can win).
 
-With ``--hs`` (hierarchical softmax, no negatives) the halves give way to ``2 threads, top N private``:
+With ``--hs`` (hierarchical softmax, no negatives) ``2 threads`` keeps every row of the tree shared (word2vec.c;
+the engine's default is ``hs_private_nodes=255``), and the halves give way to ``2 threads, top N private``:
 the engine with ``hs_private_nodes=N``, each thread training the Huffman tree's top N rows in its own
 copy and merging its change after every 256 centers, for each N of ``--private-nodes``.
 
