@@ -196,15 +196,12 @@ def test_every_model_trains_and_lowers_its_loss(name, corpus, tmp_path, compose_
 def test_the_kernel_and_block_counts_are_ready_before_training(corpus, tmp_path, compose_cfg, monkeypatch):
     # The first chunk must not load the kernel (a new signature) nor count the id file's words: that is
     # setup, done in attach() before fit() starts the training clock.
-    seen = []
-    real_step = hogwild.HogwildEngine.step
+    seen, counted = [], {}
+    real_step, real_attach = hogwild.HogwildEngine.step, hogwild.HogwildEngine.attach
 
     def step(self, span, lr, lr_end):
         seen.append((len(hogwild._train_blocks.signatures), counted["stream"]._block_words is not None))
         return real_step(self, span, lr, lr_end)
-
-    counted = {}
-    real_attach = hogwild.HogwildEngine.attach
 
     def attach(self, stream):
         real_attach(self, stream)

@@ -177,6 +177,8 @@ class Word2VecStream(IterableDataset):
         self.start: dict[int, tuple[int, int]] = {}  # worker -> (block, batch) to start from
         self.heldout = heldout_mask(self.n_blocks, cfg.heldout, cfg.seed)
         self._block_words: np.ndarray | None = None
+        if cfg.spans:  # span chunks carry their blocks' words: count them now, at setup, not inside the first chunk
+            self.words_per_block()
 
     @property
     def heldout_blocks(self) -> list[int]:

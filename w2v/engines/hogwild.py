@@ -353,11 +353,10 @@ class HogwildEngine(Engine):
         self.keep_prob = stream.keep_prob.numpy().astype(np.float32)
         self.prob = stream.sampler.prob.numpy().astype(np.float32)
         self.alias = stream.sampler.alias.numpy().astype(np.int64)
-        # Setup, not training: the per-block word counts are one pass over the id file, and the compiled
-        # kernel's first call loads it from numba's cache and starts the thread pool (about 0.5 s each on
-        # wiki8). Done here, neither stalls the first chunk nor counts in the training time, as gensim's
-        # corpus count and compiled module come before its train() too.
-        stream.words_per_block()
+        # Setup, not training: the compiled kernel's first call loads it from numba's cache and starts the
+        # thread pool (about 0.5 s on wiki8). Done here, it neither stalls the first chunk nor counts in the
+        # training time, as gensim's compiled module is imported before its train() too. (The stream counts
+        # its blocks' words when it is built, for the same reason.)
         none, ids = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32)
         ids.flags.writeable = False  # typed like the id file's read-only view, so the first chunk finds this compile
         self._train(ids, none, none, none.astype(np.uint64), none.astype(np.float64),
