@@ -103,9 +103,9 @@ def test_old_words_keep_both_vectors_and_new_words_start_like_word2vec(tmp_path,
         assert torch.equal(model.in_embed.weight[new_row], init.weights["in_embed.weight"][old_row])
         if spec.negatives:
             assert torch.equal(model.out_embed.weight[new_row], init.weights["out_embed.weight"][old_row])
-    for word in ("n", "m"):  # word2vec.c: input uniform in ±0.5/dim, output zero
+    for word in ("n", "m"):  # gensim: input uniform in ±1/dim, output zero
         row = vocab.words.index(word)
-        assert model.in_embed.weight[row].abs().max() <= 0.5 / dim and model.in_embed.weight[row].abs().sum() > 0
+        assert model.in_embed.weight[row].abs().max() <= 1.0 / dim and model.in_embed.weight[row].abs().sum() > 0
         if spec.negatives:
             assert not model.out_embed.weight[row].any()
     if spec.hs:  # gensim's update_weights: inner-node rows kept by index, the new ones zero

@@ -63,13 +63,13 @@ def make_batch(spec: ModelSpec, distinct_negatives: bool = False) -> tuple[torch
 # ---------------------------------------------------------------- initialisation and loss
 
 
-def test_initialisation_is_word2vecs():
+def test_initialisation_is_gensims():
     dim = 50
     counts = np.arange(2000, 0, -1)
     model = Word2VecModel(ModelSpec(hs=True), counts, dim, generator=torch.Generator().manual_seed(0))
     w = model.in_embed.weight.detach()
-    assert w.abs().max() <= 0.5 / dim
-    assert w.max() > 0.49 / dim and w.min() < -0.49 / dim  # uniform over the whole ±0.5/dim range
+    assert w.abs().max() <= 1.0 / dim
+    assert w.max() > 0.99 / dim and w.min() < -0.99 / dim  # uniform over gensim's whole ±1/dim range, not word2vec.c's ±0.5
     assert abs(w.mean().item()) < 0.01 / dim
     assert torch.count_nonzero(model.out_embed.weight) == 0 and torch.count_nonzero(model.hs_embed.weight) == 0
     assert model.out_embed.weight.shape == (2000, dim) and model.hs_embed.weight.shape == (1999, dim)

@@ -11,7 +11,8 @@ Every model is an *input bag* per example and a logistic loss over output rows (
   (``syn1``), with label ``1 - code``;
 - the loss is ``-Σ log σ(±u·h)`` over those rows, with ``logsigmoid`` applied per score.
 
-Input vectors start uniform in ±0.5/dim and both output tables at zero, as in word2vec.c. This
+Input vectors start uniform in ±1/dim, as gensim 4 draws them (word2vec.c: ±0.5/dim), and both output
+tables at zero. This
 module holds the model and its reference loss (autograd checks the engines against it); the
 update math lives in :mod:`w2v.engines`.
 """
@@ -98,8 +99,10 @@ class Word2VecModel(nn.Module):
         # With character n-grams (``bags``) the input table holds the V word rows, then the bucket rows.
         self.bags = bags
         self.in_embed = nn.Embedding(bags.rows if bags is not None else vocab_size, dim, sparse=sparse)
-        # word2vec.c's ±0.5/dim; fastText and gensim's FastText start word and n-gram rows at ±1/dim.
-        bound = (1.0 if bags is not None else 0.5) / dim
+        # gensim 4's ±1/dim (keyedvectors.prep_vectors), for word rows as for fastText's n-gram rows; word2vec.c
+        # draws ±0.5/dim. The wider start scored 0.4-0.5 analogy point higher after one epoch of wiki8, level
+        # with gensim (docs/benchmarks.md, "Initial vectors").
+        bound = 1.0 / dim
         with torch.no_grad():
             self.in_embed.weight.uniform_(-bound, bound, generator=generator)
         self.out_embed = _zero_embedding(vocab_size if spec.negatives > 0 else 0, dim, sparse)

@@ -8,7 +8,7 @@ gensim's ``build_vocab(new_sentences, update=True)`` followed by ``train()``, in
 - the vocabulary is merged by word (:func:`w2v.data.vocab.merge_vocab`): counts add up, new words
   that reach ``min_count`` join, and the noise distribution and Huffman tree use the merged counts;
 - every earlier word keeps its input and output vectors; a new word's input vector starts uniform in
-  ±0.5/dim and its output vector at zero, as word2vec.c initialises them;
+  ±1/dim and its output vector at zero, as gensim initialises them;
 - hierarchical softmax: the tree is rebuilt from the merged counts and inner node ``j`` keeps row
   ``j`` of the earlier ``hs_embed``, new rows zero. That is what gensim's ``update_weights`` does; where
   the merged counts reshape the tree, a row then serves a different node, so HS output rows partly
@@ -104,7 +104,7 @@ def init_config(cfg: Any, init: InitRun, given: set[str] | None = None) -> Any:
 def init_model(model: Word2VecModel, vocab: Vocab, init: InitRun) -> int:
     """Copy the earlier run's rows into ``model`` (built over the merged ``vocab``) by word.
 
-    ``model`` already holds word2vec.c's initialisation (input ±0.5/dim, output zero), which the new
+    ``model`` already holds gensim's initialisation (input ±1/dim, output zero), which the new
     words keep. Returns the number of rows copied.
     """
     new_index = vocab.index
