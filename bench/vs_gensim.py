@@ -188,8 +188,13 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
     parser.add_argument("--hs-private-nodes", type=int, default=None, help="w2v with --hs: hs_private_nodes (default: the config's)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="any other w2v setting, as train.py takes it (repeat: --set block_tokens=8192 --set chunk_tokens=262144)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other w2v setting, as train.py takes it (repeat: --set block_tokens=8192 --set chunk_tokens=262144)",
+    )
     parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="w2v, gensim (iterator mode), gensim_file (corpus_file mode)")
     add_json_argument(parser, "vs_gensim")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
