@@ -214,6 +214,26 @@ def test_the_kernel_and_block_counts_are_ready_before_training(corpus, tmp_path,
     assert seen and all(n == counted["signatures"] and ready for n, ready in seen)
 
 
+def test_two_threads_train_every_block_once_with_one_threads_examples(corpus, tmp_path, compose_cfg, monkeypatch):
+    # The threads take a chunk's blocks from a shared counter: every block must be trained, and by one thread only,
+    # so each block makes the examples it makes on one thread (its seed is its own, whoever trains it).
+    real = hogwild._train_blocks
+    for threads in (1, 2):
+        per_block = []
+
+        def record(*args, per_block=per_block):
+            real(*args)
+            losses, examples = args[-3], args[-2]
+            per_block.extend(zip(losses.tolist(), examples.tolist()))
+
+        monkeypatch.setattr(hogwild, "_train_blocks", record)
+        train(compose_cfg(_overrides(corpus, tmp_path, f"threads={threads}", "epochs=1", "block_tokens=64")), tmp_path / f"t{threads}")
+        if threads == 1:
+            one = per_block
+    assert len(per_block) == len(one) > 32  # more blocks than one two-thread chunk holds
+    assert [e for _, e in per_block] == [e for _, e in one] and all(e > 0 and loss > 0 for loss, e in per_block)
+
+
 @pytest.mark.parametrize("model", ["sg", "cbow"])
 def test_private_top_nodes_train_what_shared_ones_do(model, corpus, tmp_path, compose_cfg):
     # With the whole corpus in one block, one of the two threads trains it all: the private copy of the tree's
