@@ -37,7 +37,6 @@ from common import WIKI8, add_json_argument, settings_of, train_run, write_resul
 
 TABLES = (8, 9, 10)  # positions of in_w, out_w, hs_w among _train_blocks' arguments
 TOP_N = 25  # position of top_n (hs_private_nodes) among them
-EXAMPLES, WORKERS = 27, 28  # positions of the per-block examples array and of the thread count, the last argument
 
 
 def capture_chunks(args: argparse.Namespace) -> list[list]:
@@ -107,7 +106,6 @@ def time_way(way: str, chunks: list[list], halves) -> float:
             call[i] = call[i].copy()
         in_w, out_w = call[8], call[9]
         numba.set_num_threads(1 if way == "1 thread" else 2)
-        call[WORKERS] = 1 if way == "1 thread" else 2
         # The captured call holds the run's hs_private_nodes: each way sets its own (none for the first two).
         call[TOP_N] = int(way.split()[3]) if way.startswith("2 threads, top") else 0
         t0 = time.perf_counter()
@@ -115,9 +113,9 @@ def time_way(way: str, chunks: list[list], halves) -> float:
             hogwild._train_blocks(*call)
         else:
             second = (in_w, out_w) if way == "2 halves, shared" else (in_w.copy(), out_w.copy())
-            halves(*call[:11], *second, *call[11:WORKERS])
+            halves(*call[:11], *second, *call[11:])
         seconds += time.perf_counter() - t0
-        examples += int(call[EXAMPLES].sum())
+        examples += int(call[-1].sum())
     return examples / seconds
 
 

@@ -215,15 +215,15 @@ def test_the_kernel_and_block_counts_are_ready_before_training(corpus, tmp_path,
 
 
 def test_two_threads_train_every_block_once_with_one_threads_examples(corpus, tmp_path, compose_cfg, monkeypatch):
-    # The threads take a chunk's blocks from a shared counter: every block must be trained, and by one thread only,
-    # so each block makes the examples it makes on one thread (its seed is its own, whoever trains it).
+    # The threads share a chunk's blocks out: every block must be trained, and by one thread only, so each block
+    # makes the examples it makes on one thread (its seed is its own, whoever trains it).
     real = hogwild._train_blocks
     for threads in (1, 2):
         per_block = []
 
         def record(*args, per_block=per_block):
             real(*args)
-            losses, examples = args[-3], args[-2]
+            losses, examples = args[-2], args[-1]
             per_block.extend(zip(losses.tolist(), examples.tolist()))
 
         monkeypatch.setattr(hogwild, "_train_blocks", record)

@@ -4,7 +4,7 @@ The example engines get their pairs from a stream that one producer thread build
 with many cores that thread cannot keep up, and on two it competes with the kernel for a core.
 This engine has no producer. The trainer hands it a *span chunk*: a zero-copy view of a run of
 blocks of the encoded corpus (the id file, memory-mapped) and the blocks' bounds. Inside one
-compiled call the threads take the blocks in turn, and each thread does everything
+compiled call the blocks are shared out over the threads, and each thread does everything
 word2vec.c's ``TrainModelThread`` does for its blocks: map provisional ids to vocabulary ids,
 subsample, draw each center's window, draw negatives from the alias table, and update the tables
 in place without locks (Hogwild). No pair or negative array is ever materialised.
@@ -41,11 +41,7 @@ from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads
 from w2v.models.word2vec import Word2VecModel
 
 try:
-    import numba
-    from llvmlite import ir
-    from numba import njit, prange, types
-    from numba.core import cgutils
-    from numba.extending import intrinsic
+    from numba import njit, prange
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-only installs working
@@ -62,18 +58,6 @@ if HAVE_NUMBA:
     _M2 = np.uint64(0x94D049BB133111EB)
     _S30, _S27, _S31, _S32, _S40 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(32), np.uint64(40)
     _U24 = np.float32(1.0 / 16777216.0)
-
-    @intrinsic
-    def _take_next(typingctx, counter):  # pragma: no cover - compiled
-        """Atomically add 1 to ``counter[0]`` and return its old value: the next block for the calling thread."""
-
-        def codegen(context, builder, signature, args):
-            arr_t = signature.args[0]
-            ary = context.make_array(arr_t)(context, builder, args[0])
-            ptr = cgutils.get_item_pointer(context, builder, arr_t, ary, [context.get_constant(types.intp, 0)])
-            return builder.atomic_rmw("add", ptr, ir.Constant(ir.IntType(64), 1), "monotonic")
-
-        return types.int64(counter), codegen
 
     @njit(cache=True, nogil=True, inline="always")
     def _mix(x):  # pragma: no cover - compiled
@@ -306,29 +290,14 @@ if HAVE_NUMBA:
         top_n,
         losses,
         examples,
-        workers,
     ):  # pragma: no cover - compiled
-        """The chunk's blocks shared out over the threads (Hogwild): each block trains start to end on one thread.
-
-        Each thread takes the chunk's next untrained block when it finishes one (an atomic counter), so the
-        threads move through the corpus side by side, as gensim's workers take neighbouring jobs. With a fixed
-        half each, the second thread trained text 2M ids ahead of the first, and two threads scored 0.3-0.4
-        analogy point lower over three seeds (1 point at one of them), a little below gensim where they now
-        match it (docs/benchmarks.md, "Which blocks the threads train"). A thread that the host pauses no
-        longer leaves the other waiting at the chunk's end either. Which thread trains a block does not change
-        what the block computes (its seed and learning rates are its own), and one thread trains the blocks in
-        order, as before."""
-        n_blocks = block_lo.shape[0]
-        counter = np.zeros(1, dtype=np.int64)
-        for _ in prange(min(workers, max(n_blocks, 1))):  # one per thread (numba's get_num_threads() here stops caching)
-            b = _take_next(counter)
-            while b < n_blocks:
-                losses[b], examples[b] = _train_block(
-                    ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
-                    points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives,
-                    cbow, bag_mean, share, top_n,
-                )  # fmt: skip
-                b = _take_next(counter)
+        """The chunk's blocks shared out over the threads (Hogwild): each block trains start to end on one thread."""
+        for b in prange(block_lo.shape[0]):
+            losses[b], examples[b] = _train_block(
+                ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
+                points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
+                bag_mean, share, top_n,
+            )  # fmt: skip
 
 
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
@@ -413,7 +382,7 @@ class HogwildEngine(Engine):
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0,
-            self.top_nodes, losses, examples, numba.get_num_threads(),
+            self.top_nodes, losses, examples,
         )  # fmt: skip
 
 
