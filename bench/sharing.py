@@ -18,7 +18,8 @@ Then it times ``hogwild._train_blocks`` on those chunks, from the same starting 
 With ``--hs`` (hierarchical softmax, no negatives) ``2 threads`` keeps every row of the tree shared (word2vec.c;
 the engine's default is ``hs_private_nodes=255``), and the halves give way to ``2 threads, top N private``:
 the engine with ``hs_private_nodes=N``, each thread training the Huffman tree's top N rows in its own
-copy and merging its change after every 256 centers, for each N of ``--private-nodes``.
+copy and adding its change to the shared rows after every 4N path walks (and at the end of each block),
+for each N of ``--private-nodes``.
 
 It prints examples/s per way, each the median of ``--repeats`` rounds taken in turn (the machine's
 drift hits every way alike), and the two-thread efficiency ``rate / (2 x one thread)``. Results go to

@@ -91,7 +91,7 @@ def _init_run(spec: ModelSpec, words: list[str], counts: list[int], dim: int = 4
 
 
 @pytest.mark.parametrize("spec", [ModelSpec(), ModelSpec(sg=False, hs=True, negatives=0), ModelSpec(hs=True, negatives=3)], ids=str)
-def test_old_words_keep_both_vectors_and_new_words_start_like_word2vec(tmp_path, spec):
+def test_old_words_keep_both_vectors_and_new_words_start_like_gensims(tmp_path, spec):
     dim = 4
     init = _init_run(spec, ["a", "b", "c"], [9, 5, 4], dim)
     vocab = merge_vocab(init.vocab, encoded_from(tmp_path, [["n"] * 6 + ["c"] * 6 + ["m"] * 2]), min_count=2)
