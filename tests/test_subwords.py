@@ -170,6 +170,38 @@ def test_numba_subword_update_equals_the_torch_engine_example_by_example(name):
         torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
 
 
+@pytest.mark.skipif(not numba_engine.HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("name", list(SUB_SPECS))
+@pytest.mark.parametrize("bucket", [10007, 7])
+def test_numba_kernel_trains_a_repeated_bag_as_the_torch_engine_does_one_example_at_a_time(name, bucket):
+    """The kernel does not read a bag again when the next example has the same one (a skip-gram center's
+    bag, once per context word): h moves by the last error and the rows get their updates when the bag
+    changes. That must equal updating the rows after every example, with distinct rows (bucket 10007:
+    the path taken) and with a row twice in the bag (bucket 7: read afresh)."""
+    sub = SubwordSpec(2, 4, bucket)
+    spec = SUB_SPECS[name]
+    model = subword_model(spec, dim=20, seed=7, sub=sub)
+    words = torch.tensor([1, 1, 1, 3, 3, 1, 0, 0])  # runs of one word, then another, then back
+    inputs, offsets = expand_bags(model.bags, words, None)
+    bag = inputs[int(offsets[0]) : int(offsets[1])].tolist()
+    assert (len(set(bag)) == len(bag)) == (bucket == 10007)
+    targets = torch.tensor([4, 0, 6, 2, 5, 3, 1, 6])
+    # Distinct and never the target: the torch step sums a repeated row's gradients where the kernel goes row by row.
+    negatives = torch.tensor([[0, 1, 2], [1, 2, 3], [0, 1, 2], [0, 1, 3], [0, 1, 2], [0, 1, 2], [0, 2, 3], [0, 1, 2]])[:, : spec.negatives]
+    want = clone_tables(model)
+    want_loss = 0.0
+    for e in range(len(targets)):
+        a, b = int(offsets[e]), int(offsets[e + 1])
+        one = (inputs[a:b], torch.tensor([0, b - a]), targets[e : e + 1], negatives[e : e + 1])
+        want_loss += sgd_step(want, spec, *one, 0.05).item()
+    numba_engine.set_threads(1)
+    got = clone_tables(model)
+    got_loss = numba_engine.word2vec_step_cpu(got, spec, inputs, offsets, targets, negatives, 0.05).item()
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    for a, b in zip(got[:3], want[:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+
+
 def test_plain_skipgram_is_unchanged_by_bag_mean():
     """Without n-grams skip-gram has no bags (offsets None), so cbow_mean=False changes nothing."""
     a, b = ModelSpec(sg=True, cbow_mean=True), ModelSpec(sg=True, cbow_mean=False)

@@ -213,6 +213,23 @@ if HAVE_NUMBA:
         _apply(h, neu1e, w, nodes, top, length, 0, g, True)
         return linear + folded, product
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _distinct(inputs, a, b):  # pragma: no cover - compiled
+        """True when ``inputs[a:b]`` holds no row twice (a bag of a few dozen rows: pairwise is cheapest)."""
+        for m in range(a + 1, b):
+            for k in range(a, m):
+                if inputs[k] == inputs[m]:
+                    return False
+        return True
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _add_to_rows(in_w, inputs, a, b, delta):  # pragma: no cover - compiled
+        """Every row of the bag ``inputs[a:b]`` += ``delta``."""
+        for m in range(a, b):
+            row = in_w[inputs[m]]
+            for d in range(delta.shape[0]):
+                row[d] += delta[d]
+
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def train_examples(
         in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, top_w
@@ -235,6 +252,8 @@ if HAVE_NUMBA:
         lr32 = np.float32(lr)
         scratch = np.empty(points.shape[1], dtype=np.float32)  # a Huffman path's scores, then its gradients
         ns_g, ns_rows = np.empty(n_neg + 1, dtype=np.float32), np.empty(n_neg + 1, dtype=np.int64)
+        owed = np.empty(dim, dtype=np.float32)  # the pending bag's deferred update (see below)
+        pending, pa, pb, distinct = False, 0, 0, False
         loss = 0.0
         for i in range(lo, hi):
             if i + _PREFETCH_AHEAD < hi:
@@ -242,19 +261,42 @@ if HAVE_NUMBA:
             a, b = (offsets[i], offsets[i + 1]) if bags else (i, i + 1)
             if b == a:
                 continue
+            # A bag trained again straight away (a skip-gram center's word and n-grams, once per context word)
+            # is not read again: every row of a bag of distinct rows gets the same update, so the bag's mean
+            # (or sum) moves by exactly the last example's error, and h += neu1e is its new value. Its rows'
+            # updates wait in `owed` until the bag changes: one read and one write of the bag per center
+            # instead of one per pair. A bag that holds a row twice moves by more, so it is read afresh.
+            reuse = False
+            if pending:
+                same = b - a == pb - pa
+                m = 0
+                while same and m < b - a:
+                    same = inputs[a + m] == inputs[pa + m]
+                    m += 1
+                if same and not distinct:
+                    distinct = _distinct(inputs, a, b)
+                reuse = same and distinct
+                if not reuse:
+                    _add_to_rows(in_w, inputs, pa, pb, owed)
+                    pending, distinct = False, False
             first = inputs[a]
-            for d in range(dim):
-                h[d] = in_w[first, d]
-                neu1e[d] = 0.0
-            for m in range(a + 1, b):
-                # A row view first: numba vectorises row[d] but not in_w[inputs[m], d] (8x slower bags).
-                row = in_w[inputs[m]]
+            if reuse:
                 for d in range(dim):
-                    h[d] += row[d]
-            if bag_mean and b - a > 1:
-                inv = np.float32(1.0 / (b - a))
+                    h[d] += neu1e[d]
+                    neu1e[d] = 0.0
+            else:
                 for d in range(dim):
-                    h[d] *= inv
+                    h[d] = in_w[first, d]
+                    neu1e[d] = 0.0
+                for m in range(a + 1, b):
+                    # A row view first: numba vectorises row[d] but not in_w[inputs[m], d] (8x slower bags).
+                    row = in_w[inputs[m]]
+                    for d in range(dim):
+                        h[d] += row[d]
+                if bag_mean and b - a > 1:
+                    inv = np.float32(1.0 / (b - a))
+                    for d in range(dim):
+                        h[d] *= inv
             t = targets[i]
             done = False
             linear, product = 0.0, 1.0  # the example's loss is linear + log(product) (see logistic_update)
@@ -279,12 +321,17 @@ if HAVE_NUMBA:
                 continue
             # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a
             # sum. A skip-gram bag (a word and its n-grams) is a mean: fastText's and gensim's FastText
-            # add the whole error to each row of the bag too.
+            # add the whole error to each row of the bag too. The rows get it when the bag changes.
             scale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
-            for m in range(a, b):
-                row = in_w[inputs[m]]
+            if reuse:
                 for d in range(dim):
-                    row[d] += scale * neu1e[d]
+                    owed[d] += scale * neu1e[d]
+            else:
+                for d in range(dim):
+                    owed[d] = scale * neu1e[d]
+                pending, pa, pb = True, a, b
+        if pending:
+            _add_to_rows(in_w, inputs, pa, pb, owed)
         return loss
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
