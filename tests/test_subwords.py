@@ -202,6 +202,37 @@ def test_numba_kernel_trains_a_repeated_bag_as_the_torch_engine_does_one_example
         torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
 
 
+@pytest.mark.skipif(not numba_engine.HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("bag_mean", [True, False])
+def test_numba_kernel_updates_a_changing_bag_bit_for_bit_as_straight_away(bag_mean):
+    """CBOW windows differ from one example to the next: the kernel adds each window's update as the next
+    example starts, which must be the very arithmetic of adding it at once (here: one call per example)."""
+    rng = np.random.default_rng(3)
+    vocab, dim, n = 40, 16, 60
+    lengths = rng.integers(2, 7, n)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    inputs = rng.integers(0, vocab, int(offsets[-1])).astype(np.int64)
+    targets = rng.integers(0, vocab, n).astype(np.int64)
+    negatives = ((targets[:, None] + np.arange(1, 4)) % vocab).astype(np.int64)  # distinct, never the target
+    in_w = (rng.standard_normal((vocab, dim)) * 0.1).astype(np.float32)
+    out_w = (rng.standard_normal((vocab, dim)) * 0.1).astype(np.float32)
+    no_hs, no_paths = np.zeros((0, dim), np.float32), np.zeros((vocab, 1), np.int64)
+    h, neu1e = np.empty(dim, np.float32), np.empty(dim, np.float32)
+
+    def run(spans):
+        tables = in_w.copy(), out_w.copy()
+        for lo, hi in spans:
+            numba_engine.train_examples(
+                tables[0], tables[1], no_hs, inputs, offsets, targets, negatives, no_paths, no_paths.astype(np.float32),
+                np.zeros(vocab, np.int64), bag_mean, 0.05, lo, hi, h, neu1e, no_hs,
+            )  # fmt: skip
+        return tables
+
+    together, one_by_one = run([(0, n)]), run([(i, i + 1) for i in range(n)])
+    for a, b in zip(together, one_by_one):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_plain_skipgram_is_unchanged_by_bag_mean():
     """Without n-grams skip-gram has no bags (offsets None), so cbow_mean=False changes nothing."""
     a, b = ModelSpec(sg=True, cbow_mean=True), ModelSpec(sg=True, cbow_mean=False)

@@ -223,12 +223,12 @@ if HAVE_NUMBA:
         return True
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def _add_to_rows(in_w, inputs, a, b, delta):  # pragma: no cover - compiled
-        """Every row of the bag ``inputs[a:b]`` += ``delta``."""
+    def _add_to_rows(in_w, inputs, a, b, scale, delta):  # pragma: no cover - compiled
+        """Every row of the bag ``inputs[a:b]`` += ``scale * delta``."""
         for m in range(a, b):
             row = in_w[inputs[m]]
             for d in range(delta.shape[0]):
-                row[d] += delta[d]
+                row[d] += scale * delta[d]
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def train_examples(
@@ -252,8 +252,10 @@ if HAVE_NUMBA:
         lr32 = np.float32(lr)
         scratch = np.empty(points.shape[1], dtype=np.float32)  # a Huffman path's scores, then its gradients
         ns_g, ns_rows = np.empty(n_neg + 1, dtype=np.float32), np.empty(n_neg + 1, dtype=np.int64)
-        owed = np.empty(dim, dtype=np.float32)  # the pending bag's deferred update (see below)
-        pending, pa, pb, distinct = False, 0, 0, False
+        # The pending bag's deferred update (see below): ``pscale * neu1e`` while it has been trained once (neu1e
+        # still holds its error until the next example starts), summed into ``owed`` once it is trained again.
+        owed = np.empty(dim, dtype=np.float32)
+        pending, summed, pa, pb, pscale, distinct = False, False, 0, 0, np.float32(1.0), False
         loss = 0.0
         for i in range(lo, hi):
             if i + _PREFETCH_AHEAD < hi:
@@ -264,8 +266,9 @@ if HAVE_NUMBA:
             # A bag trained again straight away (a skip-gram center's word and n-grams, once per context word)
             # is not read again: every row of a bag of distinct rows gets the same update, so the bag's mean
             # (or sum) moves by exactly the last example's error, and h += neu1e is its new value. Its rows'
-            # updates wait in `owed` until the bag changes: one read and one write of the bag per center
-            # instead of one per pair. A bag that holds a row twice moves by more, so it is read afresh.
+            # updates wait until the bag changes: one read and one write of the bag per center instead of one
+            # per pair. A bag that holds a row twice moves by more, so it is read afresh. (Any other bag, a CBOW
+            # window, gets its update as the next example starts: the same arithmetic as straight away.)
             reuse = False
             if pending:
                 same = b - a == pb - pa
@@ -277,8 +280,15 @@ if HAVE_NUMBA:
                     distinct = _distinct(inputs, a, b)
                 reuse = same and distinct
                 if not reuse:
-                    _add_to_rows(in_w, inputs, pa, pb, owed)
+                    if summed:
+                        _add_to_rows(in_w, inputs, pa, pb, np.float32(1.0), owed)
+                    else:
+                        _add_to_rows(in_w, inputs, pa, pb, pscale, neu1e)
                     pending, distinct = False, False
+                elif not summed:
+                    for d in range(dim):
+                        owed[d] = pscale * neu1e[d]
+                    summed = True
             first = inputs[a]
             if reuse:
                 for d in range(dim):
@@ -327,11 +337,12 @@ if HAVE_NUMBA:
                 for d in range(dim):
                     owed[d] += scale * neu1e[d]
             else:
-                for d in range(dim):
-                    owed[d] = scale * neu1e[d]
-                pending, pa, pb = True, a, b
+                pending, summed, pa, pb, pscale = True, False, a, b, scale
         if pending:
-            _add_to_rows(in_w, inputs, pa, pb, owed)
+            if summed:
+                _add_to_rows(in_w, inputs, pa, pb, np.float32(1.0), owed)
+            else:
+                _add_to_rows(in_w, inputs, pa, pb, pscale, neu1e)
         return loss
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
