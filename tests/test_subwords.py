@@ -150,24 +150,30 @@ def test_skipgram_bag_rows_get_the_whole_error_not_the_mean_gradient():
     torch.testing.assert_close(ours.in_w[inputs] - before[inputs], n * (exact[inputs] - before[inputs]), rtol=0, atol=1e-6)
 
 
+def assert_numba_batch_equals_torch_one_example_at_a_time(model, spec, inputs, offsets, targets, negatives, lr=0.05):
+    """The numba kernel over the whole batch on one thread against the torch engine's step on each example in turn:
+    the same loss and tables up to float32 rounding."""
+    want = clone_tables(model)
+    want_loss = 0.0
+    for e in range(len(targets)):
+        a, b = int(offsets[e]), int(offsets[e + 1])
+        one = (inputs[a:b], torch.tensor([0, b - a]), targets[e : e + 1], negatives[e : e + 1])
+        want_loss += sgd_step(want, spec, *one, lr).item()
+    numba_engine.set_threads(1)
+    got = clone_tables(model)
+    got_loss = numba_engine.word2vec_step_cpu(got, spec, inputs, offsets, targets, negatives, lr).item()
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    for a, b in zip(got[:3], want[:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+
+
 @pytest.mark.skipif(not numba_engine.HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("name", list(SUB_SPECS))
 def test_numba_subword_update_equals_the_torch_engine_example_by_example(name):
     spec = SUB_SPECS[name]
     model = subword_model(spec, dim=20, seed=5)
     inputs, offsets, targets, negatives = subword_batch(spec, model)
-    want = clone_tables(model)
-    want_loss = 0.0
-    for e in range(len(targets)):
-        a, b = int(offsets[e]), int(offsets[e + 1])
-        one = (inputs[a:b], torch.tensor([0, b - a]), targets[e : e + 1], negatives[e : e + 1])
-        want_loss += sgd_step(want, spec, *one, 0.05).item()
-    numba_engine.set_threads(1)
-    got = clone_tables(model)
-    got_loss = numba_engine.word2vec_step_cpu(got, spec, inputs, offsets, targets, negatives, 0.05).item()
-    assert got_loss == pytest.approx(want_loss, rel=1e-5)
-    for a, b in zip(got[:3], want[:3]):
-        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+    assert_numba_batch_equals_torch_one_example_at_a_time(model, spec, inputs, offsets, targets, negatives)
 
 
 @pytest.mark.skipif(not numba_engine.HAVE_NUMBA, reason="numba is not installed")
@@ -188,18 +194,7 @@ def test_numba_kernel_trains_a_repeated_bag_as_the_torch_engine_does_one_example
     targets = torch.tensor([4, 0, 6, 2, 5, 3, 1, 6])
     # Distinct and never the target: the torch step sums a repeated row's gradients where the kernel goes row by row.
     negatives = torch.tensor([[0, 1, 2], [1, 2, 3], [0, 1, 2], [0, 1, 3], [0, 1, 2], [0, 1, 2], [0, 2, 3], [0, 1, 2]])[:, : spec.negatives]
-    want = clone_tables(model)
-    want_loss = 0.0
-    for e in range(len(targets)):
-        a, b = int(offsets[e]), int(offsets[e + 1])
-        one = (inputs[a:b], torch.tensor([0, b - a]), targets[e : e + 1], negatives[e : e + 1])
-        want_loss += sgd_step(want, spec, *one, 0.05).item()
-    numba_engine.set_threads(1)
-    got = clone_tables(model)
-    got_loss = numba_engine.word2vec_step_cpu(got, spec, inputs, offsets, targets, negatives, 0.05).item()
-    assert got_loss == pytest.approx(want_loss, rel=1e-5)
-    for a, b in zip(got[:3], want[:3]):
-        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+    assert_numba_batch_equals_torch_one_example_at_a_time(model, spec, inputs, offsets, targets, negatives)
 
 
 @pytest.mark.skipif(not numba_engine.HAVE_NUMBA, reason="numba is not installed")

@@ -252,8 +252,9 @@ if HAVE_NUMBA:
         lr32 = np.float32(lr)
         scratch = np.empty(points.shape[1], dtype=np.float32)  # a Huffman path's scores, then its gradients
         ns_g, ns_rows = np.empty(n_neg + 1, dtype=np.float32), np.empty(n_neg + 1, dtype=np.int64)
-        # The pending bag's deferred update (see below): ``pscale * neu1e`` while it has been trained once (neu1e
-        # still holds its error until the next example starts), summed into ``owed`` once it is trained again.
+        # The pending bag's deferred update (see below): ``pscale`` times its error, which is ``neu1e`` while the bag
+        # has been trained once (neu1e holds it until the next example starts) and the sum in ``owed`` once it is
+        # trained again (the same bag, so the same scale).
         owed = np.empty(dim, dtype=np.float32)
         pending, summed, pa, pb, pscale, distinct = False, False, 0, 0, np.float32(1.0), False
         loss = 0.0
@@ -280,14 +281,10 @@ if HAVE_NUMBA:
                     distinct = _distinct(inputs, a, b)
                 reuse = same and distinct
                 if not reuse:
-                    if summed:
-                        _add_to_rows(in_w, inputs, pa, pb, np.float32(1.0), owed)
-                    else:
-                        _add_to_rows(in_w, inputs, pa, pb, pscale, neu1e)
+                    _add_to_rows(in_w, inputs, pa, pb, pscale, owed if summed else neu1e)
                     pending, distinct = False, False
                 elif not summed:
-                    for d in range(dim):
-                        owed[d] = pscale * neu1e[d]
+                    owed[:] = neu1e
                     summed = True
             first = inputs[a]
             if reuse:
@@ -332,17 +329,14 @@ if HAVE_NUMBA:
             # word2vec.c / gensim: every input row gets the whole error with a mean, error/count with a
             # sum. A skip-gram bag (a word and its n-grams) is a mean: fastText's and gensim's FastText
             # add the whole error to each row of the bag too. The rows get it when the bag changes.
-            scale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
             if reuse:
                 for d in range(dim):
-                    owed[d] += scale * neu1e[d]
+                    owed[d] += neu1e[d]
             else:
-                pending, summed, pa, pb, pscale = True, False, a, b, scale
+                pending, summed, pa, pb = True, False, a, b
+                pscale = np.float32(1.0) if bag_mean else np.float32(1.0 / (b - a))
         if pending:
-            if summed:
-                _add_to_rows(in_w, inputs, pa, pb, np.float32(1.0), owed)
-            else:
-                _add_to_rows(in_w, inputs, pa, pb, pscale, neu1e)
+            _add_to_rows(in_w, inputs, pa, pb, pscale, owed if summed else neu1e)
         return loss
 
     @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
