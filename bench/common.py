@@ -107,3 +107,34 @@ def write_results(path: Path, settings: dict, rows, **extra) -> Path:
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"results: {path}", flush=True)
     return path
+
+
+SPEED_KEYS = ("train_wps", "e2e_wps")  # higher is better: the best round is the least disturbed one
+
+
+def summarize_rounds(rounds: Sequence[dict]) -> dict:
+    """One system's row from its runs of the same command, taken in turn with the other systems' runs.
+
+    On a shared machine a run can lose half its speed to a neighbour, so each speed is the best round
+    (``train_wps``, ``e2e_wps``), with the median and every round beside it (``train_wps_median``,
+    ``train_wps_rounds``). Scores differ between rounds only by Hogwild's thread interleaving: each is
+    their mean. Peak RSS is the largest round's, ``seconds`` and ``vectors`` are the fastest round's.
+    One round is returned as it is.
+    """
+    if len(rounds) == 1:
+        return dict(rounds[0])
+    best = max(rounds, key=lambda r: r["train_wps"])
+    row = dict(best)
+    for key in SPEED_KEYS:
+        values = sorted(r[key] for r in rounds)
+        mid = len(values) // 2
+        row[key] = values[-1]
+        row[f"{key}_median"] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+        row[f"{key}_rounds"] = [r[key] for r in rounds]
+    row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rounds)
+    for key, value in best.items():
+        if key in SPEED_KEYS or key in ("seconds", "peak_rss_mb") or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        row[key] = sum(r[key] for r in rounds) / len(rounds)
+    row["rounds"] = len(rounds)
+    return row

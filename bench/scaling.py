@@ -4,6 +4,7 @@
     python bench/scaling.py --models sg-ns,cbow-ns --max-tokens 5000000
     python bench/scaling.py --serial-only                    # only w2v's serial part per chunk (the projection's input)
     python bench/scaling.py --reuse                          # the cells of an earlier --json, the serial part measured again
+    python bench/scaling.py --models sg-ns --rounds 3        # each cell best of 3 rounds (vs_gensim.py --rounds)
 
 Each cell is one ``bench/vs_gensim.py`` run under ``taskset`` (core 0 for one thread, cores 0-1 for
 two), so the three systems see the same cores, tokens and settings in one run and are scored by the
@@ -50,7 +51,7 @@ def run_cell(model: str, threads: int, args: argparse.Namespace) -> dict:
     cores = ",".join(str(c) for c in range(threads))
     script = str(ROOT / "bench" / "vs_gensim.py")
     cmd = ["taskset", "-c", cores, sys.executable, script, "--threads", str(threads), "--epochs", str(args.epochs),
-           "--json", str(out), "--engine", args.engine, *MODELS[model]]  # fmt: skip
+           "--json", str(out), "--engine", args.engine, "--rounds", str(args.rounds), *MODELS[model]]  # fmt: skip
     if args.max_tokens:
         cmd += ["--max-tokens", str(args.max_tokens)]
     if model == "fasttext" and args.max_tokens is None:
@@ -106,6 +107,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--bucket", type=int, default=2_000_000)
     parser.add_argument("--engine", default="auto")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each cell, systems in turn: best speed, mean scores")
     parser.add_argument("--json", default=str(RESULTS / "scaling.json"))
     parser.add_argument("--serial-only", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="take the cells from --json and only measure the serial part again")
@@ -123,6 +125,8 @@ def main() -> None:
             cells = {t: saved[model]["cells"][str(t)] for t in (1, 2)} if args.reuse else {t: run_cell(model, t, args) for t in (1, 2)}
             r1, r2 = cells[1]["w2v"]["train_wps"], cells[2]["w2v"]["train_wps"]
             result["models"][model] = {"cells": cells, "scaling_w2v": r2 / r1, "projection": project_cores(r1, r2, serial)}
+            if "train_wps_median" in cells[1]["w2v"]:  # --rounds: the medians' ratio beside the best rounds'
+                result["models"][model]["scaling_w2v_median"] = cells[2]["w2v"]["train_wps_median"] / cells[1]["w2v"]["train_wps_median"]
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
 
@@ -139,7 +143,9 @@ def print_table(result: dict) -> None:
                   f"{w['analogy@30k']:.3f} / {w['ws353']:.3f} | {g['analogy@30k']:.3f} / {g['ws353']:.3f} |")  # fmt: skip
         p = m["projection"]
         print(
-            f"| {model} | scaling 1->2: {m['scaling_w2v']:.2f}x | projected speed-up at 8/16/64 cores: "
+            f"| {model} | scaling 1->2: {m['scaling_w2v']:.2f}x"
+            + (f" (medians: {m['scaling_w2v_median']:.2f}x)" if "scaling_w2v_median" in m else "")
+            + " | projected speed-up at 8/16/64 cores: "
             + " / ".join(f"{p[n]['speedup_vs_1']:.1f}x" for n in ("8", "16", "64"))
             + " | | | | | | |"
         )

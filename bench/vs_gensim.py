@@ -6,6 +6,7 @@
     python bench/vs_gensim.py --model sg --hs --negatives 0    # pure hierarchical softmax
     python bench/vs_gensim.py --model fasttext --max-tokens 1000000   # gensim FastText(sg=1) vs subwords.enabled=true
     taskset -c 0 python bench/vs_gensim.py --threads 1        # one pinned core
+    python bench/vs_gensim.py --epochs 1 --rounds 3            # each system 3 times, in turn: best speed, mean scores
 
 Three systems by default: w2v, gensim in its iterator mode (in-memory sentences), and gensim's
 ``corpus_file`` mode (each worker thread reads its own part of a file holding the same tokens).
@@ -14,6 +15,10 @@ Each system trains in its own subprocess (so peak RSS is its own), on the same t
 (w2v's reader and tokenizer feed gensim too), with the same hyperparameters and threads. Both
 vector sets are then scored by the same evaluator (gensim's ``evaluate_word_analogies`` and
 ``evaluate_word_pairs``), and one table is printed with a row per system and a ratio row.
+
+On a shared machine one run can lose half its speed to a neighbour. ``--rounds N`` trains every
+system N times, the systems in turn; each speed is then the best round's, with the median beside it,
+and each score the mean of the rounds (``common.summarize_rounds``).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, WIKI8, add_json_argument, compose_train, evaluate, settings_of, write_results
+from common import ROOT, WIKI8, add_json_argument, compose_train, evaluate, settings_of, summarize_rounds, write_results
 
 
 def corpus_cfg(args: argparse.Namespace):
@@ -196,6 +201,9 @@ def main() -> None:
         help="any other w2v setting, as train.py takes it (repeat: --set block_tokens=8192 --set chunk_tokens=262144)",
     )
     parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="w2v, gensim (iterator mode), gensim_file (corpus_file mode)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="train every system this many times, in turn: speeds are the best round, scores the mean"
+    )
     add_json_argument(parser, "vs_gensim")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
@@ -204,32 +212,40 @@ def main() -> None:
         return worker(args.worker, args)
     if not args.corpus.exists():
         sys.exit(f"error: corpus {args.corpus} not found; pass --corpus /path/to/text8-style.txt(.gz)")
-    rows = {}
+    if args.rounds < 1:
+        sys.exit(f"error: invalid value --rounds {args.rounds}: must be >= 1")
+    systems = args.systems.split(",")
+    runs: dict[str, list[dict]] = {system: [] for system in systems}
     with tempfile.TemporaryDirectory() as tmp:
-        for system in args.systems.split(","):
-            cmd = [sys.executable, __file__, "--worker", system, "--out", tmp] + sys.argv[1:]
-            proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode or not line:
-                sys.exit(f"error: {system} run failed:\n{proc.stderr[-3000:]}")
-            rows[system] = json.loads(line[0][7:])
-            rows[system].update(evaluate(rows[system]["vectors"]))
+        for _ in range(args.rounds):  # the systems in turn, so a slow spell of the machine hits each alike
+            for system in systems:
+                cmd = [sys.executable, __file__, "--worker", system, "--out", tmp] + sys.argv[1:]
+                proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                if proc.returncode or not line:
+                    sys.exit(f"error: {system} run failed:\n{proc.stderr[-3000:]}")
+                row = json.loads(line[0][7:])
+                row.update(evaluate(row["vectors"]))  # now: the next round writes its vectors to the same path
+                runs[system].append(row)
+    rows = {system: summarize_rounds(runs[system]) for system in systems}
     print_table(rows, args)
     write_results(args.json, settings_of(args, skip=("worker", "out", "json")), rows)
 
 
 def print_table(rows: dict, args: argparse.Namespace) -> None:
-    cols = ["train_wps", "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
+    median = ["train_wps_median"] if args.rounds > 1 else []
+    cols = ["train_wps", *median, "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
     if args.model == "fasttext":
         cols += [f"{key}{part}" for key in ("ws353", "simlex", "men") for part in ("_oov_pct", "+oov", "_cov_pct")]
     for r in rows.values():
         for c in cols:
             r.setdefault(c, float("nan"))
-    fmt = {"train_wps": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
+    fmt = {"train_wps": "{:,.0f}", "train_wps_median": "{:,.0f}", "e2e_wps": "{:,.0f}", "peak_rss_mb": "{:,.0f}"}
     print(
         f"\nmodel {args.model}{' hs' if args.hs else ''}, lr {args.lr}, seed {args.seed}, "
         f"corpus {args.corpus.name}, max_tokens {args.max_tokens}, epochs {args.epochs}, dim {args.dim}, window {args.window}, "
         f"negatives {args.negatives}, sample {args.sample}, min_count {args.min_count}, threads {args.threads}"
+        + (f", best of {args.rounds} rounds (scores: their mean)" if args.rounds > 1 else "")
     )
     print("| system | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")

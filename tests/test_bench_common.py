@@ -72,3 +72,26 @@ def test_a_script_runs_from_any_directory(tmp_path):
     cmd = [sys.executable, str(BENCH / "heldout_plot.py"), "--help"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.returncode == 0 and "--json" in out.stdout, out.stderr[-2000:]
+
+
+def _round(wps, e2e, rss, analogy, vectors):
+    return {"train_wps": wps, "e2e_wps": e2e, "seconds": 100.0 / wps, "peak_rss_mb": rss, "analogy@30k": analogy, "vectors": vectors}
+
+
+def test_rounds_give_the_best_speed_the_median_beside_it_and_the_mean_score():
+    common = _common()
+    rows = [_round(500.0, 400.0, 10.0, 0.30, "a"), _round(900.0, 700.0, 12.0, 0.32, "b"), _round(800.0, 650.0, 11.0, 0.34, "c")]
+    row = common.summarize_rounds(rows)
+    assert row["train_wps"] == 900.0 and row["train_wps_median"] == 800.0 and row["train_wps_rounds"] == [500.0, 900.0, 800.0]
+    assert row["e2e_wps"] == 700.0 and row["e2e_wps_median"] == 650.0
+    assert row["vectors"] == "b" and row["seconds"] == 100.0 / 900.0  # the fastest round's run
+    assert row["peak_rss_mb"] == 12.0 and row["rounds"] == 3
+    assert row["analogy@30k"] == pytest.approx(0.32)
+    even = common.summarize_rounds(rows[:2])
+    assert even["train_wps_median"] == 700.0  # two rounds: the mean of the middle pair
+
+
+def test_one_round_is_returned_as_it_is():
+    common = _common()
+    row = _round(500.0, 400.0, 10.0, 0.3, "a")
+    assert common.summarize_rounds([row]) == row
