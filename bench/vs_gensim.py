@@ -217,17 +217,22 @@ def main() -> None:
     systems = args.systems.split(",")
     runs: dict[str, list[dict]] = {system: [] for system in systems}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.rounds):  # the systems in turn, so a slow spell of the machine hits each alike
+        for n in range(args.rounds):  # the systems in turn, so a slow spell of the machine hits each alike
+            out = Path(tmp) / f"round{n}"
+            out.mkdir()
             for system in systems:
-                cmd = [sys.executable, __file__, "--worker", system, "--out", tmp] + sys.argv[1:]
+                cmd = [sys.executable, __file__, "--worker", system, "--out", str(out)] + sys.argv[1:]
                 proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
                 line = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
                 if proc.returncode or not line:
                     sys.exit(f"error: {system} run failed:\n{proc.stderr[-3000:]}")
-                row = json.loads(line[0][7:])
-                row.update(evaluate(row["vectors"]))  # now: the next round writes its vectors to the same path
-                runs[system].append(row)
-    rows = {system: summarize_rounds(runs[system]) for system in systems}
+                runs[system].append(json.loads(line[0][7:]))
+        # Scored only once every run is done: a child process starts with its parent's peak RSS (Linux keeps the
+        # high-water mark across fork and exec), so vectors loaded here before a run would count in its peak RSS.
+        for system_runs in runs.values():
+            for row in system_runs:
+                row.update(evaluate(row["vectors"]))
+        rows = {system: summarize_rounds(runs[system]) for system in systems}
     print_table(rows, args)
     write_results(args.json, settings_of(args, skip=("worker", "out", "json")), rows)
 
