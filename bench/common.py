@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,18 +124,13 @@ def summarize_rounds(rounds: Sequence[dict]) -> dict:
     """
     if len(rounds) == 1:
         return dict(rounds[0])
-    best = max(rounds, key=lambda r: r["train_wps"])
-    row = dict(best)
+    row = dict(max(rounds, key=lambda r: r["train_wps"]))
+    scores = [k for k, v in row.items() if isinstance(v, float) and k not in (*SPEED_KEYS, "seconds", "peak_rss_mb")]
+    for key in scores:
+        row[key] = statistics.fmean(r[key] for r in rounds)
     for key in SPEED_KEYS:
-        values = sorted(r[key] for r in rounds)
-        mid = len(values) // 2
-        row[key] = values[-1]
-        row[f"{key}_median"] = values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-        row[f"{key}_rounds"] = [r[key] for r in rounds]
+        values = [r[key] for r in rounds]
+        row[key], row[f"{key}_median"], row[f"{key}_rounds"] = max(values), statistics.median(values), values
     row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rounds)
-    for key, value in best.items():
-        if key in SPEED_KEYS or key in ("seconds", "peak_rss_mb") or isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        row[key] = sum(r[key] for r in rounds) / len(rounds)
     row["rounds"] = len(rounds)
     return row
