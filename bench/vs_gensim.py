@@ -69,6 +69,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         "checkpoint_every_minutes=0",
         "heldout=0",  # gensim trains on every sentence: so does w2v here
         f"shared_negatives={str(args.shared_negatives).lower()}",
+        f"shared_paths={str(args.shared_paths).lower()}",
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
@@ -192,6 +193,7 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", help="w2v engine: auto, hogwild, numba or torch")
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
+    parser.add_argument("--shared-paths", action="store_true", help="w2v with --model sg --hs --negatives 0: one batched path step per window")
     parser.add_argument("--hs-private-nodes", type=int, default=None, help="w2v with --hs: hs_private_nodes (default: the config's)")
     parser.add_argument(
         "--set",

@@ -136,6 +136,25 @@ def test_valid_edge_values_pass(base_cfg, override):
 
 
 @pytest.mark.parametrize(
+    "overrides",
+    [
+        ["shared_paths=true"],  # negative sampling: no path to share
+        ["shared_paths=true", "hs=true"],  # hs and negatives both
+        ["shared_paths=true", "hs=true", "negatives=0", "sg=false"],  # CBOW: a window is one example already
+        ["shared_paths=true", "hs=true", "negatives=0", "engine=numba"],  # the example engine does not batch paths
+    ],
+)
+def test_shared_paths_outside_skip_gram_hs_on_hogwild_is_a_one_line_error(base_cfg, overrides):
+    cfg = base_cfg
+    for override in overrides:
+        cfg = with_override(cfg, override)
+    with pytest.raises(W2VError) as err:
+        validate(cfg)
+    assert "shared_paths" in str(err.value) and "\n" not in str(err.value)
+    validate(with_override(with_override(with_override(base_cfg, "shared_paths=true"), "hs=true"), "negatives=0"))
+
+
+@pytest.mark.parametrize(
     "override, fragment",
     [
         ("windw=3", "windw"),  # unknown key

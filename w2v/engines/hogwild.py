@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 if HAVE_NUMBA:
     # The per-example loop and its update rule are the example kernel's: one copy of the math for both.
-    from w2v.engines.numba_engine import _FASTMATH, train_examples
+    from w2v.engines.numba_engine import _FASTMATH, prefetch_window, train_examples, window_path_update
 
     _PIECE = 256  # centers whose examples are made at a time: a few KB of scratch that stays in cache
 
@@ -178,6 +178,37 @@ if HAVE_NUMBA:
                 mine[d] = shared[d]
                 last[d] = shared[d]
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _run_end(inputs, targets, x, e, most):  # pragma: no cover - compiled
+        """The end of the run of pairs from ``x``: the same center (target), at most ``most`` pairs, cut before a
+        context that repeats one in the run (that pair must read the row the earlier pair updated)."""
+        y = x + 1
+        while y < e and y - x < most and targets[y] == targets[x]:
+            for z in range(x, y):
+                if inputs[z] == inputs[y]:
+                    return y
+            y += 1
+        return y
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def train_path_runs(in_w, hs_w, top_w, inputs, targets, points, codes, lengths, e, most, lr, H, E, G):  # pragma: no cover - compiled
+        """Skip-gram pairs ``0:e`` (pure hierarchical softmax, one input row each) in runs of one center's pairs,
+        each run one batched step (:func:`window_path_update`) with the next run's rows prefetched; returns the loss.
+        Runs follow each other as sequential steps do: each reads the rows the runs before it wrote."""
+        lr32 = np.float32(lr)
+        loss = 0.0
+        x, y = 0, _run_end(inputs, targets, 0, e, most) if e > 0 else 0
+        while x < e:
+            z = _run_end(inputs, targets, y, e, most) if y < e else y
+            if y < e:
+                t = targets[y]
+                prefetch_window(in_w, hs_w, inputs, y, z, points[t], lengths[t])
+            t = targets[x]
+            part, logs = window_path_update(in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G)
+            loss += part + logs
+            x, y = y, z
+        return loss
+
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
     def _train_block(
         ids,
@@ -206,6 +237,7 @@ if HAVE_NUMBA:
         bag_mean,
         share,
         top_n,
+        paths,
     ):  # pragma: no cover - compiled
         """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
 
@@ -228,6 +260,9 @@ if HAVE_NUMBA:
         # The tree's top rows in a private copy (merge_top_nodes), merged once the thread has walked 4 paths per
         # private row since the last merge: a node at depth d is on about one walk in 2^d, so the top P rows are each
         # walked several times between merges, and each merge costs about a quarter of a row per walk.
+        H = np.empty((2 * window, dim), dtype=np.float32)  # shared_paths' scratch (train_path_runs)
+        E = np.empty((2 * window, dim), dtype=np.float32)
+        G = np.empty((2 * window, max(1, points.shape[1])), dtype=np.float32)
         top_w = hs_w[hs_w.shape[0] - min(top_n, hs_w.shape[0]) :].copy()
         snap = top_w.copy()
         state = np.uint64(seed)
@@ -247,10 +282,13 @@ if HAVE_NUMBA:
                     sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state,
                     inputs, offsets, targets, negs,
                 )  # fmt: skip
-                loss += train_examples(
-                    in_w, out_w, hs_w, inputs, offsets[: e + 1] if csr else offsets[:0], targets, negs, points, codes, lengths,
-                    bag_mean, lr, 0, e, h, neu1e, top_w,
-                )  # fmt: skip
+                if paths:
+                    loss += train_path_runs(in_w, hs_w, top_w, inputs, targets, points, codes, lengths, e, 2 * window, lr, H, E, G)
+                else:
+                    loss += train_examples(
+                        in_w, out_w, hs_w, inputs, offsets[: e + 1] if csr else offsets[:0], targets, negs, points, codes, lengths,
+                        bag_mean, lr, 0, e, h, neu1e, top_w,
+                    )  # fmt: skip
                 examples += e
                 unmerged += e
                 if top_w.shape[0] and unmerged >= 4 * top_w.shape[0]:
@@ -288,6 +326,7 @@ if HAVE_NUMBA:
         bag_mean,
         share,
         top_n,
+        paths,
         losses,
         examples,
     ):  # pragma: no cover - compiled
@@ -296,7 +335,7 @@ if HAVE_NUMBA:
             losses[b], examples[b] = _train_block(
                 ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
                 points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
-                bag_mean, share, top_n,
+                bag_mean, share, top_n, paths,
             )  # fmt: skip
 
 
@@ -343,6 +382,8 @@ class HogwildEngine(Engine):
         self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
         # One thread shares its rows with nobody: a private copy would only cost the merges.
         self.top_nodes = int(cfg.hs_private_nodes) if threads > 1 else 0
+        # One path walk per skip-gram window: pure hierarchical softmax over single-word inputs only.
+        self.shared_paths = bool(cfg.shared_paths) and self.spec.sg and cfg.hs and cfg.negatives == 0 and bags is None
 
     def chunk_blocks(self) -> int:
         """At least 16 blocks a thread, so the threads finish a chunk close together."""
@@ -382,7 +423,7 @@ class HogwildEngine(Engine):
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0,
-            self.top_nodes, losses, examples,
+            self.top_nodes, self.shared_paths, losses, examples,
         )  # fmt: skip
 
 

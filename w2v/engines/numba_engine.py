@@ -213,6 +213,120 @@ if HAVE_NUMBA:
         _apply(h, neu1e, w, nodes, top, length, 0, g, True)
         return linear + folded, product
 
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def prefetch_window(in_w, hs_w, inputs, a, b, nodes, length):  # pragma: no cover - compiled
+        """Start loading the rows of a window's batched step (:func:`window_path_update`): its context rows
+        ``inputs[a:b]`` and its path's rows below the top of the tree (which every path shares: in cache)."""
+        for col in range(0, in_w.shape[1], _LINE_FLOATS):
+            for m in range(a, b):
+                _prefetch(in_w, inputs[m], col)
+            for j in range(_HS_CACHED_DEPTH, length):
+                _prefetch(hs_w, nodes[j], col)
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    def window_path_update(in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, G):  # pragma: no cover - compiled
+        """Skip-gram hierarchical softmax for a run of one center's pairs in one batched step (``shared_paths``).
+
+        The pairs ``a:b`` (context rows ``inputs[a:b]``, distinct) all predict the same center, so they walk the
+        same Huffman path. Instead of ``b - a`` sequential walks, every score u_j·h_c is taken from the rows as
+        they were when the run started, then every gradient g_cj, then each context's error
+        e_c = sum_j g_cj u_j, then each path row moves once by sum_c g_cj h_c and each context row by its error:
+        the window's updates become small matrix products (pWord2Vec's shared negatives, Ji et al. 2016,
+        applied to the path), each path row read and written once per run instead of once per pair, and
+        the loops take four rows at a time so each load serves four multiply-adds. Not word2vec.c's
+        arithmetic: a pair does not see the path-row updates of the run's earlier pairs.
+        ``top_w`` as in :func:`path_update`. ``H``, ``E``: (>= b - a, dim) scratch; ``G``: (>= b - a, >= length)
+        scratch. Returns the run's loss as (linear part, log part) (see :func:`logistic_update`).
+        """
+        dim = in_w.shape[1]
+        n = b - a
+        base = hs_w.shape[0] - top_w.shape[0]
+        for c in range(n):
+            row, hc, ec = in_w[inputs[a + c]], H[c], E[c]
+            for d in range(dim):
+                hc[d] = row[d]
+                ec[d] = 0.0
+        # Scores: each path row against four contexts at a time.
+        for j in range(length):
+            u = top_w[nodes[j] - base] if nodes[j] >= base else hs_w[nodes[j]]
+            c = 0
+            while c + 4 <= n:
+                h0, h1, h2, h3 = H[c], H[c + 1], H[c + 2], H[c + 3]
+                f0, f1, f2, f3 = np.float32(0.0), np.float32(0.0), np.float32(0.0), np.float32(0.0)
+                for d in range(dim):
+                    ud = u[d]
+                    f0 += h0[d] * ud
+                    f1 += h1[d] * ud
+                    f2 += h2[d] * ud
+                    f3 += h3[d] * ud
+                G[c, j], G[c + 1, j], G[c + 2, j], G[c + 3, j] = f0, f1, f2, f3
+                c += 4
+            while c < n:
+                hc = H[c]
+                f = np.float32(0.0)
+                for d in range(dim):
+                    f += hc[d] * u[d]
+                G[c, j] = f
+                c += 1
+        # Gradients and loss, as path_update's second pass.
+        linear, logs = np.float32(0.0), 0.0
+        for c in range(n):
+            gc = G[c]
+            product = np.float32(1.0)
+            for j in range(length):
+                f = gc[j]
+                e = np.float32(math.exp(-abs(f)))
+                label = np.float32(1.0) - codes[j]
+                linear += max(f if label == 0.0 else -f, np.float32(0.0))
+                product *= np.float32(1.0) + e
+                if product > np.float32(1e30):  # a path deeper than ~100 nodes: keep the float32 product finite
+                    logs += math.log(product)
+                    product = np.float32(1.0)
+                if abs(f) >= MAX_EXP:  # word2vec.c: no update from a saturated node
+                    gc[j] = 0.0
+                    continue
+                inv = np.float32(1.0) / (np.float32(1.0) + e)
+                gc[j] = (label - (inv if f >= 0 else e * inv)) * lr
+            logs += math.log(product)
+        # Errors from the path rows before their update (word2vec.c's neu1e), four path rows at a time.
+        for c in range(n):
+            gc, ec = G[c], E[c]
+            j = 0
+            while j + 4 <= length:
+                u0 = top_w[nodes[j] - base] if nodes[j] >= base else hs_w[nodes[j]]
+                u1 = top_w[nodes[j + 1] - base] if nodes[j + 1] >= base else hs_w[nodes[j + 1]]
+                u2 = top_w[nodes[j + 2] - base] if nodes[j + 2] >= base else hs_w[nodes[j + 2]]
+                u3 = top_w[nodes[j + 3] - base] if nodes[j + 3] >= base else hs_w[nodes[j + 3]]
+                g0, g1, g2, g3 = gc[j], gc[j + 1], gc[j + 2], gc[j + 3]
+                for d in range(dim):
+                    ec[d] += g0 * u0[d] + g1 * u1[d] + g2 * u2[d] + g3 * u3[d]
+                j += 4
+            while j < length:
+                u, g = top_w[nodes[j] - base] if nodes[j] >= base else hs_w[nodes[j]], gc[j]
+                for d in range(dim):
+                    ec[d] += g * u[d]
+                j += 1
+        # Each path row once, by the sum of its contexts' updates, four contexts at a time.
+        for j in range(length):
+            u = top_w[nodes[j] - base] if nodes[j] >= base else hs_w[nodes[j]]
+            c = 0
+            while c + 4 <= n:
+                h0, h1, h2, h3 = H[c], H[c + 1], H[c + 2], H[c + 3]
+                g0, g1, g2, g3 = G[c, j], G[c + 1, j], G[c + 2, j], G[c + 3, j]
+                for d in range(dim):
+                    u[d] += g0 * h0[d] + g1 * h1[d] + g2 * h2[d] + g3 * h3[d]
+                c += 4
+            while c < n:
+                g, hc = G[c, j], H[c]
+                for d in range(dim):
+                    u[d] += g * hc[d]
+                c += 1
+        for c in range(n):
+            row, ec = in_w[inputs[a + c]], E[c]
+            for d in range(dim):
+                row[d] += ec[d]
+        return linear, logs
+
     @njit(cache=True, nogil=True, inline="always")
     def _distinct(inputs, a, b):  # pragma: no cover - compiled
         """True when ``inputs[a:b]`` holds no row twice (a bag of a few dozen rows: pairwise is cheapest)."""
