@@ -7,9 +7,12 @@
     python bench/vs_gensim.py --model fasttext --max-tokens 1000000   # gensim FastText(sg=1) vs subwords.enabled=true
     taskset -c 0 python bench/vs_gensim.py --threads 1        # one pinned core
     python bench/vs_gensim.py --epochs 1 --rounds 3            # each system 3 times, in turn: best speed, mean scores
+    python bench/vs_gensim.py --model sg --hs --negatives 0 --systems w2v,w2v:shared_paths=true --rounds 3   # an A/B
 
 Three systems by default: w2v, gensim in its iterator mode (in-memory sentences), and gensim's
 ``corpus_file`` mode (each worker thread reads its own part of a file holding the same tokens).
+A system ``w2v:KEY=VALUE[:KEY=VALUE...]`` is w2v with those settings too: with ``--rounds`` it times an option
+against the plain run in turn, on the same machine state.
 
 Each system trains in its own subprocess (so peak RSS is its own), on the same token stream
 (w2v's reader and tokenizer feed gensim too), with the same hyperparameters and threads. Both
@@ -165,7 +168,13 @@ def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -
 
 def worker(system: str, args: argparse.Namespace) -> None:
     out = Path(args.out)
-    result = run_w2v(args, out) if system == "w2v" else run_gensim(args, out, corpus_file=system == "gensim_file")
+    if system.split(":")[0] == "w2v":
+        args.set = args.set + system.split(":")[1:]  # w2v:KEY=VALUE:...: this system's own settings, last so they win
+        out = out / system.replace(":", "_").replace("=", "-").replace("/", "-")
+        out.mkdir()
+        result = run_w2v(args, out)
+    else:
+        result = run_gensim(args, out, corpus_file=system == "gensim_file")
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -217,6 +226,9 @@ def main() -> None:
     if args.rounds < 1:
         sys.exit(f"error: invalid value --rounds {args.rounds}: must be >= 1")
     systems = args.systems.split(",")
+    unknown = [s for s in systems if s not in ("gensim", "gensim_file") and s.split(":")[0] != "w2v"]
+    if unknown:
+        sys.exit(f"error: unknown system {unknown[0]!r}: use w2v, w2v:KEY=VALUE[:KEY=VALUE...], gensim or gensim_file")
     runs: dict[str, list[dict]] = {system: [] for system in systems}
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(args.rounds):  # the systems in turn, so a slow spell of the machine hits each alike
@@ -258,11 +270,13 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
     print("|---" * (len(cols) + 1) + "|")
     for name, r in rows.items():
         print(f"| {name} | " + " | ".join(fmt.get(c, "{:.3f}").format(r[c]) for c in cols) + " |")
-    for ref in ("gensim", "gensim_file"):
-        if "w2v" in rows and ref in rows:
-            a, b = rows["w2v"], rows[ref]
-            cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
-            print(f"| w2v vs {ref} | " + " | ".join(cells) + " |")
+    mine = [name for name in rows if name.split(":")[0] == "w2v"]
+    for ref in ("w2v", "gensim", "gensim_file"):
+        for name in mine:
+            if ref in rows and name != ref:
+                a, b = rows[name], rows[ref]
+                cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
+                print(f"| {name} vs {ref} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
