@@ -202,7 +202,7 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", help="w2v engine: auto, hogwild, numba or torch")
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
-    parser.add_argument("--shared-paths", action="store_true", help="w2v with --model sg --hs --negatives 0: one batched path step per window")
+    parser.add_argument("--shared-paths", action="store_true", help="w2v, --model sg --hs --negatives 0: a batched path step per window")
     parser.add_argument("--hs-private-nodes", type=int, default=None, help="w2v with --hs: hs_private_nodes (default: the config's)")
     parser.add_argument(
         "--set",
