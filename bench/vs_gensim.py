@@ -7,7 +7,7 @@
     python bench/vs_gensim.py --model fasttext --max-tokens 1000000   # gensim FastText(sg=1) vs subwords.enabled=true
     taskset -c 0 python bench/vs_gensim.py --threads 1        # one pinned core
     python bench/vs_gensim.py --epochs 1 --rounds 3            # each system 3 times, in turn: best speed, mean scores
-    python bench/vs_gensim.py --model sg --hs --negatives 0 --systems w2v,w2v:shared_paths=true --rounds 3   # an A/B
+    python bench/vs_gensim.py --model sg --hs --negatives 0 --systems w2v,w2v:batch_windows=true --rounds 3   # an A/B
 
 Three systems by default: w2v, gensim in its iterator mode (in-memory sentences), and gensim's
 ``corpus_file`` mode (each worker thread reads its own part of a file holding the same tokens).
@@ -72,7 +72,7 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         "checkpoint_every_minutes=0",
         "heldout=0",  # gensim trains on every sentence: so does w2v here
         f"shared_negatives={str(args.shared_negatives).lower()}",
-        f"shared_paths={str(args.shared_paths).lower()}",
+        f"batch_windows={str(args.batch_windows).lower()}",
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
@@ -202,7 +202,9 @@ def main() -> None:
     parser.add_argument("--engine", default="auto", help="w2v engine: auto, hogwild, numba or torch")
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
     parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
-    parser.add_argument("--shared-paths", action="store_true", help="w2v, --model sg --hs --negatives 0: a batched path step per window")
+    parser.add_argument(
+        "--batch-windows", action="store_true", help="w2v, skip-gram: one batched step per window (HS, or shared negatives)"
+    )
     parser.add_argument("--hs-private-nodes", type=int, default=None, help="w2v with --hs: hs_private_nodes (default: the config's)")
     parser.add_argument(
         "--set",

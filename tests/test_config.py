@@ -138,20 +138,28 @@ def test_valid_edge_values_pass(base_cfg, override):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["shared_paths=true"],  # negative sampling: no path to share
-        ["shared_paths=true", "hs=true"],  # hs and negatives both
-        ["shared_paths=true", "hs=true", "negatives=0", "sg=false"],  # CBOW: a window is one example already
-        ["shared_paths=true", "hs=true", "negatives=0", "engine=numba"],  # the example engine does not batch paths
+        ["batch_windows=true"],  # negative sampling with a draw per pair: the pairs share no negatives
+        ["batch_windows=true", "hs=true"],  # hs and negatives both
+        ["batch_windows=true", "hs=true", "negatives=0", "sg=false"],  # CBOW: a window is one example already
+        ["batch_windows=true", "shared_negatives=true", "subwords.enabled=true"],  # fastText: the center's bag is the input
+        ["batch_windows=true", "hs=true", "negatives=0", "engine=numba"],  # the example engine does not batch windows
     ],
 )
-def test_shared_paths_outside_skip_gram_hs_on_hogwild_is_a_one_line_error(base_cfg, overrides):
+def test_batch_windows_without_shared_output_rows_or_on_another_engine_is_a_one_line_error(base_cfg, overrides):
     cfg = base_cfg
     for override in overrides:
         cfg = with_override(cfg, override)
     with pytest.raises(W2VError) as err:
         validate(cfg)
-    assert "shared_paths" in str(err.value) and "\n" not in str(err.value)
-    validate(with_override(with_override(with_override(base_cfg, "shared_paths=true"), "hs=true"), "negatives=0"))
+    assert "batch_windows" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("overrides", [["hs=true", "negatives=0"], ["shared_negatives=true"]])
+def test_batch_windows_with_a_shared_path_or_shared_negatives_is_valid(base_cfg, overrides):
+    cfg = with_override(base_cfg, "batch_windows=true")
+    for override in overrides:
+        cfg = with_override(cfg, override)
+    validate(cfg)
 
 
 @pytest.mark.parametrize(

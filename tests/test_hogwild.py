@@ -104,22 +104,34 @@ def test_shared_negatives_are_drawn_once_per_center():
     assert len({tuple(r) for r in negs[:e].tolist()}) > len(set(targets[:e].tolist()))
 
 
-def test_path_runs_end_at_a_new_center_a_repeated_context_or_the_cap():
+def test_window_runs_end_at_a_new_center_new_negatives_a_repeated_context_or_the_cap():
     targets = np.array([4, 4, 4, 4, 4, 7, 7, 7, 7], np.int64)
     inputs = np.array([1, 2, 3, 5, 6, 1, 2, 1, 3], np.int64)
-    assert hogwild._run_end(inputs, targets, 0, 9, 10) == 5  # center 4's five pairs
-    assert hogwild._run_end(inputs, targets, 0, 9, 3) == 3  # at most `most` pairs
-    assert hogwild._run_end(inputs, targets, 0, 4, 10) == 4  # the piece ends
-    assert hogwild._run_end(inputs, targets, 5, 9, 10) == 7  # context 1 again: that pair starts the next run
-    assert hogwild._run_end(inputs, targets, 7, 9, 10) == 9
+    none = np.zeros((9, 0), np.int64)  # hierarchical softmax: no negatives
+    assert hogwild._run_end(inputs, targets, none, 0, 9, 10) == 5  # center 4's five pairs
+    assert hogwild._run_end(inputs, targets, none, 0, 9, 3) == 3  # at most `most` pairs
+    assert hogwild._run_end(inputs, targets, none, 0, 4, 10) == 4  # the piece ends
+    assert hogwild._run_end(inputs, targets, none, 5, 9, 10) == 7  # context 1 again: that pair starts the next run
+    assert hogwild._run_end(inputs, targets, none, 7, 9, 10) == 9
+    # The same word twice as consecutive centers: one target, but each center drew its own negatives.
+    negs = np.array([[8, 9]] * 3 + [[4, 6]] * 6, np.int64)
+    assert hogwild._run_end(inputs, targets, negs, 0, 9, 10) == 3
 
 
-def _batched_step_reference(in_w, hs_w, contexts, nodes, codes, lr):
-    """shared_paths' step in float64 numpy: every score from the rows before the step, then every update."""
+def test_window_run_rows_are_the_target_then_the_negatives_but_the_target():
+    targets, rows = np.array([4, 4], np.int64), np.empty(4, np.int64)
+    n = hogwild._run_rows(targets, np.array([[9, 4, 2], [9, 4, 2]], np.int64), 0, rows)
+    assert n == 3 and rows[:n].tolist() == [4, 9, 2]
+
+
+def _batched_step_reference(in_w, hs_w, contexts, nodes, codes, lr, skip_saturated):
+    """batch_windows' step in float64 numpy: every score from the rows before the step, then every update."""
     h, u = in_w[contexts].astype(np.float64), hs_w[nodes].astype(np.float64)
     f = h @ u.T  # (contexts, nodes)
     label = 1.0 - codes.astype(np.float64)
-    g = np.where(np.abs(f) >= numba_engine.MAX_EXP, 0.0, (label - 1.0 / (1.0 + np.exp(-f))) * lr)
+    g = (label - 1.0 / (1.0 + np.exp(-f))) * lr
+    if skip_saturated:
+        g = np.where(np.abs(f) >= numba_engine.MAX_EXP, 0.0, g)
     loss = np.logaddexp(0.0, np.where(label == 0.0, f, -f)).sum()
     in_new, hs_new = in_w.astype(np.float64), hs_w.astype(np.float64)
     in_new[contexts] += g @ u
@@ -129,7 +141,8 @@ def _batched_step_reference(in_w, hs_w, contexts, nodes, codes, lr):
 
 @pytest.mark.parametrize("pairs", [1, 3, 4, 7, 10])  # below, at and past the four-row blocks
 @pytest.mark.parametrize("top", [0, 3])  # the tree's top rows in the thread's private copy, or shared
-def test_window_path_update_is_one_batched_step(pairs, top):
+@pytest.mark.parametrize("hs", [True, False])  # a Huffman path (saturated nodes skipped), or a target and negatives
+def test_window_path_update_is_one_batched_step(pairs, top, hs):
     rng = np.random.default_rng(pairs)
     vocab, dim, depth = 30, 37, 9
     in_w = rng.normal(0, 0.3, (vocab, dim)).astype(np.float32)
@@ -139,12 +152,12 @@ def test_window_path_update_is_one_batched_step(pairs, top):
     nodes = np.concatenate([[vocab - 2, vocab - 3], rng.choice(np.arange(6, vocab - 3), depth - 3, replace=False), [5]]).astype(np.int64)
     codes = rng.integers(0, 2, depth).astype(np.float32)
     contexts = rng.choice(vocab, pairs, replace=False).astype(np.int64)
-    want_in, want_hs, want_loss = _batched_step_reference(in_w, hs_w, contexts, nodes, codes, 0.2)
+    want_in, want_hs, want_loss = _batched_step_reference(in_w, hs_w, contexts, nodes, codes, 0.2, hs)
     assert np.abs(want_hs - hs_w).max() > 0.01  # the step moves the rows
     top_w = hs_w[vocab - 1 - top :].copy()
     H, E = np.empty((10, dim), np.float32), np.empty((10, dim), np.float32)
     G = np.empty((10, depth), np.float32)
-    linear, logs = numba_engine.window_path_update(in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G)
+    linear, logs = numba_engine.window_path_update(in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G, hs)
     hs_w[vocab - 1 - top :] = top_w  # what merge_top_nodes hands back
     np.testing.assert_allclose(in_w, want_in, rtol=0, atol=2e-5)
     np.testing.assert_allclose(hs_w, want_hs, rtol=0, atol=2e-5)
@@ -215,7 +228,8 @@ MODELS = {
     "cbow-hs-private-4": ["model=cbow", "hs=true", "hs_private_nodes=4"],
     "cbow-sum": ["model=cbow", "cbow_mean=false"],
     "sg-shared": ["model=sg", "shared_negatives=true"],
-    "sg-hs-shared-paths": ["model=sg", "hs=true", "negatives=0", "shared_paths=true"],
+    "sg-hs-batched": ["model=sg", "hs=true", "negatives=0", "batch_windows=true"],
+    "sg-shared-batched": ["model=sg", "shared_negatives=true", "batch_windows=true"],
     "cbow-shared": ["model=cbow", "shared_negatives=true"],
     "fasttext": ["model=fasttext", "subwords.bucket=1000"],
 }

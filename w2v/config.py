@@ -166,10 +166,11 @@ class TrainConfig:
     # Ji et al. 2016), or per `window` consecutive CBOW windows, so those output rows are read once;
     # off = word2vec.c's draw per pair.
     shared_negatives: bool = False
-    # engine=hogwild, skip-gram with pure hierarchical softmax (hs=true negatives=0): a center's pairs, which all
-    # walk its Huffman path, train as one batched step, each path row read and written once per window; faster,
-    # but a pair does not see the path updates of its window's earlier pairs (docs/benchmarks.md); off = word2vec.c.
-    shared_paths: bool = False
+    # engine=hogwild, skip-gram: a center's pairs share their output rows (its Huffman path with hs=true negatives=0;
+    # its target and negatives with shared_negatives=true), so they train as one batched step, each output row read
+    # and written once per window; faster, but a pair no longer sees its window's earlier pairs' updates of those
+    # rows (docs/benchmarks.md); off = word2vec.c's pair by pair.
+    batch_windows: bool = False
     # engine=hogwild with hs=true and threads > 1: each thread trains the Huffman tree's top N rows (the nodes
     # every path starts with) in its own copy and adds its change to the shared rows after every 4N path walks,
     # so those rows stop moving between the cores' caches; 0 = every node shared (word2vec.c).
@@ -327,13 +328,15 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(cfg.max_vocab is None or cfg.max_vocab >= 1, f"invalid value max_vocab={cfg.max_vocab}: must be >= 1 or null")
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
     _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
+    subwords = bool(cfg.get("subwords") and cfg.subwords.enabled)
     _check(
-        not cfg.shared_paths or (cfg.sg and cfg.hs and cfg.negatives == 0 and not (cfg.get("subwords") and cfg.subwords.enabled)),
-        "shared_paths=true batches skip-gram's hierarchical softmax: use it with model=sg hs=true negatives=0, or drop it",
+        not cfg.batch_windows or (cfg.sg and not subwords and ((cfg.hs and cfg.negatives == 0) or (not cfg.hs and cfg.shared_negatives))),
+        "batch_windows=true needs a skip-gram window whose pairs share their output rows: "
+        "use model=sg with hs=true negatives=0, or with shared_negatives=true (no hs), or drop it",
     )
     _check(
-        not cfg.shared_paths or cfg.engine in ("auto", "hogwild"),
-        f"shared_paths=true is engine=hogwild's: use engine=hogwild (or auto on CPU), or drop it (engine={cfg.engine})",
+        not cfg.batch_windows or cfg.engine in ("auto", "hogwild"),
+        f"batch_windows=true is engine=hogwild's: use engine=hogwild (or auto on CPU), or drop it (engine={cfg.engine})",
     )
     _check(cfg.hs_private_nodes >= 0, f"invalid value hs_private_nodes={cfg.hs_private_nodes}: must be >= 0 (0 = off)")
     _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")

@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 if HAVE_NUMBA:
     # The per-example loop and its update rule are the example kernel's: one copy of the math for both.
-    from w2v.engines.numba_engine import _FASTMATH, prefetch_window, train_examples, window_path_update
+    from w2v.engines.numba_engine import _FASTMATH, _HS_CACHED_DEPTH, prefetch_window, train_examples, window_path_update
 
     _PIECE = 256  # centers whose examples are made at a time: a few KB of scratch that stays in cache
 
@@ -179,32 +179,63 @@ if HAVE_NUMBA:
                 last[d] = shared[d]
 
     @njit(cache=True, nogil=True, inline="always")
-    def _run_end(inputs, targets, x, e, most):  # pragma: no cover - compiled
-        """The end of the run of pairs from ``x``: the same center (target), at most ``most`` pairs, cut before a
-        context that repeats one in the run (that pair must read the row the earlier pair updated)."""
+    def _run_end(inputs, targets, negs, x, e, most):  # pragma: no cover - compiled
+        """The end of the run of pairs from ``x``: the same center (target) and negatives (``negs``' rows; none
+        with hierarchical softmax), at most ``most`` pairs, cut before a context that repeats one in the run (that
+        pair must read the row the earlier pair updated)."""
         y = x + 1
         while y < e and y - x < most and targets[y] == targets[x]:
+            for k in range(negs.shape[1]):
+                if negs[y, k] != negs[x, k]:  # the same word as the last center, with its own draw
+                    return y
             for z in range(x, y):
                 if inputs[z] == inputs[y]:
                     return y
             y += 1
         return y
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _run_rows(targets, negs, x, rows):  # pragma: no cover - compiled
+        """The output rows of the run from ``x`` with negative sampling: its target, then its negatives other than
+        the target (skipped, as per pair). Returns how many."""
+        t = targets[x]
+        rows[0] = t
+        n = 1
+        for k in range(negs.shape[1]):
+            if negs[x, k] != t:
+                rows[n] = negs[x, k]
+                n += 1
+        return n
+
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
-    def train_path_runs(in_w, hs_w, top_w, inputs, targets, points, codes, lengths, e, most, lr, H, E, G):  # pragma: no cover - compiled
-        """Skip-gram pairs ``0:e`` (pure hierarchical softmax, one input row each) in runs of one center's pairs,
-        each run one batched step (:func:`window_path_update`) with the next run's rows prefetched; returns the loss.
-        Runs follow each other as sequential steps do: each reads the rows the runs before it wrote."""
+    def train_window_runs(
+        in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, most, lr, H, E, G, rows, labels
+    ):  # pragma: no cover - compiled
+        """Skip-gram pairs ``0:e`` (one input row each) in runs of one center's pairs, each run one batched step
+        (:func:`window_path_update`) with the next run's rows prefetched; returns the loss. Pure hierarchical
+        softmax: the run walks the center's path. Negative sampling (``shared_negatives``: every
+        pair of a center draws the same negatives): its output rows are the target and those negatives.
+        Runs follow each other as sequential steps do: each reads the rows the runs before it wrote.
+        ``rows``, ``labels``: (>= K+1,) scratch; ``labels`` holds 0 then 1s (the codes of a target and negatives)."""
+        use_ns = out_w.shape[0] > 0
         lr32 = np.float32(lr)
         loss = 0.0
-        x, y = 0, _run_end(inputs, targets, 0, e, most) if e > 0 else 0
+        x, y = 0, _run_end(inputs, targets, negs, 0, e, most) if e > 0 else 0
         while x < e:
-            z = _run_end(inputs, targets, y, e, most) if y < e else y
+            z = _run_end(inputs, targets, negs, y, e, most) if y < e else y
             if y < e:
-                t = targets[y]
-                prefetch_window(in_w, hs_w, inputs, y, z, points[t], lengths[t])
+                if use_ns:  # the next run's contexts, negatives and target
+                    prefetch_window(in_w, out_w, inputs, y, z, negs[y], 0, negs.shape[1])
+                    prefetch_window(in_w, out_w, inputs, y, y, targets, y, y + 1)
+                else:
+                    t = targets[y]
+                    prefetch_window(in_w, hs_w, inputs, y, z, points[t], _HS_CACHED_DEPTH, lengths[t])
             t = targets[x]
-            part, logs = window_path_update(in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G)
+            if use_ns:
+                n = _run_rows(targets, negs, x, rows)
+                part, logs = window_path_update(in_w, out_w, top_w[:0], inputs, x, y, rows, labels, n, lr32, H, E, G, False)
+            else:
+                part, logs = window_path_update(in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, True)
             loss += part + logs
             x, y = y, z
         return loss
@@ -260,9 +291,12 @@ if HAVE_NUMBA:
         # The tree's top rows in a private copy (merge_top_nodes), merged once the thread has walked 4 paths per
         # private row since the last merge: a node at depth d is on about one walk in 2^d, so the top P rows are each
         # walked several times between merges, and each merge costs about a quarter of a row per walk.
-        H = np.empty((2 * window, dim), dtype=np.float32)  # shared_paths' scratch (train_path_runs)
+        H = np.empty((2 * window, dim), dtype=np.float32)  # batch_windows' scratch (train_window_runs)
         E = np.empty((2 * window, dim), dtype=np.float32)
-        G = np.empty((2 * window, max(1, points.shape[1])), dtype=np.float32)
+        G = np.empty((2 * window, max(1, points.shape[1], negatives + 1)), dtype=np.float32)
+        rows = np.empty(negatives + 1, dtype=np.int64)
+        labels = np.ones(negatives + 1, dtype=np.float32)  # as Huffman codes: label = 1 - code, the target's 1
+        labels[0] = 0.0
         top_w = hs_w[hs_w.shape[0] - min(top_n, hs_w.shape[0]) :].copy()
         snap = top_w.copy()
         state = np.uint64(seed)
@@ -283,7 +317,9 @@ if HAVE_NUMBA:
                     inputs, offsets, targets, negs,
                 )  # fmt: skip
                 if paths:
-                    loss += train_path_runs(in_w, hs_w, top_w, inputs, targets, points, codes, lengths, e, 2 * window, lr, H, E, G)
+                    loss += train_window_runs(
+                        in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, 2 * window, lr, H, E, G, rows, labels
+                    )
                 else:
                     loss += train_examples(
                         in_w, out_w, hs_w, inputs, offsets[: e + 1] if csr else offsets[:0], targets, negs, points, codes, lengths,
@@ -382,8 +418,8 @@ class HogwildEngine(Engine):
         self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
         # One thread shares its rows with nobody: a private copy would only cost the merges.
         self.top_nodes = int(cfg.hs_private_nodes) if threads > 1 else 0
-        # One path walk per skip-gram window: pure hierarchical softmax over single-word inputs only.
-        self.shared_paths = bool(cfg.shared_paths) and self.spec.sg and cfg.hs and cfg.negatives == 0 and bags is None
+        # One batched step per skip-gram window whose pairs share their output rows (config.validate checks the model).
+        self.batch_windows = bool(cfg.batch_windows)
 
     def chunk_blocks(self) -> int:
         """At least 16 blocks a thread, so the threads finish a chunk close together."""
@@ -423,7 +459,7 @@ class HogwildEngine(Engine):
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0,
-            self.top_nodes, self.shared_paths, losses, examples,
+            self.top_nodes, self.batch_windows, losses, examples,
         )  # fmt: skip
 
 

@@ -214,18 +214,23 @@ if HAVE_NUMBA:
         return linear + folded, product
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
-    def prefetch_window(in_w, hs_w, inputs, a, b, nodes, length):  # pragma: no cover - compiled
+    def prefetch_window(in_w, w, inputs, a, b, nodes, start, length):  # pragma: no cover - compiled
         """Start loading the rows of a window's batched step (:func:`window_path_update`): its context rows
-        ``inputs[a:b]`` and its path's rows below the top of the tree (which every path shares: in cache)."""
+        ``inputs[a:b]`` and its output rows ``nodes[start:length]`` (a path starts below the top of the tree,
+        which every path shares and which stays in cache)."""
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
             for m in range(a, b):
                 _prefetch(in_w, inputs[m], col)
-            for j in range(_HS_CACHED_DEPTH, length):
-                _prefetch(hs_w, nodes[j], col)
+            for j in range(start, length):
+                _prefetch(w, nodes[j], col)
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
-    def window_path_update(in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, G):  # pragma: no cover - compiled
-        """Skip-gram hierarchical softmax for a run of one center's pairs in one batched step (``shared_paths``).
+    def window_path_update(
+        in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, G, skip_saturated
+    ):  # pragma: no cover - compiled
+        """Skip-gram hierarchical softmax for a run of one center's pairs in one batched step (``batch_windows``);
+        with ``skip_saturated`` False, negative sampling for a run that shares its target and negatives
+        (``shared_negatives``): ``nodes`` then holds the target and the negatives, ``codes`` 0 and 1s (label = 1 - code).
 
         The pairs ``a:b`` (context rows ``inputs[a:b]``, distinct) all predict the same center, so they walk the
         same Huffman path. Instead of ``b - a`` sequential walks, every score u_j·h_c is taken from the rows as
@@ -282,7 +287,7 @@ if HAVE_NUMBA:
                 if product > np.float32(1e30):  # a path deeper than ~100 nodes: keep the float32 product finite
                     logs += math.log(product)
                     product = np.float32(1.0)
-                if abs(f) >= MAX_EXP:  # word2vec.c: no update from a saturated node
+                if skip_saturated and abs(f) >= MAX_EXP:  # word2vec.c: no update from a saturated node
                     gc[j] = 0.0
                     continue
                 inv = np.float32(1.0) / (np.float32(1.0) + e)
