@@ -24,6 +24,8 @@ one example, ``window`` consecutive windows share one set. With hierarchical sof
 each thread trains the Huffman tree's top ``hs_private_nodes`` rows, where every path starts, in a private copy
 merged into the shared rows every few hundred walks (:func:`merge_top_nodes`): shared, those rows moved between
 the cores on nearly every example, and two threads trained slower than one.
+``batch_windows`` trains a skip-gram center's pairs, which share their output rows (its Huffman path, or its
+target and shared negatives), as one batched step (:func:`train_window_runs`).
 """
 
 from __future__ import annotations
@@ -268,7 +270,7 @@ if HAVE_NUMBA:
         bag_mean,
         share,
         top_n,
-        paths,
+        batched,
     ):  # pragma: no cover - compiled
         """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
 
@@ -316,7 +318,7 @@ if HAVE_NUMBA:
                     sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state,
                     inputs, offsets, targets, negs,
                 )  # fmt: skip
-                if paths:
+                if batched:
                     loss += train_window_runs(
                         in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, 2 * window, lr, H, E, G, rows, labels
                     )
@@ -362,7 +364,7 @@ if HAVE_NUMBA:
         bag_mean,
         share,
         top_n,
-        paths,
+        batched,
         losses,
         examples,
     ):  # pragma: no cover - compiled
@@ -371,7 +373,7 @@ if HAVE_NUMBA:
             losses[b], examples[b] = _train_block(
                 ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
                 points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
-                bag_mean, share, top_n, paths,
+                bag_mean, share, top_n, batched,
             )  # fmt: skip
 
 
@@ -418,8 +420,9 @@ class HogwildEngine(Engine):
         self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
         # One thread shares its rows with nobody: a private copy would only cost the merges.
         self.top_nodes = int(cfg.hs_private_nodes) if threads > 1 else 0
-        # One batched step per skip-gram window whose pairs share their output rows (config.validate checks the model).
-        self.batch_windows = bool(cfg.batch_windows)
+        # One batched step per skip-gram window whose pairs share their output rows (config.validate names the models).
+        # Only for single-row inputs and one kind of output rows: a run takes either the path or the negatives.
+        self.batch_windows = bool(cfg.batch_windows) and self.spec.sg and bags is None and (cfg.hs != (cfg.negatives > 0))
 
     def chunk_blocks(self) -> int:
         """At least 16 blocks a thread, so the threads finish a chunk close together."""
