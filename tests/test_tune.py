@@ -190,6 +190,15 @@ def test_quality_preset_is_cbow_with_normalised_in_plus_out_vectors_and_validate
     validate(cfg, files=False)
 
 
+def test_fast_preset_is_skip_gram_with_shared_negatives_in_batched_windows_and_validates():
+    from w2v.config import validate
+
+    cfg = compose_with_hydra(["+experiment=fast"])
+    assert (cfg.sg, cfg.hs, cfg.negatives, cfg.shared_negatives, cfg.batch_windows) == (True, False, 5, True, True)
+    del cfg.hydra
+    validate(cfg, files=False)
+
+
 # submitit.
 
 
