@@ -142,7 +142,7 @@ def _batched_step_reference(in_w, hs_w, contexts, nodes, codes, lr, skip_saturat
 @pytest.mark.parametrize("pairs", [1, 3, 4, 7, 10])  # below, at and past the four-row blocks
 @pytest.mark.parametrize("top", [0, 3])  # the tree's top rows in the thread's private copy, or shared
 @pytest.mark.parametrize("hs", [True, False])  # a Huffman path (saturated nodes skipped), or a target and negatives
-def test_window_path_update_is_one_batched_step(pairs, top, hs):
+def test_batched_window_update_is_one_batched_step(pairs, top, hs):
     rng = np.random.default_rng(pairs)
     vocab, dim, depth = 30, 37, 9
     in_w = rng.normal(0, 0.3, (vocab, dim)).astype(np.float32)
@@ -157,7 +157,9 @@ def test_window_path_update_is_one_batched_step(pairs, top, hs):
     top_w = hs_w[vocab - 1 - top :].copy()
     H, E = np.empty((10, dim), np.float32), np.empty((10, dim), np.float32)
     G = np.empty((10, depth), np.float32)
-    linear, logs = numba_engine.window_path_update(in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G, hs)
+    linear, logs = numba_engine.batched_window_update(
+        in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G, hs
+    )
     hs_w[vocab - 1 - top :] = top_w  # what merge_top_nodes hands back
     np.testing.assert_allclose(in_w, want_in, rtol=0, atol=2e-5)
     np.testing.assert_allclose(hs_w, want_hs, rtol=0, atol=2e-5)

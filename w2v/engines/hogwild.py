@@ -51,7 +51,7 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 if HAVE_NUMBA:
     # The per-example loop and its update rule are the example kernel's: one copy of the math for both.
-    from w2v.engines.numba_engine import _FASTMATH, _HS_CACHED_DEPTH, prefetch_window, train_examples, window_path_update
+    from w2v.engines.numba_engine import _FASTMATH, _HS_CACHED_DEPTH, batched_window_update, prefetch_window, train_examples
 
     _PIECE = 256  # centers whose examples are made at a time: a few KB of scratch that stays in cache
 
@@ -214,7 +214,7 @@ if HAVE_NUMBA:
         in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, most, lr, H, E, G, rows, labels
     ):  # pragma: no cover - compiled
         """Skip-gram pairs ``0:e`` (one input row each) in runs of one center's pairs, each run one batched step
-        (:func:`window_path_update`) with the next run's rows prefetched; returns the loss. Pure hierarchical
+        (:func:`batched_window_update`) with the next run's rows prefetched; returns the loss. Pure hierarchical
         softmax: the run walks the center's path. Negative sampling (``shared_negatives``: every
         pair of a center draws the same negatives): its output rows are the target and those negatives.
         Runs follow each other as sequential steps do: each reads the rows the runs before it wrote.
@@ -235,9 +235,9 @@ if HAVE_NUMBA:
             t = targets[x]
             if use_ns:
                 n = _run_rows(targets, negs, x, rows)
-                part, logs = window_path_update(in_w, out_w, top_w[:0], inputs, x, y, rows, labels, n, lr32, H, E, G, False)
+                part, logs = batched_window_update(in_w, out_w, top_w[:0], inputs, x, y, rows, labels, n, lr32, H, E, G, False)
             else:
-                part, logs = window_path_update(in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, True)
+                part, logs = batched_window_update(in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, True)
             loss += part + logs
             x, y = y, z
         return loss

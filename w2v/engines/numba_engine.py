@@ -215,7 +215,7 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
     def prefetch_window(in_w, w, inputs, a, b, nodes, start, length):  # pragma: no cover - compiled
-        """Start loading the rows of a window's batched step (:func:`window_path_update`): its context rows
+        """Start loading the rows of a window's batched step (:func:`batched_window_update`): its context rows
         ``inputs[a:b]`` and its output rows ``nodes[start:length]`` (a path starts below the top of the tree,
         which every path shares and which stays in cache)."""
         for col in range(0, in_w.shape[1], _LINE_FLOATS):
@@ -225,7 +225,7 @@ if HAVE_NUMBA:
                 _prefetch(w, nodes[j], col)
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True)
-    def window_path_update(
+    def batched_window_update(
         in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, G, skip_saturated
     ):  # pragma: no cover - compiled
         """Skip-gram hierarchical softmax for a run of one center's pairs in one batched step (``batch_windows``);
