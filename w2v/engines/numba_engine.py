@@ -173,6 +173,29 @@ if HAVE_NUMBA:
         return True, linear, product
 
     @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    def _gradients(g, codes, length, lr, skip_saturated):  # pragma: no cover - compiled
+        """Pass 2 of the three-pass update: the scores ``g[:length]`` become gradients in place,
+        g = (label - σ(f))·lr with label = 1 - code, and their loss is returned as (linear part, folded logs, product)
+        (see :func:`logistic_update`): the loss is linear + folded + log(product). ``skip_saturated``: word2vec.c's
+        hierarchical-softmax rule, no update (g = 0) from a node with |f| >= 6."""
+        linear, product, folded = np.float32(0.0), np.float32(1.0), 0.0
+        for j in range(length):
+            f = g[j]
+            a = np.float32(math.exp(-abs(f)))
+            label = np.float32(1.0) - codes[j]
+            linear += max(f if label == 0.0 else -f, np.float32(0.0))
+            product *= np.float32(1.0) + a
+            if product > np.float32(1e30):  # a path deeper than ~100 nodes: keep the float32 product finite
+                folded += math.log(product)
+                product = np.float32(1.0)
+            if skip_saturated and abs(f) >= MAX_EXP:  # word2vec.c: no update from a saturated node
+                g[j] = 0.0
+                continue
+            inv = np.float32(1.0) / (np.float32(1.0) + a)
+            g[j] = (label - (inv if f >= 0 else a * inv)) * lr
+        return linear, folded, product
+
+    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
     def path_update(h, neu1e, w, nodes, codes, length, lr, g, top_w):  # pragma: no cover - compiled
         """Hierarchical softmax along one Huffman path: :func:`logistic_update` for each node, label 1 - code.
 
@@ -194,21 +217,7 @@ if HAVE_NUMBA:
             top += 1
         _scores(h, top_w, nodes, 0, top, base, g)
         _scores(h, w, nodes, top, length, 0, g)
-        linear, product, folded = np.float32(0.0), np.float32(1.0), 0.0
-        for j in range(length):
-            f = g[j]
-            a = np.float32(math.exp(-abs(f)))
-            label = np.float32(1.0) - codes[j]
-            linear += max(f if label == 0.0 else -f, np.float32(0.0))
-            product *= np.float32(1.0) + a
-            if product > np.float32(1e30):  # a path deeper than ~100 nodes: keep the float32 product finite
-                folded += math.log(product)
-                product = np.float32(1.0)
-            if abs(f) >= MAX_EXP:  # word2vec.c: no update from a saturated node
-                g[j] = 0.0
-                continue
-            inv = np.float32(1.0) / (np.float32(1.0) + a)
-            g[j] = (label - (inv if f >= 0 else a * inv)) * lr
+        linear, folded, product = _gradients(g, codes, length, lr, True)
         _apply(h, neu1e, top_w, nodes, 0, top, base, g, True)  # g == 0: a saturated node (or lr 0), no update
         _apply(h, neu1e, w, nodes, top, length, 0, g, True)
         return linear + folded, product
@@ -276,23 +285,9 @@ if HAVE_NUMBA:
         # Gradients and loss, as path_update's second pass.
         linear, logs = np.float32(0.0), 0.0
         for c in range(n):
-            gc = G[c]
-            product = np.float32(1.0)
-            for j in range(length):
-                f = gc[j]
-                e = np.float32(math.exp(-abs(f)))
-                label = np.float32(1.0) - codes[j]
-                linear += max(f if label == 0.0 else -f, np.float32(0.0))
-                product *= np.float32(1.0) + e
-                if product > np.float32(1e30):  # a path deeper than ~100 nodes: keep the float32 product finite
-                    logs += math.log(product)
-                    product = np.float32(1.0)
-                if skip_saturated and abs(f) >= MAX_EXP:  # word2vec.c: no update from a saturated node
-                    gc[j] = 0.0
-                    continue
-                inv = np.float32(1.0) / (np.float32(1.0) + e)
-                gc[j] = (label - (inv if f >= 0 else e * inv)) * lr
-            logs += math.log(product)
+            part, folded, product = _gradients(G[c], codes, length, lr, skip_saturated)
+            linear += part
+            logs += folded + math.log(product)
         # Errors from the path rows before their update (word2vec.c's neu1e), four path rows at a time.
         for c in range(n):
             gc, ec = G[c], E[c]
