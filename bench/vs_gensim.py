@@ -166,9 +166,14 @@ def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -
     return {"train_wps": words / (t2 - t1), "e2e_wps": words / (t2 - t0), "seconds": t2 - t0, "vectors": str(path)}
 
 
+def is_w2v(system: str) -> bool:
+    """``w2v`` or ``w2v:KEY=VALUE[:KEY=VALUE...]`` (w2v with those settings)."""
+    return system.split(":")[0] == "w2v"
+
+
 def worker(system: str, args: argparse.Namespace) -> None:
     out = Path(args.out)
-    if system.split(":")[0] == "w2v":
+    if is_w2v(system):
         args.set = args.set + system.split(":")[1:]  # w2v:KEY=VALUE:...: this system's own settings, last so they win
         out = out / system.replace(":", "_").replace("=", "-").replace("/", "-")
         out.mkdir()
@@ -228,7 +233,7 @@ def main() -> None:
     if args.rounds < 1:
         sys.exit(f"error: invalid value --rounds {args.rounds}: must be >= 1")
     systems = args.systems.split(",")
-    unknown = [s for s in systems if s not in ("gensim", "gensim_file") and s.split(":")[0] != "w2v"]
+    unknown = [s for s in systems if s not in ("gensim", "gensim_file") and not is_w2v(s)]
     if unknown:
         sys.exit(f"error: unknown system {unknown[0]!r}: use w2v, w2v:KEY=VALUE[:KEY=VALUE...], gensim or gensim_file")
     runs: dict[str, list[dict]] = {system: [] for system in systems}
@@ -272,7 +277,7 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
     print("|---" * (len(cols) + 1) + "|")
     for name, r in rows.items():
         print(f"| {name} | " + " | ".join(fmt.get(c, "{:.3f}").format(r[c]) for c in cols) + " |")
-    mine = [name for name in rows if name.split(":")[0] == "w2v"]
+    mine = [name for name in rows if is_w2v(name)]
     for ref in ("w2v", "gensim", "gensim_file"):
         for name in mine:
             if ref in rows and name != ref:

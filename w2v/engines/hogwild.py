@@ -420,9 +420,9 @@ class HogwildEngine(Engine):
         self.max_bag = int((bags.offsets[1:] - bags.offsets[:-1]).max()) if bags is not None else 1
         # One thread shares its rows with nobody: a private copy would only cost the merges.
         self.top_nodes = int(cfg.hs_private_nodes) if threads > 1 else 0
-        # One batched step per skip-gram window whose pairs share their output rows (config.validate names the models).
-        # Only for single-row inputs and one kind of output rows: a run takes either the path or the negatives.
-        self.batch_windows = bool(cfg.batch_windows) and self.spec.sg and bags is None and (cfg.hs != (cfg.negatives > 0))
+        # One batched step per skip-gram window whose pairs share their output rows; config.validate (run by train())
+        # admits it only for those models: skip-gram without subwords, with pure HS or with shared negatives.
+        self.batch_windows = bool(cfg.batch_windows)
 
     def chunk_blocks(self) -> int:
         """At least 16 blocks a thread, so the threads finish a chunk close together."""

@@ -237,30 +237,30 @@ if HAVE_NUMBA:
     def batched_window_update(
         in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, G, skip_saturated
     ):  # pragma: no cover - compiled
-        """Skip-gram hierarchical softmax for a run of one center's pairs in one batched step (``batch_windows``);
-        with ``skip_saturated`` False, negative sampling for a run that shares its target and negatives
-        (``shared_negatives``): ``nodes`` then holds the target and the negatives, ``codes`` 0 and 1s (label = 1 - code).
+        """A run of one skip-gram center's pairs in one batched step (``batch_windows``): the pairs ``a:b`` (context
+        rows ``inputs[a:b]``, distinct) share their output rows ``nodes[:length]``, the center's Huffman path
+        (``skip_saturated`` True) or its target and shared negatives (``codes`` 0 then 1s: label = 1 - code).
 
-        The pairs ``a:b`` (context rows ``inputs[a:b]``, distinct) all predict the same center, so they walk the
-        same Huffman path. Instead of ``b - a`` sequential walks, every score u_j·h_c is taken from the rows as
-        they were when the run started, then every gradient g_cj, then each context's error
-        e_c = sum_j g_cj u_j, then each path row moves once by sum_c g_cj h_c and each context row by its error:
-        the window's updates become small matrix products (pWord2Vec's shared negatives, Ji et al. 2016,
-        applied to the path), each path row read and written once per run instead of once per pair, and
-        the loops take four rows at a time so each load serves four multiply-adds. Not word2vec.c's
-        arithmetic: a pair does not see the path-row updates of the run's earlier pairs.
+        Instead of ``b - a`` sequential steps, every score u_j·h_c is taken from the rows as they were when the
+        run started, then every gradient g_cj, then each context's error e_c = sum_j g_cj u_j, then each output
+        row moves once by sum_c g_cj h_c and each context row by its error: the window's updates become small
+        matrix products (pWord2Vec, Ji et al. 2016), each output row read and written once per run instead of
+        once per pair, and the loops take four rows at a time so each load serves four multiply-adds. Not
+        word2vec.c's arithmetic: a pair does not see the run's earlier pairs' updates of the output rows.
         ``top_w`` as in :func:`path_update`. ``H``, ``E``: (>= b - a, dim) scratch; ``G``: (>= b - a, >= length)
         scratch. Returns the run's loss as (linear part, log part) (see :func:`logistic_update`).
         """
         dim = in_w.shape[1]
         n = b - a
+        # A node's row comes from top_w (the thread's private top of the tree) when nodes[j] >= base, else from hs_w.
+        # Written out at each use: the same choice in an inlined helper that returns the row ran 20% slower.
         base = hs_w.shape[0] - top_w.shape[0]
         for c in range(n):
             row, hc, ec = in_w[inputs[a + c]], H[c], E[c]
             for d in range(dim):
                 hc[d] = row[d]
                 ec[d] = 0.0
-        # Scores: each path row against four contexts at a time.
+        # Scores: each output row against four contexts at a time.
         for j in range(length):
             u = top_w[nodes[j] - base] if nodes[j] >= base else hs_w[nodes[j]]
             c = 0
@@ -282,13 +282,13 @@ if HAVE_NUMBA:
                     f += hc[d] * u[d]
                 G[c, j] = f
                 c += 1
-        # Gradients and loss, as path_update's second pass.
+        # Gradients and loss: path_update's second pass, per context.
         linear, logs = np.float32(0.0), 0.0
         for c in range(n):
             part, folded, product = _gradients(G[c], codes, length, lr, skip_saturated)
             linear += part
             logs += folded + math.log(product)
-        # Errors from the path rows before their update (word2vec.c's neu1e), four path rows at a time.
+        # Errors from the output rows before their update (word2vec.c's neu1e), four rows at a time.
         for c in range(n):
             gc, ec = G[c], E[c]
             j = 0
@@ -306,7 +306,7 @@ if HAVE_NUMBA:
                 for d in range(dim):
                     ec[d] += g * u[d]
                 j += 1
-        # Each path row once, by the sum of its contexts' updates, four contexts at a time.
+        # Each output row once, by the sum of its contexts' updates, four contexts at a time.
         for j in range(length):
             u = top_w[nodes[j] - base] if nodes[j] >= base else hs_w[nodes[j]]
             c = 0
