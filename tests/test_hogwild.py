@@ -156,7 +156,7 @@ def test_batched_window_update_is_one_batched_step(pairs, top, hs):
     assert np.abs(want_hs - hs_w).max() > 0.01  # the step moves the rows
     top_w = hs_w[vocab - 1 - top :].copy()
     H, E = np.empty((10, dim), np.float32), np.empty((10, dim), np.float32)
-    G = np.empty((10, depth), np.float32)
+    G = np.empty(2 * 10 * depth, np.float32)
     linear, logs = numba_engine.batched_window_update(
         in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G, hs
     )

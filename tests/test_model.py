@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers.model import assert_torch_step_equals_autograd, clone_tables
+from numba import njit
 
 from w2v.engines import numba_engine
 from w2v.engines.torch_engine import sgd_step
@@ -342,3 +343,48 @@ def test_numba_kernel_equals_the_torch_batch_update_when_no_row_repeats(name):
     numba_engine.word2vec_step_cpu(got, spec, inputs, offsets, targets, negatives, 0.1)
     for a, b in zip(got[:3], want[:3]):
         torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+
+
+# ------------------------------------------------------------ the σ pass's exponential and its blocks
+
+
+def test_exp_nonpositive_is_exp_to_float32_rounding():
+    """The σ pass's branch-free exp: within 2.1e-7 of exp over the range a score reaches, exp(-87) below it, NaN kept."""
+
+    @njit(error_model="numpy")
+    def exps(x):  # pragma: no cover - compiled
+        out = np.empty_like(x)
+        for i in range(x.shape[0]):
+            out[i] = numba_engine.exp_nonpositive(x[i])
+        return out
+
+    x = -np.linspace(0.0, 87.0, 200_001).astype(np.float32)
+    want = np.exp(x.astype(np.float64))
+    assert np.max(np.abs(exps(x) - want) / want) < 2.1e-7
+    tail = exps(np.array([-87.0, -100.0, -np.inf], np.float32))
+    assert np.all(tail == tail[0]) and tail[0] == pytest.approx(math.exp(-87.0), rel=1e-6)
+    assert np.isnan(exps(np.array([np.nan], np.float32))[0])
+
+
+@pytest.mark.parametrize("length", [1, 6, 17, 64, 65, 150])  # short paths, NS's six rows, and past one 64-node block
+def test_gradients_pass_is_sigma_and_softplus_for_any_path_length(length):
+    rng = np.random.default_rng(length)
+    scores = rng.normal(0, 4, length).astype(np.float32)
+    scores[0] = 7.5  # saturated: word2vec.c's hierarchical softmax leaves it alone
+    codes = rng.integers(0, 2, length).astype(np.float32)
+
+    @njit(error_model="numpy", fastmath=numba_engine._FASTMATH)
+    def grads(g, codes, length, skip):  # pragma: no cover - compiled
+        return numba_engine._gradients(g, codes, length, np.float32(0.1), skip)
+
+    for skip in (True, False):
+        g = scores.copy()
+        linear, folded, product = grads(g, codes, length, skip)
+        f, label = scores.astype(np.float64), 1.0 - codes
+        sig = 1.0 / (1.0 + np.exp(-f))
+        want = (label - sig) * 0.1
+        if skip:
+            want[np.abs(f) >= 6.0] = 0.0
+        np.testing.assert_allclose(g, want, rtol=0, atol=1e-7)
+        softplus = np.logaddexp(0.0, np.where(label == 0.0, f, -f))  # -log σ(±f)
+        assert linear + folded + math.log(product) == pytest.approx(softplus.sum(), rel=1e-6)

@@ -68,7 +68,7 @@ if HAVE_NUMBA:
         z = (z ^ (z >> _S27)) * _M2
         return z ^ (z >> _S31)
 
-    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
     def draw_negative(state, prob, alias):  # pragma: no cover - compiled
         """One negative from the alias table: (word, new generator state). The high 32 bits pick the bucket
         (multiply-shift), the low 24 bits are the coin, as in the example stream's compiled draw."""
@@ -77,7 +77,7 @@ if HAVE_NUMBA:
         bucket = np.int64(((z >> _S32) * np.uint64(prob.shape[0])) >> _S32)
         return (bucket if np.float32(z & np.uint64(0xFFFFFF)) * _U24 < prob[bucket] else alias[bucket]), state
 
-    @njit(fastmath=_FASTMATH, cache=True, nogil=True, inline="always")
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
     def _add_bag(word, bag_inputs, bag_offsets, inputs, n_in):  # pragma: no cover - compiled
         """Append ``word``'s input rows (the word alone, or its bag of n-gram rows) to ``inputs``; returns the new length."""
         if bag_offsets.shape[0] == 0:
@@ -88,7 +88,7 @@ if HAVE_NUMBA:
             n_in += 1
         return n_in
 
-    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def piece_examples(
         sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state, inputs, offsets, targets, negs
     ):  # pragma: no cover - compiled
@@ -164,7 +164,7 @@ if HAVE_NUMBA:
             n += 1
         return n, pos, state
 
-    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def merge_top_nodes(hs_w, top_w, snap):  # pragma: no cover - compiled
         """Add the thread's change to its private top-of-tree rows (``top_w`` against ``snap``, their value at the
         last merge) to the shared rows, the last ``len(top_w)`` of ``hs_w``, and take their new value back.
@@ -209,7 +209,7 @@ if HAVE_NUMBA:
                 n += 1
         return n
 
-    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def train_window_runs(
         in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, most, lr, H, E, G, rows, labels
     ):  # pragma: no cover - compiled
@@ -242,7 +242,7 @@ if HAVE_NUMBA:
             x, y = y, z
         return loss
 
-    @njit(fastmath=_FASTMATH, cache=True, nogil=True)
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def _train_block(
         ids,
         lo,
@@ -295,7 +295,7 @@ if HAVE_NUMBA:
         # walked several times between merges, and each merge costs about a quarter of a row per walk.
         H = np.empty((2 * window, dim), dtype=np.float32)  # batch_windows' scratch (train_window_runs)
         E = np.empty((2 * window, dim), dtype=np.float32)
-        G = np.empty((2 * window, max(1, points.shape[1], negatives + 1)), dtype=np.float32)
+        G = np.empty(2 * 2 * window * max(1, points.shape[1], negatives + 1), dtype=np.float32)
         rows = np.empty(negatives + 1, dtype=np.int64)
         labels = np.ones(negatives + 1, dtype=np.float32)  # as Huffman codes: label = 1 - code, the target's 1
         labels[0] = 0.0
@@ -336,7 +336,7 @@ if HAVE_NUMBA:
             merge_top_nodes(hs_w, top_w, snap)
         return loss, examples
 
-    @njit(parallel=True, fastmath=_FASTMATH, cache=True, nogil=True)
+    @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def _train_blocks(
         ids,
         block_lo,
