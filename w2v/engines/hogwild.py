@@ -295,6 +295,7 @@ if HAVE_NUMBA:
         # walked several times between merges, and each merge costs about a quarter of a row per walk.
         H = np.empty((2 * window, dim), dtype=np.float32)  # batch_windows' scratch (train_window_runs)
         E = np.empty((2 * window, dim), dtype=np.float32)
+        # A run's scores (up to 2 * window pairs by the widest path or K + 1 rows), then as many repeated codes.
         G = np.empty(2 * 2 * window * max(1, points.shape[1], negatives + 1), dtype=np.float32)
         rows = np.empty(negatives + 1, dtype=np.int64)
         labels = np.ones(negatives + 1, dtype=np.float32)  # as Huffman codes: label = 1 - code, the target's 1
