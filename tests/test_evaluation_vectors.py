@@ -36,6 +36,14 @@ def test_word2vec_text_and_binary_from_our_export(tmp_path, table, binary):
     assert_same(load_vectors(path), table)
 
 
+def test_text_export_is_the_header_then_each_number_as_percent_6g(tmp_path, table):
+    """The text writer formats a row at once; its bytes stay those of formatting each number with .6g."""
+    table = table.copy()
+    table[0, :3] = [np.nan, np.inf, -0.0]
+    save_word2vec(tmp_path / "v.txt", WORDS, table, binary=False)
+    assert (tmp_path / "v.txt").read_text() == f"{len(WORDS)} 4\n" + glove_text(WORDS, table)
+
+
 def test_gensim_saved_binary_and_kv(tmp_path, table):
     kv = KeyedVectors(4)
     kv.add_vectors(WORDS, table)
