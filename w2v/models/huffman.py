@@ -47,8 +47,9 @@ def build_huffman(counts: np.ndarray) -> HuffmanTree:
         return HuffmanTree(np.zeros((n, 1), np.int64), np.zeros((n, 1), np.float32), np.ones(n, np.int64))
     if np.any(np.diff(counts) > 0):
         raise ValueError("build_huffman needs counts sorted in descending order")
-    # The merge is sequential, so it runs on Python ints in lists: indexing numpy arrays one scalar at a time
-    # cost about 20x more (1.1 s for wiki8's 68k words, on every start of a hierarchical-softmax run).
+    # The merge is sequential, so it runs on Python ints in lists: with numpy arrays indexed one scalar at a time
+    # (and the paths built in Python lists) a 68k-word Zipf vocabulary took 0.63 s instead of 0.12 s, on every
+    # start of a hierarchical-softmax run.
     count = counts.tolist() + [np.iinfo(np.int64).max // 4] * (n - 1)
     parent = [0] * (2 * n - 1)
     binary = [0] * (2 * n - 1)
