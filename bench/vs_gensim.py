@@ -71,8 +71,8 @@ def run_w2v(args: argparse.Namespace, out: Path) -> dict:
         f"batch_size={args.batch_size if args.batch_size else 'null'}",
         "checkpoint_every_minutes=0",
         "heldout=0",  # gensim trains on every sentence: so does w2v here
-        f"shared_negatives={str(args.shared_negatives).lower()}",
-        f"batch_windows={str(args.batch_windows).lower()}",
+        f"shared_negatives={args.shared_negatives}",
+        f"batch_windows={args.batch_windows}",
     ]
     if args.max_tokens:
         overrides.append(f"corpus.max_tokens={args.max_tokens}")
@@ -206,10 +206,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--engine", default="auto", help="w2v engine: auto, hogwild, numba or torch")
     parser.add_argument("--batch-size", type=int, default=None, help="pairs per update (default: the engine's)")
-    parser.add_argument("--shared-negatives", action="store_true", help="w2v: one draw of negatives per skip-gram window")
+    lever = {"nargs": "?", "const": "true", "default": "null", "choices": ("true", "false", "null")}
     parser.add_argument(
-        "--batch-windows", action="store_true", help="w2v, skip-gram: one batched step per window (HS, or shared negatives)"
+        "--shared-negatives", **lever, help="w2v: one draw of negatives per skip-gram window (bare: true; default null, the config's auto)"
     )
+    parser.add_argument("--batch-windows", **lever, help="w2v, skip-gram: one batched step per window (HS, or shared negatives; as above)")
     parser.add_argument("--hs-private-nodes", type=int, default=None, help="w2v with --hs: hs_private_nodes (default: the config's)")
     parser.add_argument(
         "--set",

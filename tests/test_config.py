@@ -12,7 +12,7 @@ from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from w2v.config import CorpusConfig, validate
+from w2v.config import CorpusConfig, validate, window_levers
 from w2v.errors import W2VError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -138,7 +138,7 @@ def test_valid_edge_values_pass(base_cfg, override):
 @pytest.mark.parametrize(
     "overrides",
     [
-        ["batch_windows=true"],  # negative sampling with a draw per pair: the pairs share no negatives
+        ["batch_windows=true", "shared_negatives=false"],  # negative sampling with a draw per pair: the pairs share no negatives
         ["batch_windows=true", "hs=true"],  # hs and negatives both
         ["batch_windows=true", "hs=true", "negatives=0", "sg=false"],  # CBOW: a window is one example already
         ["batch_windows=true", "shared_negatives=true", "subwords.enabled=true"],  # fastText: the center's bag is the input
@@ -154,7 +154,31 @@ def test_batch_windows_without_shared_output_rows_or_on_another_engine_is_a_one_
     assert "batch_windows" in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("overrides", [["hs=true", "negatives=0"], ["shared_negatives=true"]])
+@pytest.mark.parametrize(
+    "overrides, levers",
+    [
+        ([], (True, True)),  # skip-gram NS: shared negatives, batched
+        (["hs=true", "negatives=0"], (False, False)),  # pure hierarchical softmax: batched windows missed the targets
+        (["hs=true", "negatives=0", "batch_windows=true"], (False, True)),  # an explicit value always wins
+        (["hs=true"], (False, False)),  # hs and negatives both: not measured, per pair
+        (["sg=false"], (False, False)),  # CBOW: the shared draw cost 1-2 analogy points
+        (["sg=false", "hs=true", "negatives=0"], (False, False)),
+        (["subwords.enabled=true"], (False, False)),  # fastText: not measured
+        (["shared_negatives=false"], (False, False)),  # per-pair draws share no rows to batch
+        (["batch_windows=false"], (True, False)),
+        (["sg=false", "shared_negatives=true"], (True, False)),  # an explicit value always wins
+    ],
+)
+def test_window_levers_left_null_are_on_only_where_measured(base_cfg, overrides, levers):
+    cfg = base_cfg
+    for override in overrides:
+        cfg = with_override(cfg, override)
+    assert (base_cfg.shared_negatives, base_cfg.batch_windows) == (None, None)  # the default: auto
+    assert window_levers(cfg) == levers
+    validate(cfg)
+
+
+@pytest.mark.parametrize("overrides", [["hs=true", "negatives=0"], ["shared_negatives=true"], []])
 def test_batch_windows_with_a_shared_path_or_shared_negatives_is_valid(base_cfg, overrides):
     cfg = with_override(base_cfg, "batch_windows=true")
     for override in overrides:

@@ -222,7 +222,8 @@ def test_loss_is_finite_and_exact_for_scores_past_float32_exp_range(step, sg):
 # --------------------------------------------------------------------------------------- whole runs
 
 MODELS = {
-    "sg-ns": ["model=sg"],
+    "sg-ns": ["model=sg"],  # auto: shared negatives in batched windows
+    "sg-ns-per-pair": ["model=sg", "shared_negatives=false", "batch_windows=false"],  # word2vec.c's arithmetic
     "sg-hs": ["model=sg", "hs=true", "negatives=0"],
     "cbow-ns": ["model=cbow"],
     "cbow-hs": ["model=cbow", "hs=true", "negatives=0"],
@@ -249,12 +250,22 @@ def corpus(tmp_path_factory):
     return write_text_file(tmp_path_factory.mktemp("hw") / "c.txt", make_synthetic_text(300, 60, 20))
 
 
+# What each model trains with when the levers are left null (auto): config.window_levers' rule.
+AUTO_LEVERS = {
+    "sg-ns": (True, True), "sg-hs": (False, False), "cbow-ns": (False, False), "cbow-hs": (False, False), "fasttext": (False, False),
+}  # fmt: skip
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_every_model_trains_and_lowers_its_loss(name, corpus, tmp_path, compose_cfg):
     metrics = train(compose_cfg(_overrides(corpus, tmp_path, "threads=2", *MODELS[name])), tmp_path / "run")
     losses = metrics["epoch_loss"]
     assert metrics["engine"] == "hogwild" and all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert metrics["words_done"] == 3 * metrics["train_words"]
+    if name in AUTO_LEVERS:  # metrics.json says what the run trained with
+        assert (metrics["shared_negatives"], metrics["batch_windows"]) == AUTO_LEVERS[name]
+    if name.endswith("per-pair"):
+        assert (metrics["shared_negatives"], metrics["batch_windows"]) == (False, False)
 
 
 def test_the_kernel_and_block_counts_are_ready_before_training(corpus, tmp_path, compose_cfg, monkeypatch):
@@ -317,8 +328,9 @@ def test_private_top_nodes_train_what_shared_ones_do(model, corpus, tmp_path, co
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
-def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(corpus, tmp_path, compose_cfg, monkeypatch):
-    cfg = compose_cfg(_overrides(corpus, tmp_path, "threads=1", "seed=3"))
+@pytest.mark.parametrize("levers", [[], ["shared_negatives=false", "batch_windows=false"]], ids=["auto", "per-pair"])
+def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(levers, corpus, tmp_path, compose_cfg, monkeypatch):
+    cfg = compose_cfg(_overrides(corpus, tmp_path, "threads=1", "seed=3", *levers))
     train(cfg, tmp_path / "a")
     train(cfg, tmp_path / "b")
     a, b = (np.loadtxt(tmp_path / d / "vectors.txt", skiprows=1, usecols=range(1, 17)) for d in "ab")

@@ -164,13 +164,14 @@ class TrainConfig:
     ns_exponent: float = 0.75
     # engine=hogwild: one draw of K negatives per skip-gram center, shared by its whole window (pWord2Vec,
     # Ji et al. 2016), or per `window` consecutive CBOW windows, so those output rows are read once;
-    # off = word2vec.c's draw per pair.
-    shared_negatives: bool = False
+    # false = word2vec.c's draw per pair; null = on where it was measured inside the quality targets (skip-gram
+    # with negative sampling alone, no subwords: window_levers).
+    shared_negatives: Optional[bool] = None
     # engine=hogwild, skip-gram: a center's pairs share their output rows (its Huffman path with hs=true negatives=0;
-    # its target and negatives with shared_negatives=true), so they train as one batched step, each output row read
+    # its target and negatives with shared negatives), so they train as one batched step, each output row read
     # and written once per window; faster, but a pair no longer sees its window's earlier pairs' updates of those
-    # rows (docs/benchmarks.md); off = word2vec.c's pair by pair.
-    batch_windows: bool = False
+    # rows (docs/benchmarks.md); false = word2vec.c's pair by pair; null = on with the shared negatives' auto above.
+    batch_windows: Optional[bool] = None
     # engine=hogwild with hs=true and threads > 1: each thread trains the Huffman tree's top N rows (the nodes
     # every path starts with) in its own copy and adds its change to the shared rows after every 4N path walks,
     # so those rows stop moving between the cores' caches; 0 = every node shared (word2vec.c).
@@ -296,6 +297,22 @@ def _check(ok: bool, message: str) -> None:
         raise W2VError(message)
 
 
+def window_levers(cfg: Any) -> tuple[bool, bool]:
+    """``(shared_negatives, batch_windows)`` as engine=hogwild trains them, null (auto) resolved.
+
+    Auto turns both on only where they were measured inside the quality targets against gensim: skip-gram
+    with negative sampling alone, without subwords (docs/benchmarks.md#the-default-for-skip-gram-with-negative-sampling).
+    Everything else keeps word2vec.c's per-pair arithmetic: hierarchical softmax's batched windows fell
+    1.5-2.9 analogy points below gensim at window 10 and 0.027 on SimLex-999 at 10 epochs of a small corpus,
+    CBOW's shared draw cost 1-2 points, and fastText's bags and hs with negatives were not measured.
+    An explicit true or false always wins.
+    """
+    word_skip_gram_ns = bool(cfg.sg) and not bool(cfg.get("subwords") and cfg.subwords.enabled) and not cfg.hs and cfg.negatives > 0
+    shared = word_skip_gram_ns if cfg.shared_negatives is None else bool(cfg.shared_negatives)
+    batched = (word_skip_gram_ns and shared) if cfg.batch_windows is None else bool(cfg.batch_windows)
+    return shared, batched
+
+
 def validate(cfg: Any, files: bool = True) -> None:
     """Reject values no run can use, with a one-line message naming the key and the fix.
 
@@ -329,8 +346,9 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
     _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
     subwords = bool(cfg.get("subwords") and cfg.subwords.enabled)
+    shared, _ = window_levers(cfg)
     _check(
-        not cfg.batch_windows or (cfg.sg and not subwords and ((cfg.hs and cfg.negatives == 0) or (not cfg.hs and cfg.shared_negatives))),
+        not cfg.batch_windows or (cfg.sg and not subwords and ((cfg.hs and cfg.negatives == 0) or (not cfg.hs and shared))),
         "batch_windows=true needs a skip-gram window whose pairs share their output rows: "
         "use model=sg with hs=true negatives=0, or with shared_negatives=true (no hs), or drop it",
     )

@@ -70,6 +70,11 @@ class Engine(ABC):
     def __init__(self, model: Word2VecModel, cfg: Any, device: torch.device, threads: int):
         self.model, self.cfg, self.device, self.threads = model, cfg, device, threads
 
+    def resolved(self) -> dict[str, Any]:
+        """Settings the engine chose for itself where the config left them null (auto), by name: the trainer
+        logs them at the start and writes them to metrics.json. Empty for an engine with no such choice."""
+        return {}
+
     def chunk_blocks(self) -> int:
         """Blocks per chunk the stream cuts for this engine; 0 for an engine that takes example batches."""
         if not self.consumes_tokens:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from w2v.config import window_levers
 from w2v.data.batches import SpanChunk
 from w2v.data.stream import Word2VecStream, block_seed
 from w2v.engines.base import Engine, register
@@ -423,7 +424,12 @@ class HogwildEngine(Engine):
         self.top_nodes = int(cfg.hs_private_nodes) if threads > 1 else 0
         # One batched step per skip-gram window whose pairs share their output rows; config.validate (run by train())
         # admits it only for those models: skip-gram without subwords, with pure HS or with shared negatives.
-        self.batch_windows = bool(cfg.batch_windows)
+        # Null (auto) turns each lever on where it was measured inside the quality targets (window_levers).
+        self.shared_negatives, self.batch_windows = window_levers(cfg)
+
+    def resolved(self) -> dict[str, Any]:
+        """The window levers this run trains with, null (auto) resolved: for the start log and metrics.json."""
+        return {"shared_negatives": self.shared_negatives, "batch_windows": self.batch_windows}
 
     def chunk_blocks(self) -> int:
         """At least 16 blocks a thread, so the threads finish a chunk close together."""
@@ -462,7 +468,7 @@ class HogwildEngine(Engine):
             ids, lo, hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
-            cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if cfg.shared_negatives else 0,
+            cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if self.shared_negatives else 0,
             self.top_nodes, self.batch_windows, losses, examples,
         )  # fmt: skip
 

@@ -146,6 +146,8 @@ class Trainer:
             self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
             step_size, cfg.optim, self.engine.name,
         )  # fmt: skip
+        if self.engine.resolved():
+            log.info("engine %s chose %s", self.engine.name, ", ".join(f"{k}={str(v).lower()}" for k, v in self.engine.resolved().items()))
         self.strategy.log_start()
         if cfg.heldout:
             log.info(
@@ -314,6 +316,7 @@ class Trainer:
             "total_seconds": time.perf_counter() - self.t_start,
             "device": str(self.device),
             "engine": self.engine.name,
+            **self.engine.resolved(),  # what it chose for settings left null (hogwild: the window levers)
             "grid": self.engine.grid,  # the Triton engine's programs in flight
             "model": self.spec.name,
             **{k: getattr(self.spec, k) for k in ("sg", "cbow_mean", "hs")},
