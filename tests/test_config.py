@@ -154,6 +154,15 @@ def test_batch_windows_without_shared_output_rows_or_on_another_engine_is_a_one_
     assert "batch_windows" in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("engine", ["numba", "torch", "triton"])
+def test_shared_negatives_on_an_engine_that_draws_per_pair_is_a_one_line_error(base_cfg, engine):
+    cfg = with_override(with_override(base_cfg, "shared_negatives=true"), f"engine={engine}")
+    with pytest.raises(W2VError) as err:
+        validate(cfg)
+    assert "shared_negatives=true is engine=hogwild's" in str(err.value) and "\n" not in str(err.value)
+    validate(with_override(cfg, "shared_negatives=null"))  # the default: auto, which only hogwild resolves
+
+
 @pytest.mark.parametrize(
     "overrides, levers",
     [
