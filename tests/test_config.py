@@ -174,6 +174,10 @@ def test_shared_negatives_on_an_engine_that_draws_per_pair_is_a_one_line_error(b
         (["sg=false", "hs=true", "negatives=0"], (False, False)),
         (["subwords.enabled=true"], (False, False)),  # fastText: not measured
         (["shared_negatives=false"], (False, False)),  # per-pair draws share no rows to batch
+        (["window=10", "negatives=15"], (True, True)),  # the widest window and most negatives measured
+        (["window=11"], (False, False)),  # beyond them: not measured, per pair
+        (["negatives=16"], (False, False)),
+        (["window=20", "negatives=50", "shared_negatives=true"], (True, True)),  # explicit: the user's call
         (["batch_windows=false"], (True, False)),
         (["sg=false", "shared_negatives=true"], (True, False)),  # an explicit value always wins
     ],
