@@ -12,7 +12,8 @@ from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from w2v.config import CorpusConfig, validate, window_levers
+from w2v.config import CorpusConfig, validate
+from w2v.engines.levers import window_levers
 from w2v.errors import W2VError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"

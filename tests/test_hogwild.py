@@ -250,7 +250,7 @@ def corpus(tmp_path_factory):
     return write_text_file(tmp_path_factory.mktemp("hw") / "c.txt", make_synthetic_text(300, 60, 20))
 
 
-# What each model trains with when the levers are left null (auto): config.window_levers' rule.
+# What each model trains with when the levers are left null (auto): w2v.engines.levers.window_levers' rule.
 AUTO_LEVERS = {
     "sg-ns": (True, True), "sg-hs": (False, False), "cbow-ns": (False, False), "cbow-hs": (False, False), "fasttext": (False, False),
 }  # fmt: skip

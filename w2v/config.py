@@ -165,7 +165,7 @@ class TrainConfig:
     # engine=hogwild: one draw of K negatives per skip-gram center, shared by its whole window (pWord2Vec,
     # Ji et al. 2016), or per `window` consecutive CBOW windows, so those output rows are read once;
     # false = word2vec.c's draw per pair; null = on where it was measured inside the quality targets (skip-gram
-    # with negative sampling alone, no subwords: window_levers).
+    # with negative sampling alone, no subwords: w2v.engines.levers).
     shared_negatives: Optional[bool] = None
     # engine=hogwild, skip-gram: a center's pairs share their output rows (its Huffman path with hs=true negatives=0;
     # its target and negatives with shared negatives), so they train as one batched step, each output row read
@@ -297,29 +297,6 @@ def _check(ok: bool, message: str) -> None:
         raise W2VError(message)
 
 
-# The widest window and the most negatives at which shared negatives in batched windows were measured inside the
-# quality targets: auto leaves them off beyond (window_levers).
-LEVERS_MAX_WINDOW, LEVERS_MAX_NEGATIVES = 10, 15
-
-
-def window_levers(cfg: Any) -> tuple[bool, bool]:
-    """``(shared_negatives, batch_windows)`` as engine=hogwild trains them, null (auto) resolved.
-
-    Auto turns both on only where they were measured inside the quality targets against gensim: skip-gram
-    with negative sampling alone, without subwords, at windows and negatives up to the largest measured
-    (docs/benchmarks.md#the-default-for-skip-gram-with-negative-sampling). Everything else keeps word2vec.c's
-    per-pair arithmetic: hierarchical softmax's batched windows fell 1.5-2.9 analogy points below gensim at
-    window 10 and 0.027 on SimLex-999 at 10 epochs of a small corpus, CBOW's shared draw cost 1-2 points,
-    and fastText's bags, hs with negatives and wider windows (the playlists' 20 with 50 negatives) were not
-    measured. An explicit true or false always wins.
-    """
-    word_skip_gram_ns = bool(cfg.sg) and not bool(cfg.get("subwords") and cfg.subwords.enabled) and not cfg.hs and cfg.negatives > 0
-    measured = cfg.window <= LEVERS_MAX_WINDOW and cfg.negatives <= LEVERS_MAX_NEGATIVES
-    shared = (word_skip_gram_ns and measured) if cfg.shared_negatives is None else bool(cfg.shared_negatives)
-    batched = (word_skip_gram_ns and shared) if cfg.batch_windows is None else bool(cfg.batch_windows)
-    return shared, batched
-
-
 def validate(cfg: Any, files: bool = True) -> None:
     """Reject values no run can use, with a one-line message naming the key and the fix.
 
@@ -353,6 +330,8 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(cfg.max_row_updates >= 0, f"invalid value max_row_updates={cfg.max_row_updates}: must be >= 0 (0 = off)")
     _check(cfg.grid is None or cfg.grid >= 1, f"invalid value grid={cfg.grid}: must be >= 1 or null (8 programs per SM)")
     subwords = bool(cfg.get("subwords") and cfg.subwords.enabled)
+    from w2v.engines.levers import window_levers  # imported here to keep config import-light
+
     shared, _ = window_levers(cfg)
     _check(
         not cfg.batch_windows or (cfg.sg and not subwords and ((cfg.hs and cfg.negatives == 0) or (not cfg.hs and shared))),

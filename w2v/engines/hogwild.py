@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from w2v.config import window_levers
 from w2v.data.batches import SpanChunk
 from w2v.data.stream import Word2VecStream, block_seed
 from w2v.engines.base import Engine, register
+from w2v.engines.levers import window_levers
 from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads
 from w2v.models.word2vec import Word2VecModel
 
