@@ -144,6 +144,8 @@ def test_valid_edge_values_pass(base_cfg, override):
         ["batch_windows=true", "hs=true", "negatives=0", "sg=false"],  # CBOW: a window is one example already
         ["batch_windows=true", "shared_negatives=true", "subwords.enabled=true"],  # fastText: the center's bag is the input
         ["batch_windows=true", "hs=true", "negatives=0", "engine=numba"],  # the example engine does not batch windows
+        ["batch_windows=true", "window=11"],  # auto draws per pair beyond the measured window: nothing shared to batch
+        ["batch_windows=true", "negatives=16"],
     ],
 )
 def test_batch_windows_without_shared_output_rows_or_on_another_engine_is_a_one_line_error(base_cfg, overrides):

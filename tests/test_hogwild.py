@@ -230,7 +230,7 @@ MODELS = {
     "sg-hs-shared-tree": ["model=sg", "hs=true", "negatives=0", "hs_private_nodes=0"],
     "cbow-hs-private-4": ["model=cbow", "hs=true", "hs_private_nodes=4"],
     "cbow-sum": ["model=cbow", "cbow_mean=false"],
-    "sg-shared": ["model=sg", "shared_negatives=true"],
+    "sg-shared": ["model=sg", "shared_negatives=true", "batch_windows=false"],  # shared draws, pair by pair
     "sg-hs-batched": ["model=sg", "hs=true", "negatives=0", "batch_windows=true"],
     "sg-shared-batched": ["model=sg", "shared_negatives=true", "batch_windows=true"],
     "cbow-shared": ["model=cbow", "shared_negatives=true"],

@@ -336,7 +336,8 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(
         not cfg.batch_windows or (cfg.sg and not subwords and ((cfg.hs and cfg.negatives == 0) or (not cfg.hs and shared))),
         "batch_windows=true needs a skip-gram window whose pairs share their output rows: "
-        "use model=sg with hs=true negatives=0, or with shared_negatives=true (no hs), or drop it",
+        "use model=sg with hs=true negatives=0, or with shared negatives (no hs; shared_negatives=true, or null at "
+        "window <= 10 and negatives <= 15), or drop it",
     )
     _check(
         not cfg.batch_windows or cfg.engine in ("auto", "hogwild"),

@@ -19,7 +19,7 @@ def window_levers(cfg: Any) -> tuple[bool, bool]:
     Auto turns both on only where they were measured inside the quality targets against gensim: skip-gram
     with negative sampling alone, without subwords, at windows and negatives up to the largest measured
     (docs/benchmarks.md#the-default-for-skip-gram-with-negative-sampling). Everything else keeps word2vec.c's
-    per-pair arithmetic: hierarchical softmax's batched windows fell 2.9 analogy points below gensim at
+    per-pair arithmetic: hierarchical softmax's batched windows fell 2.8 analogy points below gensim at
     window 10 and 0.027 on SimLex-999 at 10 epochs of a small corpus, CBOW's shared draw cost 1-2 points and
     fastText's 3.9, and hs with negatives and wider windows (the playlists' 20 with 50 negatives) were not
     measured. An explicit true or false always wins.

@@ -146,8 +146,9 @@ class Trainer:
             self.spec.name, cfg.epochs, self.device, self.train_words, len(self.vocab), cfg.dim, cfg.window, cfg.negatives,
             step_size, cfg.optim, self.engine.name,
         )  # fmt: skip
-        if self.engine.resolved():
-            log.info("engine %s chose %s", self.engine.name, ", ".join(f"{k}={str(v).lower()}" for k, v in self.engine.resolved().items()))
+        chosen = self.engine.resolved()
+        if chosen:
+            log.info("engine %s trains with %s", self.engine.name, ", ".join(f"{k}={str(v).lower()}" for k, v in chosen.items()))
         self.strategy.log_start()
         if cfg.heldout:
             log.info(
