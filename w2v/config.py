@@ -339,14 +339,11 @@ def validate(cfg: Any, files: bool = True) -> None:
         "use model=sg with hs=true negatives=0, or with shared negatives (no hs; shared_negatives=true, or null at "
         "window <= 10 and negatives <= 15), or drop it",
     )
-    _check(
-        not cfg.batch_windows or cfg.engine in ("auto", "hogwild"),
-        f"batch_windows=true is engine=hogwild's: use engine=hogwild (or auto on CPU), or drop it (engine={cfg.engine})",
-    )
-    _check(
-        not cfg.shared_negatives or cfg.engine in ("auto", "hogwild"),
-        f"shared_negatives=true is engine=hogwild's: use engine=hogwild (or auto on CPU), or drop it (engine={cfg.engine})",
-    )
+    for lever in ("batch_windows", "shared_negatives"):  # the other engines draw and step per pair
+        _check(
+            not cfg[lever] or cfg.engine in ("auto", "hogwild"),
+            f"{lever}=true is engine=hogwild's: use engine=hogwild (or auto on CPU), or drop it (engine={cfg.engine})",
+        )
     _check(cfg.hs_private_nodes >= 0, f"invalid value hs_private_nodes={cfg.hs_private_nodes}: must be >= 0 (0 = off)")
     _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")
     _check(cfg.eval.projector_words >= 0, f"invalid value eval.projector_words={cfg.eval.projector_words}: must be >= 0 (0 = off)")
