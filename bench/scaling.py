@@ -4,12 +4,20 @@
     python bench/scaling.py --models sg-ns,cbow-ns --max-tokens 5000000
     python bench/scaling.py --serial-only                    # only w2v's serial part per chunk (the projection's input)
     python bench/scaling.py --reuse                          # the cells of an earlier --json, the serial part measured again
-    python bench/scaling.py --models sg-ns --rounds 3        # each cell best of 3 rounds (vs_gensim.py --rounds)
+    python bench/scaling.py --models sg-ns --rounds 3        # 3 rounds, the 1- and 2-thread cells in turn: best of 3
+    python bench/scaling.py --models cbow-ns --systems w2v --rounds 3   # w2v alone: its scaling, paired round by round
 
 Each cell is one ``bench/vs_gensim.py`` run under ``taskset`` (core 0 for one thread, cores 0-1 for
 two), so the three systems see the same cores, tokens and settings in one run and are scored by the
 same evaluator. The results go to ``--json`` (default ``bench/results/scaling.json``; each cell's own
-run beside it, as ``<name>.<model>.t<threads>.json``) and a markdown table is printed.
+run beside it, as ``<name>.<model>.t<threads>.json``, or ``...t<threads>.r<round>.json`` with ``--rounds``) and a
+markdown table is printed.
+
+With ``--rounds N`` the cells take turns: one round of the 1-thread cell, one of the 2-thread cell, N times.
+This machine's speed drifts by up to 1.5x within minutes, and a cell's rounds taken one after another put
+a whole cell in one spell and the other cell in another, so its 1 -> 2 scaling measured the host as much
+as w2v. Each cell is then its rounds summarised as ``vs_gensim.py --rounds`` summarises them (best speed,
+median beside it, mean scores), and ``scaling_w2v_paired`` is the median of the rounds' own ratios.
 
 The projection to more cores uses what this machine can measure: the 1-thread rate ``r1``, the
 2-thread efficiency ``e = r2 / (2 r1)`` (memory and cache contention between two cores), the kernel's
@@ -26,13 +34,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, WIKI8, compose_train
+from common import RESULTS, ROOT, WIKI8, compose_train, summarize_rounds
 
 from w2v.scaling_model import project_cores
 
@@ -45,13 +54,15 @@ MODELS = {
 }
 
 
-def run_cell(model: str, threads: int, args: argparse.Namespace) -> dict:
-    """One vs_gensim.py run pinned to ``threads`` cores; returns its JSON rows."""
-    out = Path(args.json).with_suffix(f".{model}.t{threads}.json")
+def run_cell(model: str, threads: int, args: argparse.Namespace, round_no: int | None = None) -> dict:
+    """One vs_gensim.py run pinned to ``threads`` cores (one round of it when ``round_no`` is given); returns
+    its JSON rows."""
+    tag = f".{model}.t{threads}" + (f".r{round_no}" if round_no is not None else "")
+    out = Path(args.json).with_suffix(f"{tag}.json")
     cores = ",".join(str(c) for c in range(threads))
     script = str(ROOT / "bench" / "vs_gensim.py")
     cmd = ["taskset", "-c", cores, sys.executable, script, "--threads", str(threads), "--epochs", str(args.epochs),
-           "--json", str(out), "--engine", args.engine, "--rounds", str(args.rounds), *MODELS[model]]  # fmt: skip
+           "--json", str(out), "--engine", args.engine, "--systems", args.systems, *MODELS[model]]  # fmt: skip
     if args.max_tokens:
         cmd += ["--max-tokens", str(args.max_tokens)]
     if model == "fasttext" and args.max_tokens is None:
@@ -62,6 +73,24 @@ def run_cell(model: str, threads: int, args: argparse.Namespace) -> dict:
         sys.exit(f"error: {model} at {threads} threads failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     print(proc.stdout.strip().split("\n\n")[-1], flush=True)
     return json.loads(out.read_text())["rows"]
+
+
+def run_cells(model: str, args: argparse.Namespace) -> tuple[dict[int, dict], list[float]]:
+    """The model's 1- and 2-thread cells and w2v's 1 -> 2 ratio in each round: ``--rounds`` rounds, the
+    cells in turn (see the module docstring)."""
+    per_round = {1: [], 2: []}
+    for r in range(args.rounds):
+        for threads in (1, 2):
+            per_round[threads].append(run_cell(model, threads, args, r + 1 if args.rounds > 1 else None))
+    return combine_rounds(per_round)
+
+
+def combine_rounds(per_round: dict[int, list[dict]]) -> tuple[dict[int, dict], list[float]]:
+    """Each cell's rounds (``{threads: [rows of round 1, ...]}``, a round's rows by system) summarised per
+    system, and w2v's two-thread rate over its one-thread rate round by round."""
+    cells = {t: {system: summarize_rounds([rows[system] for rows in rounds]) for system in rounds[0]} for t, rounds in per_round.items()}
+    paired = [r2["w2v"]["train_wps"] / r1["w2v"]["train_wps"] for r1, r2 in zip(per_round[1], per_round[2])]
+    return cells, paired
 
 
 def serial_seconds_per_chunk(args: argparse.Namespace) -> dict:
@@ -107,7 +136,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=None)
     parser.add_argument("--bucket", type=int, default=2_000_000)
     parser.add_argument("--engine", default="auto")
-    parser.add_argument("--rounds", type=int, default=1, help="runs of each cell, systems in turn: best speed, mean scores")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of both cells, in turn: best speed, mean scores")
+    parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="vs_gensim.py's systems (w2v alone: w2v)")
     parser.add_argument("--json", default=str(RESULTS / "scaling.json"))
     parser.add_argument("--serial-only", action="store_true")
     parser.add_argument("--reuse", action="store_true", help="take the cells from --json and only measure the serial part again")
@@ -122,11 +152,18 @@ def main() -> None:
     saved = json.loads(Path(args.json).read_text())["models"] if args.reuse else {}
     if not args.serial_only:
         for model in args.models.split(","):
-            cells = {t: saved[model]["cells"][str(t)] for t in (1, 2)} if args.reuse else {t: run_cell(model, t, args) for t in (1, 2)}
+            if args.reuse:
+                entry = saved[model]
+                cells, paired = {t: entry["cells"][str(t)] for t in (1, 2)}, entry.get("scaling_w2v_rounds", [])
+            else:
+                cells, paired = run_cells(model, args)
             r1, r2 = cells[1]["w2v"]["train_wps"], cells[2]["w2v"]["train_wps"]
             result["models"][model] = {"cells": cells, "scaling_w2v": r2 / r1, "projection": project_cores(r1, r2, serial)}
-            if "train_wps_median" in cells[1]["w2v"]:  # --rounds: the medians' ratio beside the best rounds'
+            if "train_wps_median" in cells[1]["w2v"]:  # --rounds: the medians' ratio and the paired rounds' beside the best rounds'
                 result["models"][model]["scaling_w2v_median"] = cells[2]["w2v"]["train_wps_median"] / cells[1]["w2v"]["train_wps_median"]
+            if len(paired) > 1:
+                result["models"][model]["scaling_w2v_rounds"] = paired
+                result["models"][model]["scaling_w2v_paired"] = statistics.median(paired)
     Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
 
@@ -137,14 +174,16 @@ def print_table(result: dict) -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for model, m in result["models"].items():
         for t, rows in m["cells"].items():
-            w, g, f = rows["w2v"], rows["gensim"], rows["gensim_file"]
-            print(f"| {model} | {t} | {w['train_wps']:,.0f} | {g['train_wps']:,.0f} | {f['train_wps']:,.0f} | "
-                  f"{w['train_wps'] / g['train_wps']:.2f}x | {w['train_wps'] / f['train_wps']:.2f}x | "
-                  f"{w['analogy@30k']:.3f} / {w['ws353']:.3f} | {g['analogy@30k']:.3f} / {g['ws353']:.3f} |")  # fmt: skip
+            w, g, f = rows["w2v"], rows.get("gensim"), rows.get("gensim_file")  # absent with --systems w2v
+            wps = [f"{r['train_wps']:,.0f}" if r else "-" for r in (w, g, f)]
+            ratios = [f"{w['train_wps'] / r['train_wps']:.2f}x" if r else "-" for r in (g, f)]
+            theirs = f"{g['analogy@30k']:.3f} / {g['ws353']:.3f}" if g else "-"
+            print(f"| {model} | {t} | {' | '.join(wps)} | {' | '.join(ratios)} | {w['analogy@30k']:.3f} / {w['ws353']:.3f} | {theirs} |")
         p = m["projection"]
         print(
             f"| {model} | scaling 1->2: {m['scaling_w2v']:.2f}x"
             + (f" (medians: {m['scaling_w2v_median']:.2f}x)" if "scaling_w2v_median" in m else "")
+            + (f" (paired rounds: {m['scaling_w2v_paired']:.2f}x)" if "scaling_w2v_paired" in m else "")
             + " | projected speed-up at 8/16/64 cores: "
             + " / ".join(f"{p[n]['speedup_vs_1']:.1f}x" for n in ("8", "16", "64"))
             + " | | | | | | |"
