@@ -29,13 +29,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, WIKI8, add_json_argument, compose_train, evaluate, settings_of, summarize_rounds, write_results
+from common import ROOT, WIKI8, add_json_argument, compose_train, evaluate, paired_ratios, settings_of, summarize_rounds, write_results
 
 
 def corpus_cfg(args: argparse.Namespace):
@@ -255,6 +256,11 @@ def main() -> None:
             for row in system_runs:
                 row.update(evaluate(row["vectors"]))
         rows = {system: summarize_rounds(runs[system]) for system in systems}
+    if args.rounds > 1:  # each w2v system against the others, round by round (common.paired_ratios)
+        for name in filter(is_w2v, systems):
+            for ref in (s for s in systems if s != name):
+                ratios = paired_ratios(runs, name, ref)
+                rows[name][f"vs_{ref}_rounds"], rows[name][f"vs_{ref}_paired"] = ratios, statistics.median(ratios)
     print_table(rows, args)
     write_results(args.json, settings_of(args, skip=("worker", "out", "json")), rows)
 
@@ -285,6 +291,11 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
                 a, b = rows[name], rows[ref]
                 cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
                 print(f"| {name} vs {ref} | " + " | ".join(cells) + " |")
+    for name in mine:  # --rounds: the median of the rounds' own ratios, and each round's
+        for key, ratios in ((k, v) for k, v in rows[name].items() if k.startswith("vs_") and k.endswith("_rounds")):
+            ref = key[3 : -len("_rounds")]
+            each = ", ".join(f"{r:.2f}x" for r in ratios)
+            print(f"paired rounds: {name} vs {ref}: {rows[name][f'vs_{ref}_paired']:.2f}x (round by round: {each})")
 
 
 if __name__ == "__main__":

@@ -95,3 +95,10 @@ def test_one_round_is_returned_as_it_is():
     common = _common()
     row = _round(500.0, 400.0, 10.0, 0.3, "a")
     assert common.summarize_rounds([row]) == row
+
+
+def test_paired_ratios_divide_each_round_by_the_same_round_not_best_by_best():
+    common = _common()
+    runs = {"w2v": [{"train_wps": 900.0}, {"train_wps": 500.0}], "gensim_file": [{"train_wps": 600.0}, {"train_wps": 200.0}]}
+    # Best against best would say 900/600 = 1.5x; the rounds say 1.5x and 2.5x.
+    assert common.paired_ratios(runs, "w2v", "gensim_file") == pytest.approx([1.5, 2.5])
