@@ -113,12 +113,12 @@ def write_results(path: Path, settings: dict, rows, **extra) -> Path:
 SPEED_KEYS = ("train_wps", "e2e_wps")  # higher is better: the best round is the least disturbed one
 
 
-def paired_ratios(runs: dict[str, list[dict]], name: str, ref: str) -> list[float]:
-    """``name``'s training words/s over ``ref``'s, round by round (``runs``: each system's rounds, in the order
-    they ran). A round's runs are minutes apart, so a slow spell of the machine tends to fall on both, where
-    the best of one system's rounds and the best of the other's may come from different spells: the median of
-    these ratios is the steadier reading of a speed-up on a shared machine."""
-    return [a["train_wps"] / b["train_wps"] for a, b in zip(runs[name], runs[ref])]
+def paired_ratios(rounds: Sequence[dict], ref_rounds: Sequence[dict]) -> list[float]:
+    """Training words/s of ``rounds`` over ``ref_rounds``', round by round (two runs' rounds, in the order they
+    ran). A round's runs are minutes apart, so a slow spell of the machine tends to fall on both, where the
+    best of one run's rounds and the best of the other's may come from different spells: the median of these
+    ratios is the steadier reading of a speed-up on a shared machine."""
+    return [a["train_wps"] / b["train_wps"] for a, b in zip(rounds, ref_rounds)]
 
 
 def summarize_rounds(rounds: Sequence[dict]) -> dict:

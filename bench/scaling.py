@@ -41,7 +41,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, WIKI8, compose_train, summarize_rounds
+from common import RESULTS, ROOT, WIKI8, compose_train, paired_ratios, summarize_rounds
 
 from w2v.scaling_model import project_cores
 
@@ -89,7 +89,7 @@ def combine_rounds(per_round: dict[int, list[dict]]) -> tuple[dict[int, dict], l
     """Each cell's rounds (``{threads: [rows of round 1, ...]}``, a round's rows by system) summarised per
     system, and w2v's two-thread rate over its one-thread rate round by round."""
     cells = {t: {system: summarize_rounds([rows[system] for rows in rounds]) for system in rounds[0]} for t, rounds in per_round.items()}
-    paired = [r2["w2v"]["train_wps"] / r1["w2v"]["train_wps"] for r1, r2 in zip(per_round[1], per_round[2])]
+    paired = paired_ratios([rows["w2v"] for rows in per_round[2]], [rows["w2v"] for rows in per_round[1]])
     return cells, paired
 
 

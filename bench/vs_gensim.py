@@ -259,7 +259,7 @@ def main() -> None:
     if args.rounds > 1:  # each w2v system against the others, round by round (common.paired_ratios)
         for name in filter(is_w2v, systems):
             for ref in (s for s in systems if s != name):
-                ratios = paired_ratios(runs, name, ref)
+                ratios = paired_ratios(runs[name], runs[ref])
                 rows[name][f"vs_{ref}_rounds"], rows[name][f"vs_{ref}_paired"] = ratios, statistics.median(ratios)
     print_table(rows, args)
     write_results(args.json, settings_of(args, skip=("worker", "out", "json")), rows)
@@ -292,9 +292,8 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
                 cells = [f"{a[c] / b[c]:.2f}x" if c in fmt else f"{a[c] - b[c]:+.3f}" for c in cols]
                 print(f"| {name} vs {ref} | " + " | ".join(cells) + " |")
     for name in mine:  # --rounds: the median of the rounds' own ratios, and each round's
-        for key, ratios in ((k, v) for k, v in rows[name].items() if k.startswith("vs_") and k.endswith("_rounds")):
-            ref = key[3 : -len("_rounds")]
-            each = ", ".join(f"{r:.2f}x" for r in ratios)
+        for ref in (r for r in rows if f"vs_{r}_paired" in rows[name]):
+            each = ", ".join(f"{x:.2f}x" for x in rows[name][f"vs_{ref}_rounds"])
             print(f"paired rounds: {name} vs {ref}: {rows[name][f'vs_{ref}_paired']:.2f}x (round by round: {each})")
 
 

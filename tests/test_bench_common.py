@@ -101,4 +101,4 @@ def test_paired_ratios_divide_each_round_by_the_same_round_not_best_by_best():
     common = _common()
     runs = {"w2v": [{"train_wps": 900.0}, {"train_wps": 500.0}], "gensim_file": [{"train_wps": 600.0}, {"train_wps": 200.0}]}
     # Best against best would say 900/600 = 1.5x; the rounds say 1.5x and 2.5x.
-    assert common.paired_ratios(runs, "w2v", "gensim_file") == pytest.approx([1.5, 2.5])
+    assert common.paired_ratios(runs["w2v"], runs["gensim_file"]) == pytest.approx([1.5, 2.5])
