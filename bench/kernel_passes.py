@@ -94,7 +94,7 @@ def main() -> None:
 
         def three_passes_run(a, o, s, ex=examples):
             i, t, n, pts, cds, lens = ex
-            return train_examples(a, o, s, i, no_offsets, t, n, pts, cds, lens, False, 0.025, 0, len(t), h, neu1e, no_top)
+            return train_examples(a, o, s, i, no_offsets, t, n, pts, cds, lens, False, 0.025, 0, len(t), h, neu1e, no_top, False)
 
         runs = {"node by node": node_by_node_run, "three passes": three_passes_run}
         best, tables = {}, {}

@@ -80,7 +80,7 @@ def make_halves():
     @njit(parallel=True, fastmath=_FASTMATH, nogil=True)
     def halves(ids, block_lo, block_hi, seeds, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, in_2, out_2, points, codes,
                lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, top_n,
-               batched, losses, examples):  # fmt: skip  # pragma: no cover - compiled
+               batched, ns_skip, losses, examples):  # fmt: skip  # pragma: no cover - compiled
         n = block_lo.shape[0]
         for half in prange(2):
             iw = in_w if half == 0 else in_2
@@ -89,7 +89,7 @@ def make_halves():
                 losses[b], examples[b] = _train_block(
                     ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, iw, ow, hs_w, points, codes,
                     lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, top_n,
-                    batched,
+                    batched, ns_skip,
                 )  # fmt: skip
 
     return halves

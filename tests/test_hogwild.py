@@ -328,6 +328,19 @@ def test_private_top_nodes_train_what_shared_ones_do(model, corpus, tmp_path, co
             np.testing.assert_allclose(got, want, rtol=0, atol=1e-4)
 
 
+@pytest.mark.parametrize("name", ["sg-ns", "sg-ns-per-pair", "cbow-ns"])
+def test_ns_skip_saturated_reaches_every_negative_sampling_path(name, corpus, tmp_path, compose_cfg):
+    """gensim's rule (no update from a row with |u·h| >= 6) in the batched windows, the three passes and CBOW's
+    windows: at lr 0.5 some scores pass 6 within the run, so the rule changes the vectors (one thread: no races)."""
+    vectors = {}
+    for skip in ("true", "false"):
+        run = tmp_path / skip
+        train(compose_cfg(_overrides(corpus, tmp_path, "threads=1", "lr=0.5", f"ns_skip_saturated={skip}", *MODELS[name])), run)
+        vectors[skip] = np.loadtxt(run / "vectors.txt", skiprows=1, usecols=range(1, 17))
+        assert np.isfinite(vectors[skip]).all()
+    assert not np.array_equal(vectors["true"], vectors["false"])
+
+
 @pytest.mark.parametrize("levers", [[], ["shared_negatives=false", "batch_windows=false"]], ids=["auto", "per-pair"])
 def test_one_thread_is_deterministic_and_a_resume_is_bit_exact(levers, corpus, tmp_path, compose_cfg, monkeypatch):
     cfg = compose_cfg(_overrides(corpus, tmp_path, "threads=1", "seed=3", *levers))

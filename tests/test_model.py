@@ -316,6 +316,43 @@ def test_numba_kernel_equals_the_torch_engine_applied_example_by_example(name):
 
 
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("name", [n for n, spec in SPECS.items() if spec.negatives > 0])
+@pytest.mark.parametrize("distinct", [True, False])
+def test_numba_kernel_skips_saturated_negative_sampling_rows_as_the_torch_engine(name, distinct):
+    """ns_skip_saturated (gensim's rule): a negative-sampling row with |u·h| >= 6 gets no update, in the kernel's
+    three passes (distinct rows) and in its row-by-row loop (a negative drawn twice) alike, example by example as
+    the torch step does it; without the rule the same rows move."""
+    spec = SPECS[name]
+    model = make_model(spec, dim=20, seed=5)
+    with torch.no_grad():  # scores of a few units: some rows past |u·h| = 6, most below
+        for p in model.parameters():
+            p.mul_(2.2 if spec.sg else 3.5)  # a CBOW window's mean is shorter than its rows
+    batch = make_batch(spec, distinct_negatives=distinct)
+    inputs, offsets, targets, negatives = batch
+    in_w, out_w = model.tables().in_w.detach(), model.tables().out_w.detach()
+    if offsets is None:
+        h = in_w[inputs]
+    else:
+        bags = [in_w[inputs[a:b]] for a, b in zip(offsets[:-1], offsets[1:])]
+        h = torch.stack([bag.mean(0) if spec.cbow_mean else bag.sum(0) for bag in bags])
+    scores = (out_w[torch.cat([targets[:, None], negatives], 1)] * h.unsqueeze(1)).sum(-1)
+    assert (scores.abs() >= 6).any() and (scores.abs() < 6).any()
+    numba_engine.set_threads(1)
+    moved = {}
+    for skip in (True, False):
+        want = clone_tables(model)
+        for e in range(len(batch[2])):
+            sgd_step(want, spec, *example(batch, e), 0.05, ns_skip_saturated=skip)
+        got = clone_tables(model)
+        numba_engine.word2vec_step_cpu(got, spec, *batch, 0.05, skip)
+        if distinct:
+            for a, b in zip(got[:3], want[:3]):
+                torch.testing.assert_close(a, b, rtol=0, atol=5e-6)
+        moved[skip] = got.out_w.clone()
+    assert not torch.equal(moved[True], moved[False])  # the rule changed which rows moved
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("name", list(SPECS))
 def test_numba_kernel_equals_the_torch_batch_update_when_no_row_repeats(name):
     """Without shared rows the order does not matter: summed (torch) = sequential (numba), on one batch."""

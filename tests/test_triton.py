@@ -55,20 +55,27 @@ def _pairs_in_program_order(chunk: Chunk, grid: int) -> list[tuple[int, int, int
     return out
 
 
-def _logistic_rows(out_w, rows, h, alpha) -> tuple[torch.Tensor, float]:
-    """word2vec.c's output-row updates for one example, in order; returns (neu1e, loss)."""
+SATURATED = []  # the scores _logistic_rows skipped (ns_skip_saturated), for the test to see that some were
+
+
+def _logistic_rows(out_w, rows, h, alpha, skip=False) -> tuple[torch.Tensor, float]:
+    """word2vec.c's output-row updates for one example, in order; returns (neu1e, loss). ``skip``: gensim's rule,
+    no update from a row with |u·h| >= 6."""
     neu1e, loss = torch.zeros_like(h), 0.0
     for row, label in rows:
         u = out_w[row].clone()
         f = float(u @ h)
         loss += float(torch.nn.functional.softplus(torch.tensor(-f if label else f)))
+        if skip and abs(f) >= 6:
+            SATURATED.append(f)
+            continue
         g = (label - 1.0 / (1.0 + np.exp(-f))) * alpha
         neu1e += g * u
         out_w[row] = u + g * h
     return neu1e, loss
 
 
-def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, negatives, grid, cbow=False, cbow_mean=True):
+def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, negatives, grid, cbow=False, cbow_mean=True, skip=False):
     """The negative-sampling update one example after another, in the kernel's program order."""
     tokens = chunk.tokens.tolist()
     pairs = _pairs_in_program_order(chunk, grid)
@@ -91,7 +98,7 @@ def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, n
             center, context = tokens[i], tokens[j]
             h = in_w[context].clone()
             rows = [(center, 1.0)] + [(neg, 0.0) for neg in negs if neg != center]
-            neu1e, ex_loss = _logistic_rows(out_w, rows, h, alpha(i, lo, hi))
+            neu1e, ex_loss = _logistic_rows(out_w, rows, h, alpha(i, lo, hi), skip)
             loss += ex_loss
             in_w[context] = h + neu1e
         return loss, len(pairs)
@@ -101,7 +108,7 @@ def _reference(chunk: Chunk, in_w, out_w, prob, alias, seed, lr0, lr1, window, n
         if cbow_mean:
             h = h / len(rows_in)
         rows = [(center, 1.0)] + [(neg, 0.0) for neg in negs if neg != center]
-        neu1e, ex_loss = _logistic_rows(out_w, rows, h, alpha(i, lo, hi))
+        neu1e, ex_loss = _logistic_rows(out_w, rows, h, alpha(i, lo, hi), skip)
         loss += ex_loss
         for r in rows_in:  # one at a time: a word can occur twice in a window
             in_w[r] += neu1e if cbow_mean else neu1e / len(rows_in)
@@ -125,6 +132,26 @@ def test_kernel_equals_sequential_reference_in_program_order(cbow, cbow_mean, gr
     assert float(got[0]) == pytest.approx(loss, rel=1e-5)
     torch.testing.assert_close(in_w, ref_in, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out_w, ref_out, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cbow", [False, True], ids=["sg", "cbow"])
+def test_kernel_skips_saturated_rows_as_the_reference(cbow, grid: int = 3):
+    """ns_skip_saturated: rows with |u·h| >= 6 get no update, as gensim; the tables start large enough for some."""
+    chunk, _ = _chunk(seed=7, size=30)
+    vocab, dim, window, negatives = 12, 8, 2, 3
+    gen = torch.Generator().manual_seed(6)
+    in_w = torch.randn(vocab, dim, generator=gen) * 1.2
+    out_w = torch.randn(vocab, dim, generator=gen) * 1.2
+    prob, alias = build_alias_table(np.arange(1, vocab + 1, dtype=np.float64) ** 0.75)
+    prob, alias = prob.float().contiguous(), alias.to(torch.int32).contiguous()
+    ref_in, ref_out = in_w.clone(), out_w.clone()
+    got = tk.word2vec_chunk(*chunk, in_w, out_w, prob, alias, 99, 0.05, 0.01, window, negatives, grid, cbow=cbow, ns_skip_saturated=True)
+    SATURATED.clear()
+    loss, examples = _reference(chunk, ref_in, ref_out, prob, alias, 99, 0.05, 0.01, window, negatives, grid, cbow, True, skip=True)
+    assert SATURATED and int(got[1]) == examples
+    assert float(got[0]) == pytest.approx(loss, rel=1e-5)
+    torch.testing.assert_close(in_w, ref_in, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_w, ref_out, rtol=1e-5, atol=1e-5)
 
 
 def test_kernel_pairs_are_the_streams_window_pairs():

@@ -176,6 +176,10 @@ class TrainConfig:
     # every path starts with) in its own copy and adds its change to the shared rows after every 4N path walks,
     # so those rows stop moving between the cores' caches; 0 = every node shared (word2vec.c).
     hs_private_nodes: int = 255
+    # Negative sampling: no update from an output row whose score |u·h| reaches 6 (gensim's rule, which its
+    # Word2Vec and FastText apply to negative sampling and hierarchical softmax alike); false updates every row with
+    # the exact σ, as word2vec.c's clipped σ does. Hierarchical softmax skips saturated nodes either way (both do).
+    ns_skip_saturated: bool = False
     lr: float = 0.025
     min_lr: float = 1e-4
     optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad

@@ -141,12 +141,13 @@ if HAVE_NUMBA:
                 row[d] += gj * h[d]
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
-    def negatives_update(h, neu1e, w, target, negatives, lr, g, rows):  # pragma: no cover - compiled
+    def negatives_update(h, neu1e, w, target, negatives, lr, g, rows, skip_saturated):  # pragma: no cover - compiled
         """Negative sampling for one example in :func:`path_update`'s three passes, or None to go row by row.
 
         Exact only when the rows are distinct (a repeated negative must see its own earlier update), so
         an example with a repeated negative returns False and the caller takes the sequential loop.
         A negative equal to the target is skipped, as there. ``g``, ``rows``: (>= K+1,) scratch.
+        ``skip_saturated``: gensim's rule, no update from a row with |u·h| >= 6 (``ns_skip_saturated``).
         """
         n = 1
         rows[0] = target
@@ -160,6 +161,7 @@ if HAVE_NUMBA:
             rows[n] = r
             n += 1
         _scores(h, w, rows, 0, n, 0, g)
+        cap = np.float32(MAX_EXP) if skip_saturated else np.float32(np.inf)
         linear, product = np.float32(0.0), np.float32(1.0)
         for j in range(n):
             f = g[j]
@@ -168,8 +170,9 @@ if HAVE_NUMBA:
             linear += max(f if j > 0 else -f, np.float32(0.0))
             product *= np.float32(1.0) + a
             inv = np.float32(1.0) / (np.float32(1.0) + a)
-            g[j] = (label - (inv if f >= 0 else a * inv)) * lr
-        _apply(h, neu1e, w, rows, 0, n, 0, g, False)
+            gj = (label - (inv if f >= 0 else a * inv)) * lr
+            g[j] = gj if abs(f) < cap else np.float32(0.0)
+        _apply(h, neu1e, w, rows, 0, n, 0, g, True)  # g == 0 changes nothing: the row is left alone
         return True, linear, product
 
     @intrinsic
@@ -402,7 +405,24 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def train_examples(
-        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, top_w
+        in_w,
+        out_w,
+        hs_w,
+        inputs,
+        offsets,
+        targets,
+        negatives,
+        points,
+        codes,
+        lengths,
+        bag_mean,
+        lr,
+        lo,
+        hi,
+        h,
+        neu1e,
+        top_w,
+        ns_skip,
     ):  # pragma: no cover - compiled
         """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
 
@@ -415,6 +435,8 @@ if HAVE_NUMBA:
         to the thread: the compiler can then vectorise the row updates (no aliasing with the tables), and
         h is exact because the input rows change only after all output rows (word2vec.c's neu1 / neu1e).
         top_w: the thread's private copy of the Huffman tree's top rows (:func:`path_update`), (0, dim) for none.
+        ns_skip: negative sampling takes gensim's rule, no update from an output row with |u·h| >= 6
+        (``ns_skip_saturated``); False updates every row, as word2vec.c's clipped σ does.
         """
         dim = in_w.shape[1]
         n_neg = negatives.shape[1]
@@ -478,15 +500,15 @@ if HAVE_NUMBA:
             done = False
             linear, product = 0.0, 1.0  # the example's loss is linear + log(product) (see logistic_update)
             if use_ns and n_neg < 100:
-                done, part, factor = negatives_update(h, neu1e, out_w, t, negatives[i], lr32, ns_g, ns_rows)
+                done, part, factor = negatives_update(h, neu1e, out_w, t, negatives[i], lr32, ns_g, ns_rows, ns_skip)
                 if done:
                     linear, product = linear + part, product * factor
             if use_ns and not done:
-                part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
+                part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, ns_skip)
                 linear, product = linear + part, product * factor
                 for k in range(n_neg):
                     if negatives[i, k] != t:  # a negative equal to the target is skipped
-                        part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
+                        part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, ns_skip)
                         linear, product = linear + part, product * factor
             if use_hs:
                 part, factor = path_update(h, neu1e, hs_w, points[t], codes[t], lengths[t], lr32, scratch, top_w)
@@ -511,7 +533,7 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def _word2vec_hogwild(
-        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, n_slices
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, n_slices, ns_skip
     ):  # pragma: no cover - compiled
         """:func:`train_examples` over ``n_slices`` contiguous slices of the batch, one per thread (Hogwild)."""
         n_examples, dim = targets.shape[0], in_w.shape[1]
@@ -522,8 +544,9 @@ if HAVE_NUMBA:
             neu1e = np.empty(dim, dtype=np.float32)
             lo, hi = s * n_examples // n_slices, (s + 1) * n_examples // n_slices
             losses[s] = train_examples(
-                in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, no_top
-            )
+                in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, no_top,
+                ns_skip,
+            )  # fmt: skip
         return losses.sum()
 
 
@@ -560,6 +583,7 @@ def word2vec_step_cpu(
     targets: torch.Tensor,
     negatives: torch.Tensor,
     lr: float,
+    ns_skip_saturated: bool = False,
 ) -> torch.Tensor:
     """Same contract as :func:`w2v.engines.torch_engine.sgd_step`, for contiguous float32 CPU tables;
     the updates are applied example by example instead of summed."""
@@ -568,6 +592,7 @@ def word2vec_step_cpu(
         tables.in_w.numpy(), tables.out_w.numpy(), tables.hs_w.numpy(), inputs.numpy(),
         offsets.numpy() if offsets is not None else _EMPTY_I64, targets.numpy(), negatives.numpy(),
         tables.points.numpy(), tables.codes.numpy(), tables.lengths.numpy(), spec.bag_mean, float(lr), n_slices,
+        bool(ns_skip_saturated),
     )  # fmt: skip
     return torch.tensor(loss, dtype=torch.float64)
 
@@ -595,7 +620,9 @@ class NumbaEngine(Engine):
 
     def step(self, batch: ExampleBatch, lr: float, lr_end: float) -> torch.Tensor:
         """One batch at ``lr`` (``lr_end`` is for chunk engines); (summed loss, examples) as in :meth:`Engine.step`."""
-        loss = word2vec_step_cpu(self.tables, self.spec, batch.inputs, batch.offsets, batch.targets, batch.negatives, lr)
+        loss = word2vec_step_cpu(
+            self.tables, self.spec, batch.inputs, batch.offsets, batch.targets, batch.negatives, lr, bool(self.cfg.ns_skip_saturated)
+        )
         return step_result(loss, len(batch))
 
 

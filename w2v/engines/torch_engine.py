@@ -28,6 +28,7 @@ def sgd_step(
     negatives: torch.Tensor,
     lr: float | torch.Tensor,
     max_row_updates: int = 0,
+    ns_skip_saturated: bool = False,
 ) -> torch.Tensor:
     """One SGD step of word2vec on a batch, in place; returns the summed loss before the step.
 
@@ -42,7 +43,8 @@ def sgd_step(
     are on, add their ``neu1e``. With character n-grams a skip-gram bag is a word and its n-gram
     rows: ``h`` is their mean and every row gets the whole ``neu1e``, as in fastText and gensim. A
     hierarchical-softmax node with ``|u·h| >= MAX_EXP`` (6) gets no update, as in word2vec.c and
-    gensim (its loss still counts). ``max_row_updates`` > 0 caps the summed updates a row takes in
+    gensim (its loss still counts); with ``ns_skip_saturated`` a negative-sampling row with ``|u·h| >= 6``
+    gets none either, as in gensim. ``max_row_updates`` > 0 caps the summed updates a row takes in
     one batch: they are scaled by ``max_row_updates / count`` (for GPU-sized batches).
     """
     in_w, dim = tables.in_w, tables.in_w.shape[1]
@@ -61,7 +63,7 @@ def sgd_step(
         u = weight.index_select(0, rows.reshape(-1)).view(*rows.shape, dim)  # (B, T, D)
         scores = (u * h.unsqueeze(1)).sum(-1)  # (B, T)
         loss += logistic_loss(scores, labels, valid).double()
-        if table == "hs_w":  # word2vec.c: a saturated node (|u·h| >= MAX_EXP) is not updated
+        if table == "hs_w" or ns_skip_saturated:  # a saturated row (|u·h| >= MAX_EXP) is not updated
             valid = valid * (scores.abs() < MAX_EXP)
         g = (labels - torch.sigmoid(scores)) * valid * lr  # (B, T), already scaled by the step size
         neu1e += torch.bmm(g.unsqueeze(1), u).squeeze(1)
@@ -118,7 +120,11 @@ class TorchEngine(Engine):
         """One batch at ``lr`` (``lr_end`` is for chunk engines); (summed loss, examples) as in :meth:`Engine.step`."""
         args = (batch.inputs, batch.offsets, batch.targets, batch.negatives)
         if self.optimizer is None:
-            return step_result(sgd_step(self.tables, self.spec, *args, lr, max_row_updates=self.cfg.max_row_updates), len(batch))
+            loss = sgd_step(
+                self.tables, self.spec, *args, lr, max_row_updates=self.cfg.max_row_updates,
+                ns_skip_saturated=bool(self.cfg.ns_skip_saturated),
+            )  # fmt: skip
+            return step_result(loss, len(batch))
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)

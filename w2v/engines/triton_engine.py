@@ -113,7 +113,7 @@ class TritonEngine(Engine):
         return self.kernels.word2vec_chunk(
             prepared.tokens, prepared.starts, prepared.ends, prepared.radius, prepared.n, self.tables.in_w, self.tables.out_w,
             self.prob, self.alias, seed % (2**31), lr, lr_end, cfg.window, cfg.negatives, self.grid, cbow=not cfg.sg,
-            cbow_mean=cfg.cbow_mean,
+            cbow_mean=cfg.cbow_mean, ns_skip_saturated=bool(cfg.ns_skip_saturated),
         )  # fmt: skip
 
 

@@ -69,14 +69,17 @@ if HAVE_TRITON:
         tl.store(out_ptr + idx, _draw_negative(prob, alias, n_words, seed, offset), mask=mask)
 
     @triton.jit
-    def _logistic_row(w, row, h, neu1e, label, alpha, d, dmask, DIM: tl.constexpr):
-        """One output row: g = (label - σ(u·h))·alpha; neu1e += g·u; u += g·h. Returns (neu1e, loss)."""
+    def _logistic_row(w, row, h, neu1e, label, alpha, d, dmask, DIM: tl.constexpr, SKIP_SATURATED: tl.constexpr):
+        """One output row: g = (label - σ(u·h))·alpha; neu1e += g·u; u += g·h. Returns (neu1e, loss).
+        ``SKIP_SATURATED``: gensim's rule, g = 0 when |u·h| >= 6 (``ns_skip_saturated``)."""
         offset = row.to(tl.int64) * DIM + d  # int64: a 10M x 300 table has more than 2**31 floats
         u = tl.load(w + offset, mask=dmask, other=0.0)
         f = tl.sum(u * h, axis=0)
         s = f * (1.0 - 2.0 * label)  # -f for the target, f for a negative: loss = softplus(s) = -log σ(∓f), without overflow
         loss = tl.maximum(s, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(s)))
         g = (label - tl.sigmoid(f)) * alpha
+        if SKIP_SATURATED:
+            g = tl.where(tl.abs(f) < 6.0, g, 0.0)  # w2v.models.word2vec.MAX_EXP
         neu1e += g * u
         tl.store(w + offset, u + g * h, mask=dmask)
         tl.debug_barrier()  # the next row may be this one: make the store visible to every thread first
@@ -84,14 +87,15 @@ if HAVE_TRITON:
 
     @triton.jit
     def _output_rows(
-        out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, base, d, dmask, DIM: tl.constexpr, NEGATIVES: tl.constexpr
-    ):
+        out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, base, d, dmask, DIM: tl.constexpr, NEGATIVES: tl.constexpr,
+        SKIP_SATURATED: tl.constexpr,
+    ):  # fmt: skip
         """The positive target, then NEGATIVES draws (a draw equal to the target is skipped). Returns (neu1e, loss)."""
-        neu1e, loss = _logistic_row(out_w, center, h, neu1e, 1.0, alpha, d, dmask, DIM)
+        neu1e, loss = _logistic_row(out_w, center, h, neu1e, 1.0, alpha, d, dmask, DIM, SKIP_SATURATED)
         for k in range(NEGATIVES):
             negative = _draw_negative(prob, alias, n_words, seed, base + k)
             if negative != center:  # word2vec.c skips a negative equal to the target
-                neu1e, row_loss = _logistic_row(out_w, negative, h, neu1e, 0.0, alpha, d, dmask, DIM)
+                neu1e, row_loss = _logistic_row(out_w, negative, h, neu1e, 0.0, alpha, d, dmask, DIM, SKIP_SATURATED)
                 loss += row_loss
         return neu1e, loss
 
@@ -101,7 +105,7 @@ if HAVE_TRITON:
         in_w, out_w, prob, alias, n_words,  # tables and the noise distribution's alias table
         seed, lr0, lr1, loss_out, examples_out,
         DIM: tl.constexpr, BLOCK_D: tl.constexpr, NEGATIVES: tl.constexpr, WINDOW: tl.constexpr,
-        CBOW: tl.constexpr, CBOW_MEAN: tl.constexpr,
+        CBOW: tl.constexpr, CBOW_MEAN: tl.constexpr, SKIP_SATURATED: tl.constexpr,
     ):  # fmt: skip
         """Program ``pid`` trains positions [pid·span, (pid+1)·span) of the chunk, example by example, in place.
 
@@ -143,7 +147,7 @@ if HAVE_TRITON:
                         neu1e = tl.zeros((BLOCK_D,), dtype=tl.float32)
                         neu1e, ex_loss = _output_rows(
                             out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, (row_base + WINDOW) * NEGATIVES, d, dmask,
-                            DIM, NEGATIVES,
+                            DIM, NEGATIVES, SKIP_SATURATED,
                         )  # fmt: skip
                         loss += ex_loss
                         if not CBOW_MEAN:
@@ -163,7 +167,7 @@ if HAVE_TRITON:
                             neu1e = tl.zeros((BLOCK_D,), dtype=tl.float32)
                             neu1e, ex_loss = _output_rows(
                                 out_w, center, h, neu1e, alpha, prob, alias, n_words, seed, (row_base + (j - i + WINDOW)) * NEGATIVES,
-                                d, dmask, DIM, NEGATIVES,
+                                d, dmask, DIM, NEGATIVES, SKIP_SATURATED,
                             )  # fmt: skip
                             loss += ex_loss
                             tl.store(in_w + in_offset, h + neu1e, mask=dmask)
@@ -195,10 +199,12 @@ def word2vec_chunk(
     grid: int,
     cbow: bool = False,
     cbow_mean: bool = True,
+    ns_skip_saturated: bool = False,
 ) -> torch.Tensor:
     """Train one prepared chunk in place with ``grid`` programs; return (summed loss, examples) on the device.
 
-    Examples are skip-gram pairs, or CBOW windows with ``cbow``.
+    Examples are skip-gram pairs, or CBOW windows with ``cbow``. ``ns_skip_saturated``: no update from an output
+    row with |u·h| >= 6 (gensim's rule).
 
     tokens/starts/ends/radius: int32 (N,) from :func:`w2v.engines.chunks.prepare_chunk`; ``n`` a
     one-element int32 tensor with the number of valid positions (it stays on the device: no sync).
@@ -212,7 +218,7 @@ def word2vec_chunk(
     _word2vec_chunk_kernel[(grid,)](
         tokens, starts, ends, radius, n, in_w, out_w, prob, alias, len(prob), seed, float(lr0), float(lr1), loss_out, examples_out,
         DIM=dim, BLOCK_D=block_d, NEGATIVES=negatives, WINDOW=window, CBOW=bool(cbow), CBOW_MEAN=bool(cbow_mean),
-        num_warps=max(1, min(4, block_d // 128)),
+        SKIP_SATURATED=bool(ns_skip_saturated), num_warps=max(1, min(4, block_d // 128)),
     )  # fmt: skip
     return torch.stack([loss_out.sum(dtype=torch.float64), examples_out.sum(dtype=torch.float64)])
 
