@@ -142,3 +142,42 @@ def summarize_rounds(rounds: Sequence[dict]) -> dict:
     row["peak_rss_mb"] = max(r["peak_rss_mb"] for r in rounds)
     row["rounds"] = len(rounds)
     return row
+
+
+TABLES = (8, 9, 10)  # positions of in_w, out_w, hs_w among _train_blocks' arguments
+TOP_N = 25  # position of top_n (hs_private_nodes) among them
+
+
+def capture_chunks(args: argparse.Namespace) -> list[list]:
+    """Train one epoch of a prefix (``args``: corpus, max_tokens, model, hs, chunks) with engine=hogwild and return
+    copies of its first ``args.chunks`` kernel calls' arguments (``hogwild._train_blocks``), to time kernels on a
+    run's own chunks (sharing.py, kernel_ab.py)."""
+    import tempfile
+
+    import numpy as np
+
+    from w2v.engines import hogwild
+
+    captured: list[list] = []
+    real = hogwild._train_blocks
+
+    def keep(*call):
+        if len(captured) < args.chunks and len(call[1]):  # not the engine's empty warm-up call
+            captured.append([np.array(a) if isinstance(a, np.ndarray) else a for a in call])
+        return real(*call)
+
+    hogwild._train_blocks = keep
+    try:
+        overrides = [
+            "corpus=text8", f"corpus.path={args.corpus}", f"corpus.max_tokens={args.max_tokens}", f"model={args.model}",
+            "epochs=1", "threads=2", "engine=hogwild", "eval=none", "heldout=0", "checkpoint_every_minutes=0",
+        ]  # fmt: skip
+        if args.model == "cbow":
+            overrides.append("lr=0.05")
+        if args.hs:
+            overrides += ["hs=true", "negatives=0"]
+        with tempfile.TemporaryDirectory() as tmp:
+            train_run(overrides, Path(tmp) / "run")
+    finally:
+        hogwild._train_blocks = real
+    return captured

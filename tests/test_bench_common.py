@@ -102,3 +102,14 @@ def test_paired_ratios_divide_each_round_by_the_same_round_not_best_by_best():
     runs = {"w2v": [{"train_wps": 900.0}, {"train_wps": 500.0}], "gensim_file": [{"train_wps": 600.0}, {"train_wps": 200.0}]}
     # Best against best would say 900/600 = 1.5x; the rounds say 1.5x and 2.5x.
     assert common.paired_ratios(runs["w2v"], runs["gensim_file"]) == pytest.approx([1.5, 2.5])
+
+
+def test_kernel_ab_refuses_a_base_that_is_no_checkout_in_one_line(tmp_path):
+    script = Path(__file__).resolve().parent.parent / "bench" / "kernel_ab.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--base", str(tmp_path), "--json", str(tmp_path / "r.json")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "is not a w2v checkout" in done.stderr
+    assert "Traceback" not in done.stderr
