@@ -166,6 +166,14 @@ def test_shared_negatives_on_an_engine_that_draws_per_pair_is_a_one_line_error(b
     validate(with_override(cfg, "shared_negatives=null"))  # the default: auto, which only hogwild resolves
 
 
+def test_ns_skip_saturated_with_an_autograd_optimizer_is_a_one_line_error(base_cfg):
+    cfg = with_override(with_override(base_cfg, "ns_skip_saturated=true"), "optim=sparse_adam")
+    with pytest.raises(W2VError) as err:
+        validate(cfg)
+    assert "ns_skip_saturated=true" in str(err.value) and "optim=sgd" in str(err.value) and "\n" not in str(err.value)
+    validate(with_override(cfg, "optim=sgd"))
+
+
 @pytest.mark.parametrize(
     "overrides, levers",
     [

@@ -356,6 +356,10 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(cfg.workers >= 0, f"invalid value workers={cfg.workers}: must be >= 0")
     _check(cfg.threads >= 0, f"invalid value threads={cfg.threads}: must be >= 0 (0 = all cores)")
     _check(cfg.optim in OPTIMIZERS, f"unknown optim {cfg.optim!r}: use one of {', '.join(OPTIMIZERS)}")
+    _check(
+        not cfg.ns_skip_saturated or cfg.optim == "sgd",
+        f"ns_skip_saturated=true changes word2vec's SGD update, which optim={cfg.optim} does not use: use optim=sgd, or drop it",
+    )
     from w2v.engines import ENGINES  # registered engines; imported here to keep config import-light
 
     # Whether the named engine can run this job (device, optimizer) is the engine's own rule, checked
