@@ -7,7 +7,7 @@
 A kernel change worth 5-10% cannot be seen by timing two commands one after the other on this machine: its
 host moves whole runs by 1.5x within minutes. Here both kernels are compiled into one process and called in
 turn, round after round, on the same captured chunk (the first ``--chunks`` kernel calls of one epoch of a
-wiki8 prefix, as ``bench/sharing.py`` captures them), each from fresh copies of the same starting tables. A
+wiki8 prefix, as ``common.capture_chunks`` captures them), each from fresh copies of the same starting tables. A
 slow spell then hits both calls of a round alike, and the ratio of each round's pair is what is reported:
 its median, lowest and highest, beside each kernel's best and median words/s. The summed loss of the first
 call of each is printed too: a change meant to keep the arithmetic should give the same loss (one thread:
@@ -92,7 +92,7 @@ def main() -> None:
         sys.exit("error: the run made no kernel call to capture: use a longer --max-tokens")
     numba.set_num_threads(args.threads)
     kernels = {"base": base_hogwild._train_blocks, "this": hogwild._train_blocks}
-    rounds: dict[str, list[float]] = {name: [] for name in kernels}
+    rounds: dict[str, list[dict]] = {name: [] for name in kernels}  # each round's {"train_wps": words/s}
     losses = {}
     for r in range(args.rounds + 1):  # round 0 compiles both and is not counted
         order = list(kernels.items()) if r % 2 else list(kernels.items())[::-1]  # each goes first in half the rounds
@@ -109,16 +109,17 @@ def main() -> None:
             if r == 0:
                 losses[name] = summed_loss
             else:
-                rounds[name].append(rate)
-    ratios = paired_ratios(*([{"train_wps": v} for v in rounds[name]] for name in ("this", "base")))
+                rounds[name].append({"train_wps": rate})
+    ratios = paired_ratios(rounds["this"], rounds["base"])
     print(f"{args.model}{' HS' if args.hs else ''}, {args.threads} thread(s), {len(chunks)} chunk(s), {args.rounds} rounds in turn")
     print(f"loss: base {losses['base']:.6f}, this {losses['this']:.6f}")
     print("| kernel | best words/s | median words/s |\n|---|---|---|")
-    for name, values in rounds.items():
+    speeds = {name: [r["train_wps"] for r in runs] for name, runs in rounds.items()}
+    for name, values in speeds.items():
         print(f"| {name} | {max(values):,.0f} | {np.median(values):,.0f} |")
     median = float(np.median(ratios))
     print(f"this / base, round by round: median {median:.3f} (lowest {min(ratios):.3f}, highest {max(ratios):.3f})")
-    rows = {name: {"words_per_s_rounds": values, "loss": losses[name]} for name, values in rounds.items()}
+    rows = {name: {"words_per_s_rounds": values, "loss": losses[name]} for name, values in speeds.items()}
     rows["this_vs_base"] = {"median": median, "rounds": ratios}
     write_results(args.json, settings_of(args), rows)
 

@@ -405,25 +405,8 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def train_examples(
-        in_w,
-        out_w,
-        hs_w,
-        inputs,
-        offsets,
-        targets,
-        negatives,
-        points,
-        codes,
-        lengths,
-        bag_mean,
-        lr,
-        lo,
-        hi,
-        h,
-        neu1e,
-        top_w,
-        ns_skip,
-    ):  # pragma: no cover - compiled
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, top_w, ns_skip
+    ):  # fmt: skip  # pragma: no cover - compiled
         """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
 
         engine=hogwild's kernels compile this in too; numba's on-disk cache would keep their old copy after

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import torch
 
+from w2v.models.word2vec import MAX_EXP
+
 try:
     import triton
     import triton.language as tl
@@ -50,6 +52,8 @@ def available() -> bool:
 
 
 if HAVE_TRITON:
+    # A jit function reads a module global only as a constexpr: gensim's cap on |u·h| for ns_skip_saturated.
+    _MAX_EXP = tl.constexpr(MAX_EXP)
 
     @triton.jit
     def _draw_negative(prob, alias, n_words, seed, offset):
@@ -79,7 +83,7 @@ if HAVE_TRITON:
         loss = tl.maximum(s, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(s)))
         g = (label - tl.sigmoid(f)) * alpha
         if SKIP_SATURATED:
-            g = tl.where(tl.abs(f) < 6.0, g, 0.0)  # w2v.models.word2vec.MAX_EXP
+            g = tl.where(tl.abs(f) < _MAX_EXP, g, 0.0)
         neu1e += g * u
         tl.store(w + offset, u + g * h, mask=dmask)
         tl.debug_barrier()  # the next row may be this one: make the store visible to every thread first
