@@ -144,6 +144,41 @@ def summarize_rounds(rounds: Sequence[dict]) -> dict:
     return row
 
 
+# gensim's cap on the words one job trains (MAX_SENTENCE_LEN in word2vec_corpusfile.pyx, batch_words in its iterator
+# mode). corpus_file mode reads lines into a job until it holds more than this many raw words, then trains the job's
+# words that survive min_count and subsampling only up to this many and drops the rest of the job unseen
+# (prepare_c_structures_for_batch: "break  # TODO: log warning, tally overflow?"), while its progress and its
+# words/s count every raw word. Lines of 10,000 tokens, as text8's sentences are, lose about 29% of the kept words
+# on wiki8 at sample 1e-3: it trains faster and worse than its iterator mode for that reason alone.
+GENSIM_MAX_WORDS = 10_000
+
+
+def expected_kept_words(wv) -> float:
+    """The words an epoch trains by gensim's own vocabulary (``KeyedVectors`` after ``build_vocab``): each
+    word's count times its subsampling keep probability, words under min_count left out. gensim keeps a word when
+    a uniform 32-bit draw is at most its ``sample_int``, so with probability ``(sample_int + 1) / 2**32``."""
+    counts, keep = wv.expandos["count"], wv.expandos["sample_int"]
+    return float(sum(int(c) * min(1.0, (int(k) + 1) / 2**32) for c, k in zip(counts, keep)))
+
+
+def corpus_file_line_tokens(kept_fraction: float) -> int:
+    """Tokens per line of a ``corpus_file`` that gensim trains whole: a job holds at most
+    ``GENSIM_MAX_WORDS + line`` raw words, so with ``kept_fraction`` of the raw words surviving min_count and
+    subsampling, lines of up to ``GENSIM_MAX_WORDS * (1 - f) / f`` keep every job under the cap; half of that
+    leaves room for a stretch of text denser in kept words than the whole. At least 100 tokens (with nothing
+    dropped, as at sample 0, a job still overflows by part of one line) and at most ``GENSIM_MAX_WORDS``."""
+    if not 0.0 < kept_fraction <= 1.0:
+        raise ValueError(f"kept_fraction must be in (0, 1], got {kept_fraction}")
+    room = 0.5 * GENSIM_MAX_WORDS * (1.0 - kept_fraction) / kept_fraction
+    return int(min(GENSIM_MAX_WORDS, max(100, room)))
+
+
+def split_lines(sentence: Sequence[str], most: int) -> list[Sequence[str]]:
+    """``sentence`` as consecutive lines of at most ``most`` tokens (windows do not cross them, as they do not
+    cross a sentence's end)."""
+    return [sentence[i : i + most] for i in range(0, len(sentence), most)]
+
+
 TABLES = (8, 9, 10)  # positions of in_w, out_w, hs_w among _train_blocks' arguments
 TOP_N = 25  # position of top_n (hs_private_nodes) among them
 

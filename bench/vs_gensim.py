@@ -36,7 +36,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, WIKI8, add_json_argument, compose_train, evaluate, paired_ratios, settings_of, summarize_rounds, write_results
+from common import (
+    ROOT,
+    WIKI8,
+    add_json_argument,
+    compose_train,
+    corpus_file_line_tokens,
+    evaluate,
+    expected_kept_words,
+    paired_ratios,
+    settings_of,
+    split_lines,
+    summarize_rounds,
+    write_results,
+)
 
 
 def corpus_cfg(args: argparse.Namespace):
@@ -114,11 +127,13 @@ class _Sentences:
             yield sentence
 
 
-def write_corpus_file(args: argparse.Namespace, path: Path) -> Path:
-    """The same token stream as one sentence per line, for gensim's ``corpus_file`` mode (written before timing)."""
+def write_corpus_file(args: argparse.Namespace, path: Path, line_tokens: int) -> Path:
+    """The same token stream for gensim's ``corpus_file`` mode, each sentence as lines of at most ``line_tokens``
+    (written before timing; :func:`common.corpus_file_line_tokens` says why not one line per sentence)."""
     with open(path, "w", encoding="utf-8") as f:
         for sentence in _Sentences(corpus_cfg(args)):
-            f.write(" ".join(sentence) + "\n")
+            for line in split_lines(sentence, line_tokens):
+                f.write(" ".join(line) + "\n")
     return path
 
 
@@ -127,10 +142,18 @@ def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -
     each worker thread reads its own part of a LineSentence file (its fastest mode)."""
     from gensim.models import FastText, Word2Vec
 
+    sentences = _Sentences(corpus_cfg(args))
+    line_tokens = None
     if corpus_file:
-        source = {"corpus_file": str(write_corpus_file(args, out / "gensim_corpus.txt"))}
+        line_tokens = args.file_line_tokens
+        if not line_tokens:  # count the tokens by gensim's rules first (untimed) for lines it trains whole
+            probe = Word2Vec(min_count=args.min_count, sample=args.sample)
+            probe.build_vocab(corpus_iterable=sentences)
+            line_tokens = corpus_file_line_tokens(expected_kept_words(probe.wv) / probe.corpus_total_words)
+            del probe
+        source = {"corpus_file": str(write_corpus_file(args, out / "gensim_corpus.txt", line_tokens))}
     else:
-        source = {"corpus_iterable": _Sentences(corpus_cfg(args))}
+        source = {"corpus_iterable": sentences}
     t0 = time.perf_counter()
     fasttext = args.model == "fasttext"
     extra = {"min_n": args.min_n, "max_n": args.max_n, "bucket": args.bucket} if fasttext else {}
@@ -152,10 +175,12 @@ def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -
     model.build_vocab(**source)
     t1 = time.perf_counter()
     if corpus_file:
-        model.train(**source, total_words=model.corpus_total_words, epochs=args.epochs)
+        trained, _ = model.train(**source, total_words=model.corpus_total_words, epochs=args.epochs)
     else:
-        model.train(**source, total_examples=model.corpus_count, epochs=args.epochs)
+        trained, _ = model.train(**source, total_examples=model.corpus_count, epochs=args.epochs)
     t2 = time.perf_counter()
+    # What it trained against what its vocabulary says an epoch holds: about 1.0 when no word is dropped.
+    expected = expected_kept_words(model.wv) * args.epochs
     path = out / ("gensim_file.bin" if corpus_file else "gensim.bin")
     if fasttext:  # the full model, so the evaluation composes unseen words from its n-grams too
         from gensim.models.fasttext import save_facebook_model
@@ -164,7 +189,15 @@ def run_gensim(args: argparse.Namespace, out: Path, corpus_file: bool = False) -
     else:
         model.wv.save_word2vec_format(str(path), binary=True)
     words = model.corpus_total_words * args.epochs
-    return {"train_wps": words / (t2 - t1), "e2e_wps": words / (t2 - t0), "seconds": t2 - t0, "vectors": str(path)}
+    return {
+        "train_wps": words / (t2 - t1),
+        "e2e_wps": words / (t2 - t0),
+        "seconds": t2 - t0,
+        "vectors": str(path),
+        "trained_words": int(trained),
+        "trained_fraction": trained / expected,
+        "line_tokens": line_tokens,
+    }
 
 
 def is_w2v(system: str) -> bool:
@@ -220,6 +253,12 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="any other w2v setting, as train.py takes it (repeat: --set block_tokens=8192 --set chunk_tokens=262144)",
     )
+    parser.add_argument(
+        "--file-line-tokens",
+        type=int,
+        default=0,
+        help="gensim_file: tokens per line of its corpus file (default 0: the longest lines it trains whole, see bench/common.py)",
+    )
     parser.add_argument("--systems", default="w2v,gensim,gensim_file", help="w2v, gensim (iterator mode), gensim_file (corpus_file mode)")
     parser.add_argument(
         "--rounds", type=int, default=1, help="train every system this many times, in turn: speeds are the best round, scores the mean"
@@ -232,6 +271,8 @@ def main() -> None:
         return worker(args.worker, args)
     if not args.corpus.exists():
         sys.exit(f"error: corpus {args.corpus} not found; pass --corpus /path/to/text8-style.txt(.gz)")
+    if args.file_line_tokens < 0:
+        sys.exit(f"error: invalid value --file-line-tokens {args.file_line_tokens}: must be >= 0 (0: chosen by the corpus)")
     if args.rounds < 1:
         sys.exit(f"error: invalid value --rounds {args.rounds}: must be >= 1")
     systems = args.systems.split(",")
@@ -267,7 +308,7 @@ def main() -> None:
 
 def print_table(rows: dict, args: argparse.Namespace) -> None:
     median = ["train_wps_median"] if args.rounds > 1 else []
-    cols = ["train_wps", *median, "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men"]
+    cols = ["train_wps", *median, "e2e_wps", "peak_rss_mb", "analogy@30k", "analogy@300k", "ws353", "simlex", "men", "trained_fraction"]
     if args.model == "fasttext":
         cols += [f"{key}{part}" for key in ("ws353", "simlex", "men") for part in ("_oov_pct", "+oov", "_cov_pct")]
     for r in rows.values():
@@ -284,6 +325,10 @@ def print_table(rows: dict, args: argparse.Namespace) -> None:
     print("|---" * (len(cols) + 1) + "|")
     for name, r in rows.items():
         print(f"| {name} | " + " | ".join(fmt.get(c, "{:.3f}").format(r[c]) for c in cols) + " |")
+    for name, r in rows.items():  # trained_fraction: gensim's trained words over its vocabulary's expectation
+        if r["trained_fraction"] < 0.98:
+            share = r["trained_fraction"]
+            print(f"warning: {name} trained {share:.1%} of the words its vocabulary expects: its words/s counts words it skipped")
     mine = [name for name in rows if is_w2v(name)]
     for ref in ("w2v", "gensim", "gensim_file"):
         for name in mine:

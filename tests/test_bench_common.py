@@ -113,3 +113,40 @@ def test_kernel_ab_refuses_a_base_that_is_no_checkout_in_one_line(tmp_path):
     assert done.returncode != 0
     assert done.stderr.strip().splitlines() == [done.stderr.strip()] and "is not a w2v checkout" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_corpus_file_lines_are_the_longest_that_keep_a_job_under_gensims_cap():
+    common = _common()
+    assert common.corpus_file_line_tokens(0.6) == 3333  # half of 10,000 x 0.4 / 0.6
+    assert common.corpus_file_line_tokens(1.0) == 100  # nothing dropped: the floor
+    assert common.corpus_file_line_tokens(0.2) == common.GENSIM_MAX_WORDS  # most words dropped: whole sentences fit
+    with pytest.raises(ValueError, match="kept_fraction"):
+        common.corpus_file_line_tokens(0.0)
+    sentence = [str(i) for i in range(2500)]
+    lines = common.split_lines(sentence, 1000)
+    assert [len(line) for line in lines] == [1000, 1000, 500] and [t for line in lines for t in line] == sentence
+
+
+def _corpus_file_trained(tmp_path, sentences, line_tokens):
+    """Words gensim's corpus_file mode trains on ``sentences`` written as lines of ``line_tokens``, and the words its
+    vocabulary says an epoch holds (sample 0: every word at or above min_count)."""
+    from gensim.models import Word2Vec
+
+    common = _common()
+    path = tmp_path / f"lines{line_tokens}.txt"
+    path.write_text("".join(" ".join(line) + "\n" for s in sentences for line in common.split_lines(s, line_tokens)))
+    model = Word2Vec(vector_size=8, window=2, min_count=2, sample=0, workers=1, seed=1, epochs=1)
+    model.build_vocab(corpus_file=str(path))
+    trained, _ = model.train(corpus_file=str(path), total_words=model.corpus_total_words, epochs=1)
+    return trained, common.expected_kept_words(model.wv)
+
+
+def test_gensim_corpus_file_trains_every_word_of_our_lines_and_drops_some_of_whole_sentences(tmp_path):
+    # Three 10,000-token sentences, 3 of every 5 tokens from 50 frequent words and 2 seen once (dropped by
+    # min_count): 6,000 kept words a sentence, so two sentences in one job hold 12,000, over gensim's 10,000.
+    sentences = [[f"w{i % 50}" if i % 5 < 3 else f"once{s}_{i}" for i in range(10_000)] for s in range(3)]
+    trained, expected = _corpus_file_trained(tmp_path, sentences, 10_000)
+    assert expected == 18_000 and trained == 16_000  # the first job's last 2,000 kept words were never trained
+    line = _common().corpus_file_line_tokens(0.6)
+    trained, expected = _corpus_file_trained(tmp_path, sentences, line)
+    assert trained == expected == 18_000
