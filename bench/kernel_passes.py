@@ -42,15 +42,15 @@ def node_by_node(in_w, out_w, hs_w, inputs, targets, negatives, points, codes, l
             neu1e[d] = 0.0
         linear, product = 0.0, 1.0
         if out_w.shape[0] > 0:
-            part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, False)
+            part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, 0)
             linear, product = linear + part, product * factor
             for k in range(negatives.shape[1]):
                 if negatives[i, k] != t:
-                    part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, False)
+                    part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, 0)
                     linear, product = linear + part, product * factor
         if hs_w.shape[0] > 0:
             for j in range(lengths[t]):
-                part, factor = logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, True)
+                part, factor = logistic_update(h, neu1e, hs_w, points[t, j], 1.0 - codes[t, j], lr, 1)
                 linear, product = linear + part, product * factor
         loss += linear + math.log(product)
         for d in range(dim):
@@ -94,7 +94,7 @@ def main() -> None:
 
         def three_passes_run(a, o, s, ex=examples):
             i, t, n, pts, cds, lens = ex
-            return train_examples(a, o, s, i, no_offsets, t, n, pts, cds, lens, False, 0.025, 0, len(t), h, neu1e, no_top, False)
+            return train_examples(a, o, s, i, no_offsets, t, n, pts, cds, lens, False, 0.025, 0, len(t), h, neu1e, no_top, 0)
 
         runs = {"node by node": node_by_node_run, "three passes": three_passes_run}
         best, tables = {}, {}

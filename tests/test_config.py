@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from hydra.errors import ConfigCompositionException, HydraException
 from omegaconf import OmegaConf
@@ -164,6 +165,19 @@ def test_shared_negatives_on_an_engine_that_draws_per_pair_is_a_one_line_error(b
         validate(cfg)
     assert "shared_negatives=true is engine=hogwild's" in str(err.value) and "\n" not in str(err.value)
     validate(with_override(cfg, "shared_negatives=null"))  # the default: auto, which only hogwild resolves
+
+
+def test_sigma_table_with_an_autograd_optimizer_is_a_one_line_error_and_triton_declines_it(base_cfg):
+    from w2v.engines.triton_engine import TritonEngine
+
+    cfg = with_override(with_override(base_cfg, "sigma_table=true"), "optim=adagrad")
+    with pytest.raises(W2VError) as err:
+        validate(cfg)
+    assert "sigma_table=true" in str(err.value) and "optim=sgd" in str(err.value) and "\n" not in str(err.value)
+    cfg = with_override(cfg, "optim=sgd")
+    validate(cfg)
+    reason = TritonEngine.unavailable(cfg, torch.device("cuda"))
+    assert reason is not None and "sigma_table" in reason and "\n" not in reason
 
 
 def test_ns_skip_saturated_with_an_autograd_optimizer_is_a_one_line_error(base_cfg):

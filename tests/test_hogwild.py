@@ -158,7 +158,7 @@ def test_batched_window_update_is_one_batched_step(pairs, top, hs):
     H, E = np.empty((10, dim), np.float32), np.empty((10, dim), np.float32)
     G = np.empty(2 * 10 * depth, np.float32)
     linear, logs = numba_engine.batched_window_update(
-        in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G, hs
+        in_w, hs_w, top_w, contexts, 0, pairs, nodes, codes, depth, np.float32(0.2), H, E, G, int(hs)
     )
     hs_w[vocab - 1 - top :] = top_w  # what merge_top_nodes hands back
     np.testing.assert_allclose(in_w, want_in, rtol=0, atol=2e-5)
@@ -338,6 +338,19 @@ def test_ns_skip_saturated_reaches_every_negative_sampling_path(name, corpus, tm
         train(compose_cfg(_overrides(corpus, tmp_path, "threads=1", "lr=0.5", f"ns_skip_saturated={skip}", *MODELS[name])), run)
         vectors[skip] = np.loadtxt(run / "vectors.txt", skiprows=1, usecols=range(1, 17))
         assert np.isfinite(vectors[skip]).all()
+    assert not np.array_equal(vectors["true"], vectors["false"])
+
+
+@pytest.mark.parametrize("name", ["sg-ns", "sg-ns-per-pair", "cbow-ns", "sg-hs-batched", "cbow-hs"])
+def test_sigma_table_reaches_every_sigma_pass(name, corpus, tmp_path, compose_cfg):
+    """word2vec.c's σ table in the batched windows (negative sampling and a Huffman path), the three passes, CBOW's
+    windows and the path walk: it changes the vectors, and they stay finite (one thread: no races)."""
+    vectors = {}
+    for table in ("true", "false"):
+        run = tmp_path / table
+        train(compose_cfg(_overrides(corpus, tmp_path, "threads=1", f"sigma_table={table}", *MODELS[name])), run)
+        vectors[table] = np.loadtxt(run / "vectors.txt", skiprows=1, usecols=range(1, 17))
+        assert np.isfinite(vectors[table]).all()
     assert not np.array_equal(vectors["true"], vectors["false"])
 
 

@@ -352,6 +352,48 @@ def test_numba_kernel_skips_saturated_negative_sampling_rows_as_the_torch_engine
     assert not torch.equal(moved[True], moved[False])  # the rule changed which rows moved
 
 
+def test_table_scores_are_where_word2vec_c_and_gensim_read_their_sigma_table():
+    from w2v.engines.torch_engine import table_scores
+
+    # index int((f + 6) * 83): 1000 / 6 / 2 in C integer arithmetic; the entry is σ(-6 + 0.012 index)
+    f = torch.tensor([0.0, 1.0, -2.5, 5.99, -5.99, 6.0, -7.0, 40.0])
+    want = [-6 + 0.012 * math.floor((x + 6) * 83) if abs(x) < 6 else x for x in f.tolist()]
+    torch.testing.assert_close(table_scores(f), torch.tensor(want), rtol=0, atol=1e-5)
+    assert table_scores(torch.tensor([0.0])).item() == pytest.approx(-0.024, abs=1e-6)  # σ(0) reads 0.494, not 0.5
+
+    @njit(error_model="numpy", fastmath=numba_engine._FASTMATH)
+    def kernel_points(scores):  # pragma: no cover - compiled
+        out = np.empty_like(scores)
+        for j in range(scores.shape[0]):
+            out[j] = numba_engine.sigma_arg(scores[j], True)
+        return out
+
+    scores = np.random.default_rng(0).uniform(-8, 8, 2000).astype(np.float32)
+    np.testing.assert_allclose(kernel_points(scores), table_scores(torch.from_numpy(scores)).numpy(), rtol=0, atol=1e-5)
+
+
+@pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
+@pytest.mark.parametrize("name", list(SPECS))
+def test_numba_kernel_takes_the_sigma_table_as_the_torch_engine(name):
+    """sigma_table: σ and the loss at word2vec.c's table points, in the kernel's three passes, its SIMD σ pass for a
+    Huffman path and its row-by-row loop alike, example by example as the torch step does it; the tables differ
+    from the exact σ's."""
+    spec = SPECS[name]
+    model = make_model(spec, dim=20, seed=5)
+    batch = make_batch(spec, distinct_negatives=True)
+    numba_engine.set_threads(1)
+    want = clone_tables(model)
+    want_loss = sum(sgd_step(want, spec, *example(batch, e), 0.05, sigma_table=True).item() for e in range(len(batch[2])))
+    got = clone_tables(model)
+    got_loss = numba_engine.word2vec_step_cpu(got, spec, *batch, 0.05, False, True).item()
+    assert got_loss == pytest.approx(want_loss, rel=1e-5)
+    for a, b in zip(got[:3], want[:3]):
+        torch.testing.assert_close(a, b, rtol=0, atol=2e-6)
+    exact = clone_tables(model)
+    numba_engine.word2vec_step_cpu(exact, spec, *batch, 0.05)
+    assert not torch.equal(exact.in_w, got.in_w)
+
+
 @pytest.mark.skipif(not HAVE_NUMBA, reason="numba is not installed")
 @pytest.mark.parametrize("name", list(SPECS))
 def test_numba_kernel_equals_the_torch_batch_update_when_no_row_repeats(name):
@@ -416,7 +458,7 @@ def test_gradients_pass_is_sigma_and_softplus_for_any_path_length(length):
 
     for skip in (True, False):
         g = scores.copy()
-        linear, folded, product = grads(g, codes, length, skip)
+        linear, folded, product = grads(g, codes, length, int(skip))  # the kernels' rule: RULE_SKIP or none
         f, label = scores.astype(np.float64), 1.0 - codes
         sig = 1.0 / (1.0 + np.exp(-f))
         want = (label - sig) * 0.1

@@ -219,7 +219,7 @@ def test_numba_kernel_updates_a_changing_bag_bit_for_bit_as_straight_away(bag_me
         for lo, hi in spans:
             numba_engine.train_examples(
                 tables[0], tables[1], no_hs, inputs, offsets, targets, negatives, no_paths, no_paths.astype(np.float32),
-                np.zeros(vocab, np.int64), bag_mean, 0.05, lo, hi, h, neu1e, no_hs, False,
+                np.zeros(vocab, np.int64), bag_mean, 0.05, lo, hi, h, neu1e, no_hs, 0,
             )  # fmt: skip
         return tables
 

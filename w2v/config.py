@@ -180,6 +180,10 @@ class TrainConfig:
     # Word2Vec and FastText apply to negative sampling and hierarchical softmax alike); false updates every row with
     # the exact σ, as word2vec.c's clipped σ does. Hierarchical softmax skips saturated nodes either way (both do).
     ns_skip_saturated: bool = False
+    # σ as word2vec.c and gensim look it up: a 1,000-entry table of σ(-6 + 0.012 i) read at the index
+    # int((f + 6) * 83) (their 1000 / 6 / 2 in C integer arithmetic), which gives σ a little low, at about f - 0.03
+    # near 0: each negative pushes a little less and each target pulls a little more. false: the exact σ.
+    sigma_table: bool = False
     lr: float = 0.025
     min_lr: float = 1e-4
     optim: str = "sgd"  # sgd (word2vec's update, hand-written) | sparse_adam | adagrad
@@ -359,6 +363,10 @@ def validate(cfg: Any, files: bool = True) -> None:
     _check(
         not cfg.ns_skip_saturated or cfg.optim == "sgd",
         f"ns_skip_saturated=true changes word2vec's SGD update, which optim={cfg.optim} does not use: use optim=sgd, or drop it",
+    )
+    _check(
+        not cfg.sigma_table or cfg.optim == "sgd",
+        f"sigma_table=true changes word2vec's SGD update, which optim={cfg.optim} does not use: use optim=sgd, or drop it",
     )
     from w2v.engines import ENGINES  # registered engines; imported here to keep config import-light
 

@@ -40,7 +40,7 @@ from w2v.data.batches import SpanChunk
 from w2v.data.stream import Word2VecStream, block_seed
 from w2v.engines.base import Engine, register
 from w2v.engines.levers import window_levers
-from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads
+from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads, sigma_rule
 from w2v.models.word2vec import Word2VecModel
 
 try:
@@ -212,7 +212,7 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def train_window_runs(
-        in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, most, lr, H, E, G, rows, labels, ns_skip
+        in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, most, lr, H, E, G, rows, labels, rule
     ):  # pragma: no cover - compiled
         """Skip-gram pairs ``0:e`` (one input row each) in runs of one center's pairs, each run one batched step
         (:func:`batched_window_update`) with the next run's rows prefetched; returns the loss. Pure hierarchical
@@ -220,7 +220,7 @@ if HAVE_NUMBA:
         pair of a center draws the same negatives): its output rows are the target and those negatives.
         Runs follow each other as sequential steps do: each reads the rows the runs before it wrote.
         ``rows``, ``labels``: (>= K+1,) scratch; ``labels`` holds 0 then 1s (the codes of a target and negatives).
-        ``ns_skip``: no update from a negative-sampling row with |u·h| >= 6 (gensim's rule; the path's nodes always)."""
+        ``rule``: :func:`w2v.engines.numba_engine.sigma_rule`'s bits; a path's saturated nodes never get an update."""
         use_ns = out_w.shape[0] > 0
         lr32 = np.float32(lr)
         loss = 0.0
@@ -237,9 +237,11 @@ if HAVE_NUMBA:
             t = targets[x]
             if use_ns:
                 n = _run_rows(targets, negs, x, rows)
-                part, logs = batched_window_update(in_w, out_w, top_w[:0], inputs, x, y, rows, labels, n, lr32, H, E, G, ns_skip)
+                part, logs = batched_window_update(in_w, out_w, top_w[:0], inputs, x, y, rows, labels, n, lr32, H, E, G, rule)
             else:
-                part, logs = batched_window_update(in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, True)
+                part, logs = batched_window_update(
+                    in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, rule | 1
+                )
             loss += part + logs
             x, y = y, z
         return loss
@@ -273,7 +275,7 @@ if HAVE_NUMBA:
         share,
         top_n,
         batched,
-        ns_skip,
+        rule,
     ):  # pragma: no cover - compiled
         """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
 
@@ -325,12 +327,12 @@ if HAVE_NUMBA:
                 if batched:
                     loss += train_window_runs(
                         in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, 2 * window, lr, H, E, G, rows, labels,
-                        ns_skip,
+                        rule,
                     )  # fmt: skip
                 else:
                     loss += train_examples(
                         in_w, out_w, hs_w, inputs, offsets[: e + 1] if csr else offsets[:0], targets, negs, points, codes, lengths,
-                        bag_mean, lr, 0, e, h, neu1e, top_w, ns_skip,
+                        bag_mean, lr, 0, e, h, neu1e, top_w, rule,
                     )  # fmt: skip
                 examples += e
                 unmerged += e
@@ -370,7 +372,7 @@ if HAVE_NUMBA:
         share,
         top_n,
         batched,
-        ns_skip,
+        rule,
         losses,
         examples,
     ):  # pragma: no cover - compiled
@@ -379,7 +381,7 @@ if HAVE_NUMBA:
             losses[b], examples[b] = _train_block(
                 ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
                 points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
-                bag_mean, share, top_n, batched, ns_skip,
+                bag_mean, share, top_n, batched, rule,
             )  # fmt: skip
 
 
@@ -473,7 +475,7 @@ class HogwildEngine(Engine):
             t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if self.shared_negatives else 0,
-            self.top_nodes, self.batch_windows, bool(cfg.ns_skip_saturated), losses, examples,
+            self.top_nodes, self.batch_windows, sigma_rule(bool(cfg.ns_skip_saturated), bool(cfg.sigma_table)), losses, examples,
         )  # fmt: skip
 
 

@@ -84,14 +84,31 @@ if HAVE_NUMBA:
                 for j in range(_HS_CACHED_DEPTH, lengths[t]):
                     _prefetch(hs_w, points[t, j], col)
 
+    # The kernels' ``rule``: bit flags for how σ and saturated rows are treated (:func:`sigma_rule`).
+    RULE_SKIP, RULE_TABLE = 1, 2
+    # word2vec.c and gensim look σ up in a table of EXP_TABLE_SIZE = 1000 values σ(-6 + 0.012 i), at the index
+    # int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2)). Both evaluate that factor in C integer arithmetic:
+    # 1000 / 6 / 2 = 83, not 83.3, so the entry read is σ at 0.996 f - 0.024, rounded down to the table's step.
+    _TABLE_SCALE = np.float32(1000 // MAX_EXP // 2)
+    _TABLE_STEP = np.float32(2.0 * MAX_EXP / 1000)
+
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
-    def logistic_update(h, neu1e, w, row, label, lr, skip_saturated):  # pragma: no cover - compiled
+    def sigma_arg(f, table):  # pragma: no cover - compiled
+        """The score at which σ is taken: ``f``, or with ``table`` (|f| < 6) the point word2vec.c's and gensim's
+        table lookup reads. Branch-free, so it runs in the σ pass's SIMD lanes."""
+        six = np.float32(MAX_EXP)
+        xq = -six + _TABLE_STEP * np.float32(math.floor((f + six) * _TABLE_SCALE))
+        return xq if table and abs(f) < six else f
+
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
+    def logistic_update(h, neu1e, w, row, label, lr, rule):  # pragma: no cover - compiled
         """One output row: g = (y - σ(u·h))·lr; neu1e += g·u; u += g·h.
 
         Returns the row's loss -log σ(±u·h) = softplus(s) in two parts, ``(max(s, 0), 1 + exp(-|s|))``:
         the caller adds the first and multiplies the second into a product whose log it takes once per
         example (one log per example instead of one log1p per row: 10-15% of the kernel's time).
-        ``skip_saturated``: word2vec.c's hierarchical-softmax rule, no update when |u·h| >= 6.
+        ``rule`` (:func:`sigma_rule`): RULE_SKIP, no update when |u·h| >= 6 (word2vec.c's hierarchical-softmax
+        rule, gensim's for both); RULE_TABLE, σ and the loss at word2vec.c's table point (:func:`sigma_arg`).
         """
         dim = h.shape[0]
         f = np.float32(0.0)  # float32 accumulator keeps the loop in SIMD registers
@@ -101,12 +118,13 @@ if HAVE_NUMBA:
         # -log σ(±f) = softplus(s) = max(s, 0) + log(1 + a) for s = f (a negative) or -f (the target),
         # and σ(f) = 1/(1+a) or a/(1+a). (exp(-f) of a float32 f is a float32 and overflowed past
         # |f| > 88.7, a score healthy tables reach: the loss became inf while the updates were fine.)
-        a = math.exp(-abs(f))
-        s = f if label == 0.0 else -f
+        x = sigma_arg(f, (rule & RULE_TABLE) != 0)
+        a = math.exp(-abs(x))
+        s = x if label == 0.0 else -x
         linear = max(s, np.float32(0.0))
-        if skip_saturated and abs(f) >= MAX_EXP:
+        if (rule & RULE_SKIP) != 0 and abs(f) >= MAX_EXP:
             return linear, 1.0 + a
-        sig = 1.0 / (1.0 + a) if f >= 0 else a / (1.0 + a)
+        sig = 1.0 / (1.0 + a) if x >= 0 else a / (1.0 + a)
         g = np.float32((label - sig) * lr)
         for d in range(dim):
             neu1e[d] += g * w[row, d]
@@ -141,13 +159,13 @@ if HAVE_NUMBA:
                 row[d] += gj * h[d]
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
-    def negatives_update(h, neu1e, w, target, negatives, lr, g, rows, skip_saturated):  # pragma: no cover - compiled
+    def negatives_update(h, neu1e, w, target, negatives, lr, g, rows, rule):  # pragma: no cover - compiled
         """Negative sampling for one example in :func:`path_update`'s three passes, or None to go row by row.
 
         Exact only when the rows are distinct (a repeated negative must see its own earlier update), so
         an example with a repeated negative returns False and the caller takes the sequential loop.
         A negative equal to the target is skipped, as there. ``g``, ``rows``: (>= K+1,) scratch.
-        ``skip_saturated``: gensim's rule, no update from a row with |u·h| >= 6 (``ns_skip_saturated``).
+        ``rule``: as :func:`logistic_update`'s.
         """
         n = 1
         rows[0] = target
@@ -161,16 +179,18 @@ if HAVE_NUMBA:
             rows[n] = r
             n += 1
         _scores(h, w, rows, 0, n, 0, g)
-        cap = np.float32(MAX_EXP) if skip_saturated else np.float32(np.inf)
+        cap = np.float32(MAX_EXP) if (rule & RULE_SKIP) != 0 else np.float32(np.inf)
+        table = (rule & RULE_TABLE) != 0
         linear, product = np.float32(0.0), np.float32(1.0)
         for j in range(n):
             f = g[j]
-            a = np.float32(math.exp(-abs(f)))
+            x = sigma_arg(f, table)
+            a = np.float32(math.exp(-abs(x)))
             label = np.float32(1.0) if j == 0 else np.float32(0.0)
-            linear += max(f if j > 0 else -f, np.float32(0.0))
+            linear += max(x if j > 0 else -x, np.float32(0.0))
             product *= np.float32(1.0) + a
             inv = np.float32(1.0) / (np.float32(1.0) + a)
-            gj = (label - (inv if f >= 0 else a * inv)) * lr
+            gj = (label - (inv if x >= 0 else a * inv)) * lr
             g[j] = gj if abs(f) < cap else np.float32(0.0)
         _apply(h, neu1e, w, rows, 0, n, 0, g, True)  # g == 0 changes nothing: the row is left alone
         return True, linear, product
@@ -210,7 +230,7 @@ if HAVE_NUMBA:
         return p * _f32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
-    def _gradient_block(g, codes, lr, cap):  # pragma: no cover - compiled
+    def _gradient_block(g, codes, lr, cap, table):  # pragma: no cover - compiled
         """:func:`_gradients` on whole arrays (slices of at most 64 nodes): (linear part, product of factors).
 
         Branch-free and call-free (:func:`exp_nonpositive`, selects, and the kernels' numpy error model, which
@@ -221,37 +241,39 @@ if HAVE_NUMBA:
         for j in range(g.shape[0]):
             f = g[j]
             af = abs(f)
-            a = exp_nonpositive(-af)
+            x = sigma_arg(f, table)
+            a = exp_nonpositive(-abs(x))
             label = one - codes[j]
-            linear += max(f - np.float32(2.0) * label * f, zero)  # f for a label 0, -f for a label 1
+            linear += max(x - np.float32(2.0) * label * x, zero)  # x for a label 0, -x for a label 1
             product *= one + a
             inv = one / (one + a)
-            gj = (label - (inv if f >= zero else a * inv)) * lr
+            gj = (label - (inv if x >= zero else a * inv)) * lr
             g[j] = gj if af < cap else zero  # cap: word2vec.c's no update from a saturated node
         return linear, product
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
-    def _gradients(g, codes, length, lr, skip_saturated):  # pragma: no cover - compiled
+    def _gradients(g, codes, length, lr, rule):  # pragma: no cover - compiled
         """Pass 2 of the three-pass update: the scores ``g[:length]`` become gradients in place,
         g = (label - σ(f))·lr with label = 1 - code, and their loss is returned as (linear part, folded logs, product)
-        (see :func:`logistic_update`): the loss is linear + folded + log(product). ``skip_saturated``: word2vec.c's
+        (see :func:`logistic_update`): the loss is linear + folded + log(product). ``rule`` as there; RULE_SKIP: word2vec.c's
         hierarchical-softmax rule, no update (g = 0) from a node with |f| >= 6.
 
         In SIMD lanes (:func:`_gradient_block`), 64 nodes at a time: their factors, each in (1, 2], multiply to a
         finite float32, and a path deeper than 64 nodes folds each further block's product into a log."""
-        cap = np.float32(MAX_EXP) if skip_saturated else np.float32(np.inf)
+        cap = np.float32(MAX_EXP) if (rule & RULE_SKIP) != 0 else np.float32(np.inf)
+        table = (rule & RULE_TABLE) != 0
         first = min(length, 64)
-        linear, product = _gradient_block(g[:first], codes[:first], lr, cap)
+        linear, product = _gradient_block(g[:first], codes[:first], lr, cap, table)
         folded = 0.0
         for lo in range(64, length, 64):
             hi = min(length, lo + 64)
-            part, factor = _gradient_block(g[lo:hi], codes[lo:hi], lr, cap)
+            part, factor = _gradient_block(g[lo:hi], codes[lo:hi], lr, cap, table)
             linear += part
             folded += math.log(factor)
         return linear, folded, product
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
-    def path_update(h, neu1e, w, nodes, codes, length, lr, g, top_w):  # pragma: no cover - compiled
+    def path_update(h, neu1e, w, nodes, codes, length, lr, g, top_w, rule):  # pragma: no cover - compiled
         """Hierarchical softmax along one Huffman path: :func:`logistic_update` for each node, label 1 - code.
 
         The same arithmetic as calling it node by node, in three passes: every node's score u·h first,
@@ -264,7 +286,8 @@ if HAVE_NUMBA:
         ``top_w``: the thread's private copy of the tree's last ``P = len(top_w)`` rows (P = 0: none), the
         nodes every path starts with (:func:`w2v.engines.hogwild.merge_top_nodes`). Inner nodes are made
         in order of count, so the highest ids are the top of the tree and a path, root first, holds them
-        as a prefix: those nodes are read and updated in ``top_w``, the rest in ``w``.
+        as a prefix: those nodes are read and updated in ``top_w``, the rest in ``w``. ``rule``: its RULE_TABLE
+        bit (:func:`logistic_update`); a saturated node never gets an update.
         """
         base = w.shape[0] - top_w.shape[0]
         top = 0
@@ -272,7 +295,7 @@ if HAVE_NUMBA:
             top += 1
         _scores(h, top_w, nodes, 0, top, base, g)
         _scores(h, w, nodes, top, length, 0, g)
-        linear, folded, product = _gradients(g, codes, length, lr, True)
+        linear, folded, product = _gradients(g, codes, length, lr, rule | RULE_SKIP)
         _apply(h, neu1e, top_w, nodes, 0, top, base, g, True)  # g == 0: a saturated node (or lr 0), no update
         _apply(h, neu1e, w, nodes, top, length, 0, g, True)
         return linear + folded, product
@@ -290,11 +313,11 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def batched_window_update(
-        in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, scratch, skip_saturated
+        in_w, hs_w, top_w, inputs, a, b, nodes, codes, length, lr, H, E, scratch, rule
     ):  # pragma: no cover - compiled
         """A run of one skip-gram center's pairs in one batched step (``batch_windows``): the pairs ``a:b`` (context
         rows ``inputs[a:b]``, distinct) share their output rows ``nodes[:length]``, the center's Huffman path
-        (``skip_saturated`` True) or its target and shared negatives (``codes`` 0 then 1s: label = 1 - code).
+        (``rule`` with RULE_SKIP) or its target and shared negatives (``codes`` 0 then 1s: label = 1 - code).
 
         Instead of ``b - a`` sequential steps, every score u_j·h_c is taken from the rows as they were when the
         run started, then every gradient g_cj, then each context's error e_c = sum_j g_cj u_j, then each output
@@ -345,7 +368,7 @@ if HAVE_NUMBA:
         tiled = scratch[m : 2 * m]
         for c in range(n):
             tiled[c * length : (c + 1) * length] = codes[:length]
-        linear, folded, product = _gradients(scratch[:m], tiled, m, lr, skip_saturated)
+        linear, folded, product = _gradients(scratch[:m], tiled, m, lr, rule)
         logs = folded + math.log(product)
         # Errors from the output rows before their update (word2vec.c's neu1e), four rows at a time.
         for c in range(n):
@@ -405,7 +428,7 @@ if HAVE_NUMBA:
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def train_examples(
-        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, top_w, ns_skip
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, top_w, rule
     ):  # fmt: skip  # pragma: no cover - compiled
         """word2vec.c's per-example loop over examples ``lo:hi``, in order, on one thread; returns their loss.
 
@@ -418,8 +441,9 @@ if HAVE_NUMBA:
         to the thread: the compiler can then vectorise the row updates (no aliasing with the tables), and
         h is exact because the input rows change only after all output rows (word2vec.c's neu1 / neu1e).
         top_w: the thread's private copy of the Huffman tree's top rows (:func:`path_update`), (0, dim) for none.
-        ns_skip: negative sampling takes gensim's rule, no update from an output row with |u·h| >= 6
-        (``ns_skip_saturated``); False updates every row, as word2vec.c's clipped σ does.
+        rule (:func:`sigma_rule`): RULE_SKIP, negative sampling takes gensim's rule, no update from an output row with
+        |u·h| >= 6 (``ns_skip_saturated``; without it every row moves, as word2vec.c's clipped σ does); RULE_TABLE, σ as
+        word2vec.c's and gensim's table gives it (``sigma_table``), for every output row.
         """
         dim = in_w.shape[1]
         n_neg = negatives.shape[1]
@@ -483,18 +507,18 @@ if HAVE_NUMBA:
             done = False
             linear, product = 0.0, 1.0  # the example's loss is linear + log(product) (see logistic_update)
             if use_ns and n_neg < 100:
-                done, part, factor = negatives_update(h, neu1e, out_w, t, negatives[i], lr32, ns_g, ns_rows, ns_skip)
+                done, part, factor = negatives_update(h, neu1e, out_w, t, negatives[i], lr32, ns_g, ns_rows, rule)
                 if done:
                     linear, product = linear + part, product * factor
             if use_ns and not done:
-                part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, ns_skip)
+                part, factor = logistic_update(h, neu1e, out_w, t, 1.0, lr, rule)
                 linear, product = linear + part, product * factor
                 for k in range(n_neg):
                     if negatives[i, k] != t:  # a negative equal to the target is skipped
-                        part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, ns_skip)
+                        part, factor = logistic_update(h, neu1e, out_w, negatives[i, k], 0.0, lr, rule)
                         linear, product = linear + part, product * factor
             if use_hs:
-                part, factor = path_update(h, neu1e, hs_w, points[t], codes[t], lengths[t], lr32, scratch, top_w)
+                part, factor = path_update(h, neu1e, hs_w, points[t], codes[t], lengths[t], lr32, scratch, top_w, rule)
                 linear, product = linear + part, product * factor
             loss += linear + math.log(product)  # each factor is in (1, 2]: no overflow below 1000 rows
             if b - a == 1:  # skip-gram: h is still the row's value, so write it without reading
@@ -516,7 +540,7 @@ if HAVE_NUMBA:
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def _word2vec_hogwild(
-        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, n_slices, ns_skip
+        in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, n_slices, rule
     ):  # pragma: no cover - compiled
         """:func:`train_examples` over ``n_slices`` contiguous slices of the batch, one per thread (Hogwild)."""
         n_examples, dim = targets.shape[0], in_w.shape[1]
@@ -528,7 +552,7 @@ if HAVE_NUMBA:
             lo, hi = s * n_examples // n_slices, (s + 1) * n_examples // n_slices
             losses[s] = train_examples(
                 in_w, out_w, hs_w, inputs, offsets, targets, negatives, points, codes, lengths, bag_mean, lr, lo, hi, h, neu1e, no_top,
-                ns_skip,
+                rule,
             )  # fmt: skip
         return losses.sum()
 
@@ -558,6 +582,11 @@ def cpu_kernel_unavailable(name: str, cfg: Any, device: torch.device) -> str | N
     return None
 
 
+def sigma_rule(ns_skip_saturated: bool, sigma_table: bool) -> int:
+    """The compiled kernels' ``rule`` argument from the two config keys: RULE_SKIP | RULE_TABLE bits (1 and 2)."""
+    return (1 if ns_skip_saturated else 0) | (2 if sigma_table else 0)
+
+
 def word2vec_step_cpu(
     tables: Tables,
     spec: ModelSpec,
@@ -567,6 +596,7 @@ def word2vec_step_cpu(
     negatives: torch.Tensor,
     lr: float,
     ns_skip_saturated: bool = False,
+    sigma_table: bool = False,
 ) -> torch.Tensor:
     """Same contract as :func:`w2v.engines.torch_engine.sgd_step`, for contiguous float32 CPU tables;
     the updates are applied example by example instead of summed."""
@@ -575,7 +605,7 @@ def word2vec_step_cpu(
         tables.in_w.numpy(), tables.out_w.numpy(), tables.hs_w.numpy(), inputs.numpy(),
         offsets.numpy() if offsets is not None else _EMPTY_I64, targets.numpy(), negatives.numpy(),
         tables.points.numpy(), tables.codes.numpy(), tables.lengths.numpy(), spec.bag_mean, float(lr), n_slices,
-        bool(ns_skip_saturated),
+        sigma_rule(ns_skip_saturated, sigma_table),
     )  # fmt: skip
     return torch.tensor(loss, dtype=torch.float64)
 
@@ -603,9 +633,11 @@ class NumbaEngine(Engine):
 
     def step(self, batch: ExampleBatch, lr: float, lr_end: float) -> torch.Tensor:
         """One batch at ``lr`` (``lr_end`` is for chunk engines); (summed loss, examples) as in :meth:`Engine.step`."""
+        cfg = self.cfg
         loss = word2vec_step_cpu(
-            self.tables, self.spec, batch.inputs, batch.offsets, batch.targets, batch.negatives, lr, bool(self.cfg.ns_skip_saturated)
-        )
+            self.tables, self.spec, batch.inputs, batch.offsets, batch.targets, batch.negatives, lr, bool(cfg.ns_skip_saturated),
+            bool(cfg.sigma_table),
+        )  # fmt: skip
         return step_result(loss, len(batch))
 
 

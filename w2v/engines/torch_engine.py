@@ -18,6 +18,14 @@ from w2v.engines.base import Engine, register, step_result
 from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel, logistic_loss, output_rows
 
 
+def table_scores(scores: torch.Tensor) -> torch.Tensor:
+    """The points at which word2vec.c's and gensim's σ table is read: for |f| < 6, -6 + 0.012·int((f + 6)·83), the
+    factor 1000 / 6 / 2 taken in C integer arithmetic as both do (the numba kernels' ``sigma_arg``); f elsewhere."""
+    step, scale = 2.0 * MAX_EXP / 1000, float(1000 // MAX_EXP // 2)
+    looked_up = -MAX_EXP + step * torch.floor((scores + MAX_EXP) * scale)
+    return torch.where(scores.abs() < MAX_EXP, looked_up, scores)
+
+
 @torch.no_grad()
 def sgd_step(
     tables: Tables,
@@ -29,6 +37,7 @@ def sgd_step(
     lr: float | torch.Tensor,
     max_row_updates: int = 0,
     ns_skip_saturated: bool = False,
+    sigma_table: bool = False,
 ) -> torch.Tensor:
     """One SGD step of word2vec on a batch, in place; returns the summed loss before the step.
 
@@ -44,7 +53,8 @@ def sgd_step(
     rows: ``h`` is their mean and every row gets the whole ``neu1e``, as in fastText and gensim. A
     hierarchical-softmax node with ``|u·h| >= MAX_EXP`` (6) gets no update, as in word2vec.c and
     gensim (its loss still counts); with ``ns_skip_saturated`` a negative-sampling row with ``|u·h| >= 6``
-    gets none either, as in gensim. ``max_row_updates`` > 0 caps the summed updates a row takes in
+    gets none either, as in gensim. With ``sigma_table`` σ and the loss are taken where word2vec.c's and gensim's
+    table lookup reads them (:func:`table_scores`). ``max_row_updates`` > 0 caps the summed updates a row takes in
     one batch: they are scaled by ``max_row_updates / count`` (for GPU-sized batches).
     """
     in_w, dim = tables.in_w, tables.in_w.shape[1]
@@ -62,10 +72,11 @@ def sgd_step(
         weight = getattr(tables, table)
         u = weight.index_select(0, rows.reshape(-1)).view(*rows.shape, dim)  # (B, T, D)
         scores = (u * h.unsqueeze(1)).sum(-1)  # (B, T)
-        loss += logistic_loss(scores, labels, valid).double()
+        at = table_scores(scores) if sigma_table else scores  # where σ is taken
+        loss += logistic_loss(at, labels, valid).double()
         if table == "hs_w" or ns_skip_saturated:  # a saturated row (|u·h| >= MAX_EXP) is not updated
             valid = valid * (scores.abs() < MAX_EXP)
-        g = (labels - torch.sigmoid(scores)) * valid * lr  # (B, T), already scaled by the step size
+        g = (labels - torch.sigmoid(at)) * valid * lr  # (B, T), already scaled by the step size
         neu1e += torch.bmm(g.unsqueeze(1), u).squeeze(1)
         if max_row_updates > 0:
             g = g * _row_scale(rows, weight.shape[0], max_row_updates)
@@ -122,7 +133,7 @@ class TorchEngine(Engine):
         if self.optimizer is None:
             loss = sgd_step(
                 self.tables, self.spec, *args, lr, max_row_updates=self.cfg.max_row_updates,
-                ns_skip_saturated=bool(self.cfg.ns_skip_saturated),
+                ns_skip_saturated=bool(self.cfg.ns_skip_saturated), sigma_table=bool(self.cfg.sigma_table),
             )  # fmt: skip
             return step_result(loss, len(batch))
         for group in self.optimizer.param_groups:

@@ -61,6 +61,8 @@ class TritonEngine(Engine):
             return "engine=triton does not train character n-grams: use engine=torch (or engine=numba on CPU) with subwords.enabled=true"
         if cfg.optim != "sgd":
             return "engine=triton implements optim=sgd only: use engine=torch for other optimizers"
+        if cfg.get("sigma_table"):
+            return "engine=triton takes the exact σ: sigma_table=true runs on engine=hogwild, numba or torch"
         if importlib.util.find_spec("triton") is None:
             return "engine=triton needs the triton package: pip install triton (CUDA builds of torch ship it), or use engine=torch"
         # On CPU only when asked for by name under the interpreter (tests): never picked by engine=auto.
