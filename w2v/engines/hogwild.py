@@ -52,7 +52,14 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 if HAVE_NUMBA:
     # The per-example loop and its update rule are the example kernel's: one copy of the math for both.
-    from w2v.engines.numba_engine import _FASTMATH, _HS_CACHED_DEPTH, batched_window_update, prefetch_window, train_examples
+    from w2v.engines.numba_engine import (
+        _FASTMATH,
+        _HS_CACHED_DEPTH,
+        RULE_SKIP,
+        batched_window_update,
+        prefetch_window,
+        train_examples,
+    )
 
     _PIECE = 256  # centers whose examples are made at a time: a few KB of scratch that stays in cache
 
@@ -240,7 +247,7 @@ if HAVE_NUMBA:
                 part, logs = batched_window_update(in_w, out_w, top_w[:0], inputs, x, y, rows, labels, n, lr32, H, E, G, rule)
             else:
                 part, logs = batched_window_update(
-                    in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, rule | 1
+                    in_w, hs_w, top_w, inputs, x, y, points[t], codes[t], lengths[t], lr32, H, E, G, rule | RULE_SKIP
                 )
             loss += part + logs
             x, y = y, z

@@ -34,6 +34,9 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-
 
 drop_stale_kernels()  # before any kernel loads from numba's cache: see w2v.kernel_cache
 
+# The kernels' ``rule`` argument: bit flags for how σ and saturated rows are treated (:func:`sigma_rule`).
+RULE_SKIP, RULE_TABLE = 1, 2
+
 if HAVE_NUMBA:
     from llvmlite import ir
     from numba import types
@@ -84,8 +87,6 @@ if HAVE_NUMBA:
                 for j in range(_HS_CACHED_DEPTH, lengths[t]):
                     _prefetch(hs_w, points[t, j], col)
 
-    # The kernels' ``rule``: bit flags for how σ and saturated rows are treated (:func:`sigma_rule`).
-    RULE_SKIP, RULE_TABLE = 1, 2
     # word2vec.c and gensim look σ up in a table of EXP_TABLE_SIZE = 1000 values σ(-6 + 0.012 i), at the index
     # int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2)). Both evaluate that factor in C integer arithmetic:
     # 1000 / 6 / 2 = 83, not 83.3, so the entry read is σ at 0.996 f - 0.024, rounded down to the table's step.
@@ -583,8 +584,8 @@ def cpu_kernel_unavailable(name: str, cfg: Any, device: torch.device) -> str | N
 
 
 def sigma_rule(ns_skip_saturated: bool, sigma_table: bool) -> int:
-    """The compiled kernels' ``rule`` argument from the two config keys: RULE_SKIP | RULE_TABLE bits (1 and 2)."""
-    return (1 if ns_skip_saturated else 0) | (2 if sigma_table else 0)
+    """The compiled kernels' ``rule`` argument from the two config keys (``ns_skip_saturated``, ``sigma_table``)."""
+    return (RULE_SKIP if ns_skip_saturated else 0) | (RULE_TABLE if sigma_table else 0)
 
 
 def word2vec_step_cpu(
