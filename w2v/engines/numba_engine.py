@@ -119,7 +119,7 @@ if HAVE_NUMBA:
         # -log σ(±f) = softplus(s) = max(s, 0) + log(1 + a) for s = f (a negative) or -f (the target),
         # and σ(f) = 1/(1+a) or a/(1+a). (exp(-f) of a float32 f is a float32 and overflowed past
         # |f| > 88.7, a score healthy tables reach: the loss became inf while the updates were fine.)
-        x = sigma_arg(f, (rule & RULE_TABLE) != 0)
+        x = sigma_arg(f, True) if (rule & RULE_TABLE) != 0 else f  # a branch: the scalar path skips the table's point
         a = math.exp(-abs(x))
         s = x if label == 0.0 else -x
         linear = max(s, np.float32(0.0))
@@ -185,7 +185,7 @@ if HAVE_NUMBA:
         linear, product = np.float32(0.0), np.float32(1.0)
         for j in range(n):
             f = g[j]
-            x = sigma_arg(f, table)
+            x = sigma_arg(f, True) if table else f
             a = np.float32(math.exp(-abs(x)))
             label = np.float32(1.0) if j == 0 else np.float32(0.0)
             linear += max(x if j > 0 else -x, np.float32(0.0))
@@ -233,6 +233,14 @@ if HAVE_NUMBA:
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
     def _gradient_block(g, codes, lr, cap, table):  # pragma: no cover - compiled
         """:func:`_gradients` on whole arrays (slices of at most 64 nodes): (linear part, product of factors).
+        Two inlined copies, ``table`` a constant in each, so the exact σ's lanes do not compute the table's point."""
+        if table:
+            return _gradient_lanes(g, codes, lr, cap, True)
+        return _gradient_lanes(g, codes, lr, cap, False)
+
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
+    def _gradient_lanes(g, codes, lr, cap, table):  # pragma: no cover - compiled
+        """:func:`_gradient_block`'s loop.
 
         Branch-free and call-free (:func:`exp_nonpositive`, selects, and the kernels' numpy error model, which
         drops the division's zero check), and indexed from 0, so the compiler runs 8-16 nodes at a time in SIMD
