@@ -21,7 +21,7 @@ import torch
 from w2v.data.batches import ExampleBatch
 from w2v.engines.base import Engine, register, step_result
 from w2v.kernel_cache import drop_stale_kernels
-from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel
+from w2v.models.word2vec import MAX_EXP, SIGMA_TABLE_SCALE, SIGMA_TABLE_STEP, ModelSpec, Tables, Word2VecModel
 
 try:
     import numba
@@ -87,11 +87,7 @@ if HAVE_NUMBA:
                 for j in range(_HS_CACHED_DEPTH, lengths[t]):
                     _prefetch(hs_w, points[t, j], col)
 
-    # word2vec.c and gensim look σ up in a table of EXP_TABLE_SIZE = 1000 values σ(-6 + 0.012 i), at the index
-    # int((f + MAX_EXP) * (EXP_TABLE_SIZE / MAX_EXP / 2)). Both evaluate that factor in C integer arithmetic:
-    # 1000 / 6 / 2 = 83, not 83.3, so the entry read is σ at 0.996 f - 0.024, rounded down to the table's step.
-    _TABLE_SCALE = np.float32(1000 // MAX_EXP // 2)
-    _TABLE_STEP = np.float32(2.0 * MAX_EXP / 1000)
+    _TABLE_SCALE, _TABLE_STEP = np.float32(SIGMA_TABLE_SCALE), np.float32(SIGMA_TABLE_STEP)  # see w2v.models.word2vec
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
     def sigma_arg(f, table):  # pragma: no cover - compiled

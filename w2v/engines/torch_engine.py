@@ -15,14 +15,22 @@ import torch
 
 from w2v.data.batches import ExampleBatch
 from w2v.engines.base import Engine, register, step_result
-from w2v.models.word2vec import MAX_EXP, ModelSpec, Tables, Word2VecModel, logistic_loss, output_rows
+from w2v.models.word2vec import (
+    MAX_EXP,
+    SIGMA_TABLE_SCALE,
+    SIGMA_TABLE_STEP,
+    ModelSpec,
+    Tables,
+    Word2VecModel,
+    logistic_loss,
+    output_rows,
+)
 
 
 def table_scores(scores: torch.Tensor) -> torch.Tensor:
     """The points at which word2vec.c's and gensim's σ table is read: for |f| < 6, -6 + 0.012·int((f + 6)·83), the
     factor 1000 / 6 / 2 taken in C integer arithmetic as both do (the numba kernels' ``sigma_arg``); f elsewhere."""
-    step, scale = 2.0 * MAX_EXP / 1000, float(1000 // MAX_EXP // 2)
-    looked_up = -MAX_EXP + step * torch.floor((scores + MAX_EXP) * scale)
+    looked_up = -MAX_EXP + SIGMA_TABLE_STEP * torch.floor((scores + MAX_EXP) * SIGMA_TABLE_SCALE)
     return torch.where(scores.abs() < MAX_EXP, looked_up, scores)
 
 

@@ -34,6 +34,12 @@ from w2v.models.subwords import WordBags
 # and gensim skip it). Nodes near the root are shared by every word, so once they are confident this
 # both saves work and keeps a few wrong-but-confident examples from dragging the whole tree.
 MAX_EXP = 6.0
+# sigma_table: word2vec.c and gensim look σ up in EXP_TABLE_SIZE values σ(-MAX_EXP + SIGMA_TABLE_STEP i), at the index
+# int((f + MAX_EXP) * SIGMA_TABLE_SCALE). Both compile EXP_TABLE_SIZE / MAX_EXP / 2 in C integer arithmetic, 83 rather
+# than 83.3, so the entry read is σ at 0.996 f - 0.024, rounded down to the table's step.
+EXP_TABLE_SIZE = 1000
+SIGMA_TABLE_SCALE = float(EXP_TABLE_SIZE // int(MAX_EXP) // 2)
+SIGMA_TABLE_STEP = 2.0 * MAX_EXP / EXP_TABLE_SIZE
 
 
 @dataclass(frozen=True)
