@@ -46,7 +46,7 @@ def make_halves():
     @njit(parallel=True, fastmath=_FASTMATH, nogil=True)
     def halves(ids, block_lo, block_hi, seeds, lr_lo, lr_hi, remap, keep_prob, in_w, out_w, hs_w, in_2, out_2, points, codes,
                lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, top_n,
-               batched, ns_skip, losses, examples):  # fmt: skip  # pragma: no cover - compiled
+               batched, ns_skip, hot, in_base, out_base, snaps_in, snaps_out, losses, examples):  # fmt: skip  # pragma: no cover - compiled
         n = block_lo.shape[0]
         for half in prange(2):
             iw = in_w if half == 0 else in_2
@@ -55,7 +55,7 @@ def make_halves():
                 losses[b], examples[b] = _train_block(
                     ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, iw, ow, hs_w, points, codes,
                     lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow, bag_mean, share, top_n,
-                    batched, ns_skip,
+                    batched, ns_skip, 0, 0, -1, snaps_in[0], snaps_out[0],  # private_rows off: the halves' own tables say it
                 )  # fmt: skip
 
     return halves

@@ -176,6 +176,9 @@ class TrainConfig:
     # every path starts with) in its own copy and adds its change to the shared rows after every 4N path walks,
     # so those rows stop moving between the cores' caches; 0 = every node shared (word2vec.c).
     hs_private_nodes: int = 255
+    # engine=hogwild, 2+ threads, word models: each thread trains the N most frequent words' input rows (and output
+    # rows with negative sampling) in a private copy merged into the shared rows every 16N examples; 0 = all shared.
+    private_rows: int = 0
     # Negative sampling: no update from an output row whose score |u·h| reaches 6 (gensim's rule, which its
     # Word2Vec and FastText apply to negative sampling and hierarchical softmax alike); false updates every row with
     # the exact σ, as word2vec.c's clipped σ does. Hierarchical softmax skips saturated nodes either way (both do).
@@ -353,6 +356,7 @@ def validate(cfg: Any, files: bool = True) -> None:
             f"{lever}=true is engine=hogwild's: use engine=hogwild (or auto on CPU), or drop it (engine={cfg.engine})",
         )
     _check(cfg.hs_private_nodes >= 0, f"invalid value hs_private_nodes={cfg.hs_private_nodes}: must be >= 0 (0 = off)")
+    _check(cfg.private_rows >= 0, f"invalid value private_rows={cfg.private_rows}: must be >= 0 (0 = off)")
     _check(cfg.chunk_tokens >= 1, f"invalid value chunk_tokens={cfg.chunk_tokens}: must be >= 1")
     _check(cfg.eval.projector_words >= 0, f"invalid value eval.projector_words={cfg.eval.projector_words}: must be >= 0 (0 = off)")
     _check(0 <= cfg.heldout < 1, f"invalid value heldout={cfg.heldout}: need 0 <= heldout < 1 (a fraction of blocks; 0 = off)")

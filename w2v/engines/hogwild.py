@@ -44,13 +44,15 @@ from w2v.engines.numba_engine import cpu_kernel_unavailable, set_threads, sigma_
 from w2v.models.word2vec import Word2VecModel
 
 try:
-    from numba import njit, prange
+    from numba import get_thread_id, njit, prange
 
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - numba is a dependency, but keep torch-only installs working
     HAVE_NUMBA = False
 
 if HAVE_NUMBA:
+    import numba
+
     # The per-example loop and its update rule are the example kernel's: one copy of the math for both.
     from w2v.engines.numba_engine import (
         _FASTMATH,
@@ -61,6 +63,7 @@ if HAVE_NUMBA:
         train_examples,
     )
 
+    _HOT_MERGE = 16  # private_rows: examples per hot row between two merges into the shared rows
     _PIECE = 256  # centers whose examples are made at a time: a few KB of scratch that stays in cache
 
     _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -188,6 +191,50 @@ if HAVE_NUMBA:
                 mine[d] = shared[d]
                 last[d] = shared[d]
 
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
+    def sync_private_rows(w, off, hot, snap):  # pragma: no cover - compiled
+        """Start a block's private copy of the ``hot`` most frequent words' rows: ``w[off + r] = w[r]``, and ``snap``
+        (their value at the last merge) the same."""
+        for r in range(hot):
+            shared, mine, last = w[r], w[off + r], snap[r]
+            for d in range(shared.shape[0]):
+                mine[d] = shared[d]
+                last[d] = shared[d]
+
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
+    def merge_private_rows(w, off, hot, snap):  # pragma: no cover - compiled
+        """Add the thread's change to its private rows ``w[off:off + hot]`` (against ``snap``, their value at the last
+        merge) to the shared rows ``w[:hot]``, and take their new value back (``private_rows``).
+
+        The most frequent words' rows are read and written by every thread many times a millisecond, so shared
+        their cache lines moved between the cores on nearly every example. The private rows live in the same
+        array as the shared ones, after them, and the thread's examples address them by remapped ids
+        (:func:`remap_hot`): the kernel never chooses between two arrays."""
+        for r in range(hot):
+            shared, mine, last = w[r], w[off + r], snap[r]
+            for d in range(shared.shape[0]):
+                shared[d] += mine[d] - last[d]
+                mine[d] = shared[d]
+                last[d] = shared[d]
+
+    @njit(cache=True, nogil=True)
+    def remap_hot(inputs, n_in, targets, negs, e, hot, in_off, out_off):  # pragma: no cover - compiled
+        """Point a piece's examples at the thread's private rows: an input row below ``hot`` moves to ``in_off +``
+        its id, and with ``out_off >= 0`` (negative sampling only: a Huffman path is looked up by its target) so do
+        the targets and negatives. One word keeps one id within the thread, so every equality the kernel tests
+        (a negative equal to its target, a repeated context) holds as before."""
+        for m in range(n_in):
+            if inputs[m] < hot:
+                inputs[m] += in_off
+        if out_off < 0:
+            return
+        for x in range(e):
+            if targets[x] < hot:
+                targets[x] += out_off
+            for k in range(negs.shape[1]):
+                if negs[x, k] < hot:
+                    negs[x, k] += out_off
+
     @njit(cache=True, nogil=True, inline="always")
     def _run_end(inputs, targets, negs, x, e, most):  # pragma: no cover - compiled
         """The end of the run of pairs from ``x``: the same center (target) and negatives (``negs``' rows; none
@@ -283,12 +330,22 @@ if HAVE_NUMBA:
         top_n,
         batched,
         rule,
+        hot,
+        in_off,
+        out_off,
+        snap_in,
+        snap_out,
     ):  # pragma: no cover - compiled
         """One block ``ids[lo:hi]``, sentence by sentence, as word2vec.c's thread reads its part of the file.
 
         Each sentence's kept words go to ``sen``; its centers are then trained _PIECE at a time: their
         examples and negatives are made in scratch buffers that stay in cache, and
         :func:`train_examples` walks them with the rows of the examples ahead prefetched.
+
+        ``hot`` > 0 (``private_rows``): the ``hot`` most frequent words' input rows (and output rows when ``out_off``
+        >= 0) are trained in the thread's private copy at rows ``in_off`` (``out_off``) on, started from the shared
+        rows here and merged into them every ``_HOT_MERGE * hot`` examples and at the block's end, so they hold
+        nothing between blocks. ``snap_in``/``snap_out``: the thread's (hot, dim) scratch.
         """
         dim = in_w.shape[1]
         span = max(1, hi - lo)
@@ -316,6 +373,11 @@ if HAVE_NUMBA:
         snap = top_w.copy()
         state = np.uint64(seed)
         loss, examples, unmerged = 0.0, 0, 0  # unmerged: path walks since the last merge of the private rows
+        if hot > 0:
+            sync_private_rows(in_w, in_off, hot, snap_in)
+            if out_off >= 0:
+                sync_private_rows(out_w, out_off, hot, snap_out)
+        unmerged_hot = 0
         pos = lo
         while pos < hi:
             n, pos, state = read_sentence(ids, pos, hi, remap, keep_prob, state, sen)
@@ -331,6 +393,8 @@ if HAVE_NUMBA:
                     sen, n, c0, c1, radius, bag_inputs, bag_offsets, prob, alias, negatives, cbow, share, state,
                     inputs, offsets, targets, negs,
                 )  # fmt: skip
+                if hot > 0:
+                    remap_hot(inputs, offsets[e] if csr else e, targets, negs, e, hot, in_off, out_off)
                 if batched:
                     loss += train_window_runs(
                         in_w, out_w, hs_w, top_w, inputs, targets, negs, points, codes, lengths, e, 2 * window, lr, H, E, G, rows, labels,
@@ -346,8 +410,18 @@ if HAVE_NUMBA:
                 if top_w.shape[0] and unmerged >= 4 * top_w.shape[0]:
                     merge_top_nodes(hs_w, top_w, snap)
                     unmerged = 0
+                unmerged_hot += e
+                if hot > 0 and unmerged_hot >= _HOT_MERGE * hot:
+                    merge_private_rows(in_w, in_off, hot, snap_in)
+                    if out_off >= 0:
+                        merge_private_rows(out_w, out_off, hot, snap_out)
+                    unmerged_hot = 0
         if top_w.shape[0]:
             merge_top_nodes(hs_w, top_w, snap)
+        if hot > 0:
+            merge_private_rows(in_w, in_off, hot, snap_in)
+            if out_off >= 0:
+                merge_private_rows(out_w, out_off, hot, snap_out)
         return loss, examples
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
@@ -380,19 +454,43 @@ if HAVE_NUMBA:
         top_n,
         batched,
         rule,
+        hot,
+        in_base,
+        out_base,
+        snaps_in,
+        snaps_out,
         losses,
         examples,
     ):  # pragma: no cover - compiled
-        """The chunk's blocks shared out over the threads (Hogwild): each block trains start to end on one thread."""
+        """The chunk's blocks shared out over the threads (Hogwild): each block trains start to end on one thread.
+
+        ``hot`` > 0: thread ``t`` trains the ``hot`` most frequent words' rows at ``in_base + t * hot`` (and
+        ``out_base + t * hot``; ``out_base`` < 0: output rows stay shared) with scratch ``snaps_in[t]``
+        (``snaps_out[t]``); the tables hold those rows after their ``base`` rows (:func:`merge_private_rows`)."""
         for b in prange(block_lo.shape[0]):
+            t = get_thread_id()
+            p = hot if t < snaps_in.shape[0] else 0  # a thread without its rows trains the shared ones
+            tt = t if p > 0 else 0
+            out_off = out_base + tt * hot if out_base >= 0 else -1
             losses[b], examples[b] = _train_block(
                 ids, block_lo[b], block_hi[b], seeds[b], lr_lo[b], lr_hi[b], remap, keep_prob, in_w, out_w, hs_w,
                 points, codes, lengths, prob, alias, bag_inputs, bag_offsets, max_bag, window, shrink, negatives, cbow,
-                bag_mean, share, top_n, batched, rule,
+                bag_mean, share, top_n, batched, rule, p, in_base + tt * hot, out_off,
+                snaps_in[tt], snaps_out[tt],
             )  # fmt: skip
 
 
 _EMPTY_I64 = np.zeros(0, dtype=np.int64)
+
+
+def _with_spare_rows(param: torch.nn.Parameter, spare: int) -> np.ndarray:
+    """Move a table into a buffer with ``spare`` zero rows after its own and return the buffer (as numpy); the
+    parameter becomes the buffer's first rows, a contiguous view, so everything else sees the same table."""
+    w = param.data
+    buffer = torch.zeros(w.shape[0] + spare, w.shape[1], dtype=w.dtype)
+    buffer[: w.shape[0]] = w
+    param.data = buffer[: w.shape[0]]
+    return buffer.numpy()
 
 
 def block_lrs(words: np.ndarray, lr: float, lr_end: float) -> tuple[np.ndarray, np.ndarray]:
@@ -439,6 +537,28 @@ class HogwildEngine(Engine):
         # admits it only for those models: skip-gram without subwords, with pure HS or with shared negatives.
         # Null (auto) turns each lever on where it was measured inside the quality targets (window_levers).
         self.shared_negatives, self.batch_windows = window_levers(cfg)
+        self._private_rows(model, cfg, threads)
+
+    def _private_rows(self, model: Word2VecModel, cfg: Any, threads: int) -> None:
+        """``private_rows``: with two or more threads, give each thread a private copy of the most frequent words'
+        rows, after the shared ones in the same buffer (:func:`merge_private_rows`). The input table always (word
+        models: fastText's bags are rows of n-grams), the output table with negative sampling."""
+        t, dim = self.tables, model.tables().in_w.shape[1]
+        n_threads = numba.get_num_threads() if HAVE_NUMBA else 1
+        self.hot = min(int(cfg.get("private_rows", 0)), len(t.out_w) or len(t.in_w)) if threads > 1 and model.bags is None else 0
+        self.in_base, self.out_base = len(t.in_w), (len(t.out_w) if len(t.out_w) else -1)
+        self.in_ext, self.out_ext = t.in_w.numpy(), t.out_w.numpy()
+        if self.hot and n_threads > 1:
+            spare = n_threads * self.hot
+            self.in_ext = _with_spare_rows(model.in_embed.weight, spare)
+            if self.out_base >= 0:
+                self.out_ext = _with_spare_rows(model.out_embed.weight, spare)
+            self.tables = model.tables()  # the same tables: views of the buffers' first rows
+        else:
+            self.hot, n_threads = 0, 1
+        rows = self.hot
+        self.snaps_in = np.zeros((n_threads, rows, dim), dtype=np.float32)
+        self.snaps_out = np.zeros((n_threads, rows if self.out_base >= 0 else 0, dim), dtype=np.float32)
 
     def resolved(self) -> dict[str, Any]:
         """The window levers this run trains with, null (auto) resolved: for the start log and metrics.json."""
@@ -479,10 +599,11 @@ class HogwildEngine(Engine):
         cfg, t = self.cfg, self.tables
         _train_blocks(
             ids, lo, hi, seeds, lr_lo, lr_hi, self.remap, self.keep_prob,
-            t.in_w.numpy(), t.out_w.numpy(), t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
+            self.in_ext, self.out_ext, t.hs_w.numpy(), t.points.numpy(), t.codes.numpy(), t.lengths.numpy(),
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if self.shared_negatives else 0,
-            self.top_nodes, self.batch_windows, sigma_rule(bool(cfg.ns_skip_saturated), bool(cfg.sigma_table)), losses, examples,
+            self.top_nodes, self.batch_windows, sigma_rule(bool(cfg.ns_skip_saturated), bool(cfg.sigma_table)),
+            self.hot, self.in_base, self.out_base if self.hot else -1, self.snaps_in, self.snaps_out, losses, examples,
         )  # fmt: skip
 
 
