@@ -178,7 +178,7 @@ class TrainConfig:
     hs_private_nodes: int = 255
     # engine=hogwild, 2+ threads, word models: each thread trains the N most frequent words' input rows (and output
     # rows with negative sampling) in a private copy merged into the shared rows every 16N examples; 0 = all shared.
-    private_rows: int = 0
+    private_rows: int = 256
     # Negative sampling: no update from an output row whose score |u·h| reaches 6 (gensim's rule, which its
     # Word2Vec and FastText apply to negative sampling and hierarchical softmax alike); false updates every row with
     # the exact σ, as word2vec.c's clipped σ does. Hierarchical softmax skips saturated nodes either way (both do).

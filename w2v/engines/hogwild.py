@@ -542,11 +542,12 @@ class HogwildEngine(Engine):
     def _private_rows(self, model: Word2VecModel, cfg: Any, threads: int) -> None:
         """``private_rows``: with two or more threads, give each thread a private copy of the most frequent words'
         rows, after the shared ones in the same buffer (:func:`merge_private_rows`). The input table always (word
-        models: fastText's bags are rows of n-grams), the output table with negative sampling."""
+        models: fastText's bags are rows of n-grams), the output table with negative sampling alone."""
         t, dim = self.tables, model.tables().in_w.shape[1]
         n_threads = numba.get_num_threads() if HAVE_NUMBA else 1
         self.hot = min(int(cfg.get("private_rows", 0)), len(t.out_w) or len(t.in_w)) if threads > 1 and model.bags is None else 0
-        self.in_base, self.out_base = len(t.in_w), (len(t.out_w) if len(t.out_w) else -1)
+        # Output rows only with negative sampling alone: a Huffman path is looked up by the target's own id.
+        self.in_base, self.out_base = len(t.in_w), (len(t.out_w) if len(t.out_w) and not len(t.hs_w) else -1)
         self.in_ext, self.out_ext = t.in_w.numpy(), t.out_w.numpy()
         if self.hot and n_threads > 1:
             spare = n_threads * self.hot
