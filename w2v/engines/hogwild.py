@@ -23,7 +23,11 @@ context word). ``shared_negatives`` draws one set of K negatives per center for 
 one example, ``window`` consecutive windows share one set. With hierarchical softmax and two or more threads,
 each thread trains the Huffman tree's top ``hs_private_nodes`` rows, where every path starts, in a private copy
 merged into the shared rows every few hundred walks (:func:`merge_top_nodes`): shared, those rows moved between
-the cores on nearly every example, and two threads trained slower than one.
+the cores on nearly every example, and two threads trained slower than one. The most frequent words' rows are the
+same kind of hot spot for every model: with ``private_rows`` each thread trains the top N words' input rows (and
+output rows, with negative sampling alone) in a private copy kept after the shared rows in the same buffer, its
+examples pointed there by remapped ids, and merged every 16N examples and at each block's end
+(:func:`merge_private_rows`).
 ``batch_windows`` trains a skip-gram center's pairs, which share their output rows (its Huffman path, or its
 target and shared negatives), as one batched step (:func:`train_window_runs`).
 """
