@@ -181,6 +181,7 @@ def split_lines(sentence: Sequence[str], most: int) -> list[Sequence[str]]:
 
 TABLES = (8, 9, 10)  # positions of in_w, out_w, hs_w among _train_blocks' arguments
 TOP_N = 25  # position of top_n (hs_private_nodes) among them
+HOT, OUT_BASE = -7, -5  # positions of hot (private_rows) and out_base among them, counted from the end
 
 
 def capture_chunks(args: argparse.Namespace) -> list[list]:
@@ -211,6 +212,9 @@ def capture_chunks(args: argparse.Namespace) -> list[list]:
             overrides.append("lr=0.05")
         if args.hs:
             overrides += ["hs=true", "negatives=0"]
+        # The run's private_rows: the captured tables hold that many spare rows per thread, so a way may set any
+        # hot <= it (bench/sharing.py); 0 gives the tables without spare rows.
+        overrides.append(f"private_rows={getattr(args, 'capture_private_rows', 0)}")
         with tempfile.TemporaryDirectory() as tmp:
             train_run(overrides, Path(tmp) / "run")
     finally:

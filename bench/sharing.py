@@ -3,6 +3,7 @@
     taskset -c 0,1 python bench/sharing.py                   # skip-gram NS, a 6M-token wiki8 prefix, about 2 minutes
     taskset -c 0,1 python bench/sharing.py --model cbow --repeats 6
     taskset -c 0,1 python bench/sharing.py --hs --private-nodes 63,255,1023   # hierarchical softmax
+    taskset -c 0,1 python bench/sharing.py --model cbow --private-rows 64,256,1024   # the most frequent words' rows
 
 It trains one epoch of a wiki8 prefix with ``engine=hogwild`` and keeps the arguments of its first
 ``--chunks`` kernel calls (each a span chunk: blocks of the id file, seeds, learning rates, tables).
@@ -13,7 +14,10 @@ Then it times ``hogwild._train_blocks`` on those chunks, from the same starting 
 - **2 halves, shared**: each thread trains one contiguous half of the blocks, on the shared tables;
 - **2 halves, private**: the same halves, each thread on its own copy of the input and output tables.
   Nothing is merged: this is not a way to train, it is the rate two threads reach when no row moves
-  between their caches (the upper bound on what keeping rows private, as pWord2Vec does, can win).
+  between their caches (the upper bound on what keeping rows private, as pWord2Vec does, can win);
+- **2 threads, N private rows**, for each N of ``--private-rows``: the engine with ``private_rows=N``, each
+  thread training the N most frequent words' rows in its own copy, merged every 16N examples. The ways
+  above train every row shared (``private_rows=0``).
 
 With ``--hs`` (hierarchical softmax, no negatives) ``2 threads`` keeps every row of the tree shared (word2vec.c;
 the engine's default is ``hs_private_nodes=255``), and the halves give way to ``2 threads, top N private``:
@@ -32,7 +36,7 @@ import argparse
 import time
 
 import numpy as np
-from common import TABLES, TOP_N, WIKI8, add_json_argument, capture_chunks, settings_of, write_results
+from common import HOT, OUT_BASE, TABLES, TOP_N, WIKI8, add_json_argument, capture_chunks, settings_of, write_results
 
 
 def make_halves():
@@ -76,6 +80,10 @@ def time_way(way: str, chunks: list[list], halves) -> float:
         numba.set_num_threads(1 if way == "1 thread" else 2)
         # The captured call holds the run's hs_private_nodes: each way sets its own (none for the first two).
         call[TOP_N] = int(way.split()[3]) if way.startswith("2 threads, top") else 0
+        # The captured call holds the run's private_rows and spare rows: every way but its own trains every row shared.
+        hot = int(way.split(", ")[-1].split()[0]) if way.endswith("private rows") else 0
+        call[OUT_BASE] = call[OUT_BASE] if hot else -1
+        call[HOT] = hot
         t0 = time.perf_counter()
         if way.startswith(("1 thread", "2 threads")):
             hogwild._train_blocks(*call)
@@ -96,15 +104,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=4)
     parser.add_argument("--hs", action="store_true", help="hierarchical softmax (negatives=0) instead of negative sampling")
     parser.add_argument("--private-nodes", default="63,255,1023", help="--hs: the hs_private_nodes values to time")
+    parser.add_argument("--private-rows", default="64,256,1024", help="the private_rows values to time (empty: none)")
     add_json_argument(parser, "sharing")
     args = parser.parse_args()
 
+    rows = [int(n) for n in args.private_rows.split(",") if n]
+    args.capture_private_rows = max(rows, default=0)
     chunks = capture_chunks(args)
     halves = make_halves()
     if args.hs:
         ways = ("1 thread", "2 threads", *(f"2 threads, top {n} private" for n in args.private_nodes.split(",")))
     else:
         ways = ("1 thread", "2 threads", "2 halves, shared", "2 halves, private")
+    top = "top 255 private, " if args.hs else ""  # with a tree: the engine's default hs_private_nodes beside them
+    ways = (*ways, *(f"2 threads, {top}{n} private rows" for n in rows))
     for way in ways:  # compile everything before timing
         time_way(way, chunks[:1], halves)
     rates: dict[str, list[float]] = {way: [] for way in ways}
