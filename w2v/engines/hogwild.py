@@ -179,6 +179,19 @@ if HAVE_NUMBA:
             n += 1
         return n, pos, state
 
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
+    def _merge_rows(shared_w, shared_lo, mine_w, mine_lo, n, snap, add):  # pragma: no cover - compiled
+        """Rows ``mine_w[mine_lo:mine_lo + n]``, a thread's private copy of ``shared_w[shared_lo:shared_lo + n]``:
+        with ``add``, the change since the last merge (against ``snap``) goes into the shared rows first; then the
+        copy and ``snap`` take the shared rows' value. ``add`` False starts a copy."""
+        for r in range(n):
+            shared, mine, last = shared_w[shared_lo + r], mine_w[mine_lo + r], snap[r]
+            for d in range(shared.shape[0]):
+                if add:
+                    shared[d] += mine[d] - last[d]
+                mine[d] = shared[d]
+                last[d] = shared[d]
+
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def merge_top_nodes(hs_w, top_w, snap):  # pragma: no cover - compiled
         """Add the thread's change to its private top-of-tree rows (``top_w`` against ``snap``, their value at the
@@ -187,23 +200,13 @@ if HAVE_NUMBA:
         Every Huffman path starts at the root, so with two or more threads the top nodes' rows were written by
         every thread on every example and their cache lines moved between the cores each time. A private copy
         keeps them in the thread's own cache; the merge adds the changes without locks, as Hogwild does."""
-        base = hs_w.shape[0] - top_w.shape[0]
-        for r in range(top_w.shape[0]):
-            shared, mine, last = hs_w[base + r], top_w[r], snap[r]
-            for d in range(shared.shape[0]):
-                shared[d] += mine[d] - last[d]
-                mine[d] = shared[d]
-                last[d] = shared[d]
+        _merge_rows(hs_w, hs_w.shape[0] - top_w.shape[0], top_w, 0, top_w.shape[0], snap, True)
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def sync_private_rows(w, off, hot, snap):  # pragma: no cover - compiled
         """Start a block's private copy of the ``hot`` most frequent words' rows: ``w[off + r] = w[r]``, and ``snap``
         (their value at the last merge) the same."""
-        for r in range(hot):
-            shared, mine, last = w[r], w[off + r], snap[r]
-            for d in range(shared.shape[0]):
-                mine[d] = shared[d]
-                last[d] = shared[d]
+        _merge_rows(w, 0, w, off, hot, snap, False)
 
     @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
     def merge_private_rows(w, off, hot, snap):  # pragma: no cover - compiled
@@ -214,12 +217,15 @@ if HAVE_NUMBA:
         their cache lines moved between the cores on nearly every example. The private rows live in the same
         array as the shared ones, after them, and the thread's examples address them by remapped ids
         (:func:`remap_hot`): the kernel never chooses between two arrays."""
-        for r in range(hot):
-            shared, mine, last = w[r], w[off + r], snap[r]
-            for d in range(shared.shape[0]):
-                shared[d] += mine[d] - last[d]
-                mine[d] = shared[d]
-                last[d] = shared[d]
+        _merge_rows(w, 0, w, off, hot, snap, True)
+
+    @njit(fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True, inline="always")
+    def _private_both(in_w, out_w, in_off, out_off, hot, snap_in, snap_out, add):  # pragma: no cover - compiled
+        """:func:`sync_private_rows` (``add`` False) or :func:`merge_private_rows` on the input table, and on the
+        output table when it has private rows (``out_off`` >= 0)."""
+        _merge_rows(in_w, 0, in_w, in_off, hot, snap_in, add)
+        if out_off >= 0:
+            _merge_rows(out_w, 0, out_w, out_off, hot, snap_out, add)
 
     @njit(cache=True, nogil=True)
     def remap_hot(inputs, n_in, targets, negs, e, hot, in_off, out_off):  # pragma: no cover - compiled
@@ -378,9 +384,7 @@ if HAVE_NUMBA:
         state = np.uint64(seed)
         loss, examples, unmerged = 0.0, 0, 0  # unmerged: path walks since the last merge of the private rows
         if hot > 0:
-            sync_private_rows(in_w, in_off, hot, snap_in)
-            if out_off >= 0:
-                sync_private_rows(out_w, out_off, hot, snap_out)
+            _private_both(in_w, out_w, in_off, out_off, hot, snap_in, snap_out, False)
         unmerged_hot = 0
         pos = lo
         while pos < hi:
@@ -416,16 +420,12 @@ if HAVE_NUMBA:
                     unmerged = 0
                 unmerged_hot += e
                 if hot > 0 and unmerged_hot >= _HOT_MERGE * hot:
-                    merge_private_rows(in_w, in_off, hot, snap_in)
-                    if out_off >= 0:
-                        merge_private_rows(out_w, out_off, hot, snap_out)
+                    _private_both(in_w, out_w, in_off, out_off, hot, snap_in, snap_out, True)
                     unmerged_hot = 0
         if top_w.shape[0]:
             merge_top_nodes(hs_w, top_w, snap)
         if hot > 0:
-            merge_private_rows(in_w, in_off, hot, snap_in)
-            if out_off >= 0:
-                merge_private_rows(out_w, out_off, hot, snap_out)
+            _private_both(in_w, out_w, in_off, out_off, hot, snap_in, snap_out, True)
         return loss, examples
 
     @njit(parallel=True, fastmath=_FASTMATH, error_model="numpy", cache=True, nogil=True)
@@ -547,7 +547,7 @@ class HogwildEngine(Engine):
         """``private_rows``: with two or more threads, give each thread a private copy of the most frequent words'
         rows, after the shared ones in the same buffer (:func:`merge_private_rows`). The input table always (word
         models: fastText's bags are rows of n-grams), the output table with negative sampling alone."""
-        t, dim = self.tables, model.tables().in_w.shape[1]
+        t = self.tables
         n_threads = numba.get_num_threads() if HAVE_NUMBA else 1
         self.hot = min(int(cfg.get("private_rows", 0)), len(t.out_w) or len(t.in_w)) if threads > 1 and model.bags is None else 0
         # Output rows only with negative sampling alone: a Huffman path is looked up by the target's own id.
@@ -560,10 +560,10 @@ class HogwildEngine(Engine):
                 self.out_ext = _with_spare_rows(model.out_embed.weight, spare)
             self.tables = model.tables()  # the same tables: views of the buffers' first rows
         else:
-            self.hot, n_threads = 0, 1
-        rows = self.hot
-        self.snaps_in = np.zeros((n_threads, rows, dim), dtype=np.float32)
-        self.snaps_out = np.zeros((n_threads, rows if self.out_base >= 0 else 0, dim), dtype=np.float32)
+            self.hot, self.out_base, n_threads = 0, -1, 1
+        dim = t.in_w.shape[1]
+        self.snaps_in = np.zeros((n_threads, self.hot, dim), dtype=np.float32)
+        self.snaps_out = np.zeros((n_threads, self.hot if self.out_base >= 0 else 0, dim), dtype=np.float32)
 
     def resolved(self) -> dict[str, Any]:
         """The window levers this run trains with, null (auto) resolved: for the start log and metrics.json."""
@@ -608,7 +608,7 @@ class HogwildEngine(Engine):
             self.prob, self.alias, self.bag_inputs, self.bag_offsets, self.max_bag, cfg.window, bool(cfg.shrink_windows),
             cfg.negatives, not self.spec.sg, self.spec.bag_mean, cfg.window if self.shared_negatives else 0,
             self.top_nodes, self.batch_windows, sigma_rule(bool(cfg.ns_skip_saturated), bool(cfg.sigma_table)),
-            self.hot, self.in_base, self.out_base if self.hot else -1, self.snaps_in, self.snaps_out, losses, examples,
+            self.hot, self.in_base, self.out_base, self.snaps_in, self.snaps_out, losses, examples,
         )  # fmt: skip
 
 
